@@ -1,0 +1,73 @@
+package model
+
+// Layout is the memory order of the network's input tensor.
+type Layout string
+
+// Input layouts.
+const (
+	NCHW Layout = "NCHW" // PyTorch / ONNX model zoo
+	NHWC Layout = "NHWC" // Keras / TensorFlow exports
+)
+
+// ColorOrder is the channel order the network expects.
+type ColorOrder string
+
+// Channel orders.
+const (
+	RGB ColorOrder = "RGB"
+	BGR ColorOrder = "BGR" // Keras "caffe" preprocessing
+)
+
+// ResizePolicy says how an image of any aspect ratio becomes Size×Size.
+type ResizePolicy string
+
+// Resize policies.
+const (
+	// ResizeCrop scales the shorter side to ResizeShorter, then takes the
+	// centre Size×Size crop (the ImageNet evaluation protocol).
+	ResizeCrop ResizePolicy = "shorter-crop"
+	// ResizeSquash scales both sides to Size, ignoring the aspect ratio.
+	ResizeSquash ResizePolicy = "squash"
+)
+
+// Pooling names how a C×H×W feature map becomes one C-dimensional vector.
+type Pooling string
+
+// Pooling methods.
+const (
+	GAP  Pooling = "gap"  // global average pooling
+	GeM  Pooling = "gem"  // generalised mean, p=3
+	MAC  Pooling = "mac"  // global max pooling
+	RMAC Pooling = "rmac" // regional MAC over a multi-scale grid
+)
+
+// Preprocess says how decoded pixels become the network's input tensor:
+// value = (pixel*Scale - Mean[c]) / Std[c], with pixel in 0..255.
+type Preprocess struct {
+	Size          int          `json:"size"`           // square input side, 224 for VGG16
+	Resize        ResizePolicy `json:"resize"`         // ResizeCrop or ResizeSquash
+	ResizeShorter int          `json:"resize_shorter"` // shorter side before the crop, 256
+	Layout        Layout       `json:"layout"`
+	Order         ColorOrder   `json:"order"`
+	Scale         float32      `json:"scale"` // 1/255 for torch-style, 1 for caffe-style
+	Mean          [3]float32   `json:"mean"`  // per channel, in Order
+	Std           [3]float32   `json:"std"`   // per channel, in Order; 1 means none
+}
+
+// Spec describes one runnable model: where its ONNX file is, how to feed it
+// and which output holds the feature map.
+type Spec struct {
+	Name        string     `json:"name"`
+	Description string     `json:"description"`
+	Path        string     `json:"path"`     // local ONNX file, once pulled or built
+	Input       string     `json:"input"`    // input tensor name
+	Output      string     `json:"output"`   // feature map output name (C×H×W per image)
+	Channels    int        `json:"channels"` // C of the feature map, 512 for VGG16
+	GridH       int        `json:"grid_h"`   // H of the feature map, 7 for VGG16 at 224
+	GridW       int        `json:"grid_w"`   // W of the feature map
+	Pre         Preprocess `json:"preprocess"`
+	Pooling     Pooling    `json:"pooling"`   // default pooling, chosen by measurement
+	Threshold   float32    `json:"threshold"` // default near-duplicate cosine threshold
+	Random      bool       `json:"random"`    // random weights: near-duplicates only
+	SHA256      string     `json:"sha256"`    // of the ONNX file, hex
+}
