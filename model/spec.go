@@ -69,5 +69,11 @@ type Spec struct {
 	Pooling     Pooling    `json:"pooling"`   // default pooling, chosen by measurement
 	Threshold   float32    `json:"threshold"` // default near-duplicate cosine threshold
 	Random      bool       `json:"random"`    // random weights: near-duplicates only
-	SHA256      string     `json:"sha256"`    // of the ONNX file, hex
+	SHA256      string     `json:"sha256"`    // of the ONNX file as used (after any graph edit), hex
+
+	// Center holds, per pooling method, the mean of L2-normalised pooled
+	// vectors over a fixed reference set of photos. Subtracting it (then
+	// L2-normalising again) removes the large common component that ReLU
+	// features share, which otherwise crowds every cosine near 1.
+	Center map[Pooling][]float32 `json:"center,omitempty"`
 }
