@@ -57,19 +57,23 @@ type Preprocess struct {
 // Spec describes one runnable model: where its ONNX file is, how to feed it
 // and which output holds the feature map.
 type Spec struct {
-	Name        string     `json:"name"`
-	Description string     `json:"description"`
-	Path        string     `json:"path"`     // local ONNX file, once pulled or built
-	Input       string     `json:"input"`    // input tensor name
-	Output      string     `json:"output"`   // feature map output name (C×H×W per image)
-	Channels    int        `json:"channels"` // C of the feature map, 512 for VGG16
-	GridH       int        `json:"grid_h"`   // H of the feature map, 7 for VGG16 at 224
-	GridW       int        `json:"grid_w"`   // W of the feature map
-	Pre         Preprocess `json:"preprocess"`
-	Pooling     Pooling    `json:"pooling"`   // default pooling, chosen by measurement
-	Threshold   float32    `json:"threshold"` // default near-duplicate cosine threshold
-	Random      bool       `json:"random"`    // random weights: near-duplicates only
-	SHA256      string     `json:"sha256"`    // of the ONNX file as used (after any graph edit), hex
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Path        string `json:"path"`   // local ONNX file, once pulled or built
+	Input       string `json:"input"`  // input tensor name
+	Output      string `json:"output"` // feature map output name (C×H×W per image)
+	// OutputLayout is the memory order of that output: NCHW (the default
+	// when empty, and what every ONNX MaxPool yields) or NHWC, as a Keras
+	// export's last layer gives.
+	OutputLayout Layout     `json:"output_layout,omitempty"`
+	Channels     int        `json:"channels"` // C of the feature map, 512 for VGG16
+	GridH        int        `json:"grid_h"`   // H of the feature map, 7 for VGG16 at 224
+	GridW        int        `json:"grid_w"`   // W of the feature map
+	Pre          Preprocess `json:"preprocess"`
+	Pooling      Pooling    `json:"pooling"`   // default pooling, chosen by measurement
+	Threshold    float32    `json:"threshold"` // default near-duplicate cosine threshold
+	Random       bool       `json:"random"`    // random weights: near-duplicates only
+	SHA256       string     `json:"sha256"`    // of the ONNX file as used (after any graph edit), hex
 
 	// Center holds, per pooling method, the mean of L2-normalised pooled
 	// vectors over a fixed reference set of photos. Subtracting it (then

@@ -1,0 +1,94 @@
+package model
+
+// Entry is one model the catalog knows how to obtain: downloaded from URL
+// and verified by Size and SHA256, or built offline when URL is empty.
+type Entry struct {
+	Name        string
+	Description string
+	URL         string // empty: built locally, nothing to download
+	Size        int64  // bytes of the download
+	SHA256      string // hex digest of the download
+	Spec        Spec   // what the installed model will be; Path, SHA256 and Output are filled in on install
+}
+
+// RandomDescription labels the random-weight model wherever it is shown.
+const RandomDescription = "random weights: finds near-duplicates, not subjects"
+
+// TorchPreprocess is the ImageNet preprocessing of PyTorch and the ONNX
+// model zoo: RGB in NCHW, pixels scaled to 0..1, then normalised by the
+// ImageNet mean and standard deviation; the shorter side resized to
+// 256·size/224, then a centre crop.
+func TorchPreprocess(size int) Preprocess {
+	return Preprocess{
+		Size:          size,
+		Resize:        ResizeCrop,
+		ResizeShorter: size * 256 / 224,
+		Layout:        NCHW,
+		Order:         RGB,
+		Scale:         1.0 / 255,
+		Mean:          [3]float32{0.485, 0.456, 0.406},
+		Std:           [3]float32{0.229, 0.224, 0.225},
+	}
+}
+
+// CaffePreprocess is Keras' "caffe" preprocessing (keras.applications
+// vgg16.preprocess_input): BGR in NHWC, pixels 0..255 minus the ImageNet
+// mean in BGR order, no scaling.
+func CaffePreprocess(size int) Preprocess {
+	return Preprocess{
+		Size:          size,
+		Resize:        ResizeCrop,
+		ResizeShorter: size * 256 / 224,
+		Layout:        NHWC,
+		Order:         BGR,
+		Scale:         1,
+		Mean:          [3]float32{103.939, 116.779, 123.68},
+		Std:           [3]float32{1, 1, 1},
+	}
+}
+
+// Catalog returns the models simsearch knows by name. It is built on each
+// call, so callers may modify what they get.
+func Catalog() []Entry {
+	vgg := func(name, desc string, random bool) Spec {
+		return Spec{
+			Name:         name,
+			Description:  desc,
+			Input:        "data",
+			OutputLayout: NCHW,
+			Channels:     512,
+			GridH:        7,
+			GridW:        7,
+			Pre:          TorchPreprocess(224),
+			Pooling:      MAC,  // TODO(calibrate): placeholder until measured on reference photos
+			Threshold:    0.90, // TODO(calibrate): placeholder until measured on reference photos
+			Random:       random,
+		}
+	}
+	const pretrained = "VGG16 trained on ImageNet (ONNX model zoo vgg16-12), pool5 features"
+	return []Entry{
+		{
+			Name:        "vgg16",
+			Description: pretrained,
+			URL:         "https://github.com/onnx/models/raw/main/validated/vision/classification/vgg/model/vgg16-12.onnx",
+			Size:        553_437_752,
+			SHA256:      "722c42f53ca03a5480296bf8f9c85a151de3eed9ec982d7d2302ff6e2900c67b",
+			Spec:        vgg("vgg16", pretrained, false),
+		},
+		{
+			Name:        "vgg16-random",
+			Description: "VGG16 architecture, " + RandomDescription,
+			Spec:        vgg("vgg16-random", "VGG16 architecture, "+RandomDescription, true),
+		},
+	}
+}
+
+// Lookup returns the catalog entry called name.
+func Lookup(name string) (Entry, bool) {
+	for _, e := range Catalog() {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}

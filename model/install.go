@@ -1,0 +1,358 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/simsearch/simsearch/model/onnxpb"
+)
+
+// ErrNotInstalled is returned when a model is not in the model directory.
+var ErrNotInstalled = errors.New("model not installed")
+
+// ErrSpec is returned for a Spec that cannot describe a usable model: a bad
+// name, preprocessing values or tensor names.
+var ErrSpec = errors.New("invalid model spec")
+
+// DefaultDir returns the model cache directory: $SIMSEARCH_MODELS if set,
+// else $XDG_CACHE_HOME/simsearch/models, else the platform's user cache
+// directory followed by simsearch/models. getenv is os.Getenv in
+// programs and a map lookup in tests.
+func DefaultDir(getenv func(string) string) (string, error) {
+	if d := getenv("SIMSEARCH_MODELS"); d != "" {
+		return d, nil
+	}
+	sub := filepath.Join("simsearch", "models")
+	// The XDG spec says to ignore a relative XDG_CACHE_HOME.
+	if d := getenv("XDG_CACHE_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, sub), nil
+	}
+	var base string
+	switch runtime.GOOS {
+	case "windows":
+		base = getenv("LocalAppData")
+	case "darwin", "ios":
+		if h := getenv("HOME"); h != "" {
+			base = filepath.Join(h, "Library", "Caches")
+		}
+	case "plan9":
+		if h := getenv("home"); h != "" {
+			base = filepath.Join(h, "lib", "cache")
+		}
+	default:
+		if h := getenv("HOME"); h != "" {
+			base = filepath.Join(h, ".cache")
+		}
+	}
+	if base == "" {
+		return "", errors.New("find model directory: no home directory; set SIMSEARCH_MODELS")
+	}
+	return filepath.Join(base, sub), nil
+}
+
+// LoadSpec reads a model spec file. A relative Path in it is taken
+// relative to the spec file's directory.
+func LoadSpec(path string) (Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Spec{}, fmt.Errorf("load spec: %w", err)
+	}
+	var s Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return Spec{}, fmt.Errorf("load spec %s: %w", path, err)
+	}
+	if s.Path != "" && !filepath.IsAbs(s.Path) {
+		s.Path = filepath.Join(filepath.Dir(path), s.Path)
+	}
+	return s, nil
+}
+
+// SaveSpec writes s as indented JSON to path, atomically.
+func SaveSpec(path string, s Spec) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save spec: %w", err)
+	}
+	return writeFileAtomic(path, append(b, '\n'))
+}
+
+// Load returns the spec of the installed model called name in dir. It
+// wraps ErrNotInstalled when the spec or its ONNX file is missing.
+func Load(dir, name string) (Spec, error) {
+	if err := checkName(name); err != nil {
+		return Spec{}, err
+	}
+	s, err := LoadSpec(filepath.Join(dir, name+".json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Spec{}, fmt.Errorf("load model %s: %w", name, ErrNotInstalled)
+	}
+	if err != nil {
+		return Spec{}, err
+	}
+	if _, err := os.Stat(s.Path); err != nil {
+		return Spec{}, fmt.Errorf("load model %s: %w: %v", name, ErrNotInstalled, err)
+	}
+	return s, nil
+}
+
+// Installed lists the models installed in dir, sorted by name. A missing
+// directory holds no models.
+func Installed(dir string) ([]Spec, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list models: %w", err)
+	}
+	var specs []Spec
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || e.IsDir() || checkName(name) != nil {
+			continue
+		}
+		s, err := LoadSpec(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, s)
+	}
+	slices.SortFunc(specs, func(a, b Spec) int { return strings.Compare(a.Name, b.Name) })
+	return specs, nil
+}
+
+// Verify hashes the model file and compares it with s.SHA256; a mismatch
+// wraps ErrChecksum.
+func (s *Spec) Verify() error {
+	f, err := os.Open(s.Path)
+	if err != nil {
+		return fmt.Errorf("verify model %s: %w", s.Name, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("verify model %s: %w", s.Name, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != s.SHA256 {
+		return fmt.Errorf("verify model %s: %w: %s has sha256 %s, want %s", s.Name, ErrChecksum, s.Path, got, s.SHA256)
+	}
+	return nil
+}
+
+// Fingerprint identifies the vectors this model gives with pooling p: a
+// hex SHA-256 over the model file's digest, the feature tensor and its
+// size, the preprocessing and the centre vector for p. Vectors with
+// different fingerprints must not be compared.
+func (s *Spec) Fingerprint(p Pooling) string {
+	h := sha256.New()
+	pre := s.Pre
+	fmt.Fprintf(h, "simsearch fingerprint 1\nmodel %s\ninput %q\noutput %q %s %d %d %d\npooling %q\n",
+		s.SHA256, s.Input, s.Output, orDefault(s.OutputLayout, NCHW), s.Channels, s.GridH, s.GridW, p)
+	fmt.Fprintf(h, "pre %d %q %d %q %q", pre.Size, pre.Resize, pre.ResizeShorter, pre.Layout, pre.Order)
+	for _, v := range slices.Concat([]float32{pre.Scale}, pre.Mean[:], pre.Std[:]) {
+		fmt.Fprintf(h, " %08x", math.Float32bits(v))
+	}
+	c := s.Center[p]
+	fmt.Fprintf(h, "\ncenter %d", len(c))
+	for _, v := range c {
+		fmt.Fprintf(h, " %08x", math.Float32bits(v))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func checkName(name string) error {
+	if !nameRE.MatchString(name) || strings.HasSuffix(name, ".part") {
+		return fmt.Errorf("%w: model name %q: use letters, digits, '.', '_' and '-'", ErrSpec, name)
+	}
+	return nil
+}
+
+// Validate checks that p describes a usable preprocessing.
+func (p Preprocess) Validate() error {
+	switch {
+	case p.Size <= 0 || p.Size > 8192:
+		return fmt.Errorf("%w: input size %d", ErrSpec, p.Size)
+	case p.Resize != ResizeCrop && p.Resize != ResizeSquash:
+		return fmt.Errorf("%w: resize policy %q, want %q or %q", ErrSpec, p.Resize, ResizeCrop, ResizeSquash)
+	case p.Resize == ResizeCrop && p.ResizeShorter < p.Size:
+		return fmt.Errorf("%w: shorter side %d is smaller than the %d crop", ErrSpec, p.ResizeShorter, p.Size)
+	case p.Layout != NCHW && p.Layout != NHWC:
+		return fmt.Errorf("%w: layout %q, want %q or %q", ErrSpec, p.Layout, NCHW, NHWC)
+	case p.Order != RGB && p.Order != BGR:
+		return fmt.Errorf("%w: channel order %q, want %q or %q", ErrSpec, p.Order, RGB, BGR)
+	case !(p.Scale > 0) || math.IsInf(float64(p.Scale), 0):
+		return fmt.Errorf("%w: scale %v", ErrSpec, p.Scale)
+	}
+	for i := range 3 {
+		if !(p.Std[i] > 0) || math.IsInf(float64(p.Std[i]), 0) || math.IsNaN(float64(p.Mean[i])) {
+			return fmt.Errorf("%w: channel %d has mean %v and std %v", ErrSpec, i, p.Mean[i], p.Std[i])
+		}
+	}
+	return nil
+}
+
+// install writes m as dir/<name>.onnx and s, completed with the file's
+// path and digest, as dir/<name>.json; the spec is written last, so a
+// model is installed exactly when its spec file exists.
+func install(dir string, m *onnxpb.ModelProto, s Spec) (Spec, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Spec{}, fmt.Errorf("install %s: %w", s.Name, err)
+	}
+	b, err := EncodeModel(m)
+	if err != nil {
+		return Spec{}, err
+	}
+	sum := sha256.Sum256(b)
+	s.SHA256 = hex.EncodeToString(sum[:])
+	if s.Path, err = filepath.Abs(filepath.Join(dir, s.Name+".onnx")); err != nil {
+		return Spec{}, fmt.Errorf("install %s: %w", s.Name, err)
+	}
+	if err := writeFileAtomic(s.Path, b); err != nil {
+		return Spec{}, err
+	}
+	if err := SaveSpec(filepath.Join(dir, s.Name+".json"), s); err != nil {
+		return Spec{}, err
+	}
+	return s, nil
+}
+
+// BuildRandom builds the vgg16-random model (the VGG16 trunk with
+// deterministic He-normal weights, see NewVGG) and installs it in dir.
+func BuildRandom(dir string) (Spec, error) {
+	e, _ := Lookup("vgg16-random")
+	v, err := NewVGG(VGG16Config(false))
+	if err != nil {
+		return Spec{}, err
+	}
+	s := e.Spec
+	s.Output = v.Feature.Name
+	return install(dir, v.Model, s)
+}
+
+// Register installs a user's own ONNX file in dir under s.Name, so that a
+// Keras or PyTorch export can be used. s gives the preprocessing, the
+// input name (may be empty when the graph has one input) and the feature
+// output (may be empty: the last MaxPool is used). The output is made a
+// graph output and checked to be a 4-D map; its layout is s.OutputLayout,
+// or worked out from its shape when empty. Pooling and Threshold default
+// to those of vgg16.
+func Register(dir, onnxPath string, s Spec) (Spec, error) {
+	if err := checkName(s.Name); err != nil {
+		return Spec{}, err
+	}
+	if err := s.Pre.Validate(); err != nil {
+		return Spec{}, err
+	}
+	m, err := ReadModel(onnxPath)
+	if err != nil {
+		return Spec{}, err
+	}
+	g := m.GetGraph()
+	inputs := graphInputs(g)
+	var in *onnxpb.ValueInfoProto
+	for _, v := range inputs {
+		if v.GetName() == s.Input || s.Input == "" && len(inputs) == 1 {
+			in = v
+		}
+	}
+	if in == nil {
+		var names []string
+		for _, v := range inputs {
+			names = append(names, v.GetName())
+		}
+		return Spec{}, fmt.Errorf("register %s: %w: no input %q; the graph's inputs are %q", s.Name, ErrSpec, s.Input, names)
+	}
+	s.Input = in.GetName()
+	size := int64(s.Pre.Size)
+	want := []int64{-1, 3, size, size}
+	if s.Pre.Layout == NHWC {
+		want = []int64{-1, size, size, 3}
+	}
+	if dims, ok := valueInfoDims(in); ok {
+		if len(dims) != 4 {
+			return Spec{}, fmt.Errorf("register %s: %w: input %q has rank %d, want 4", s.Name, ErrSpec, s.Input, len(dims))
+		}
+		for i := 1; i < 4; i++ {
+			if dims[i] >= 0 && dims[i] != want[i] {
+				return Spec{}, fmt.Errorf("register %s: %w: input %q is %v, want %v for %s at size %d",
+					s.Name, ErrSpec, s.Input, dims, want, s.Pre.Layout, size)
+			}
+		}
+	}
+	out := s.Output
+	if out == "" {
+		for _, n := range g.GetNode() {
+			if n.GetOpType() == "MaxPool" && len(n.GetOutput()) > 0 {
+				out = n.GetOutput()[0]
+			}
+		}
+		if out == "" {
+			return Spec{}, fmt.Errorf("register %s: %w: no MaxPool; name the feature output", s.Name, ErrNoFeature)
+		}
+	}
+	producer := ""
+	for _, n := range g.GetNode() {
+		if slices.Contains(n.GetOutput(), out) {
+			producer = n.GetOpType()
+		}
+	}
+	if producer == "" {
+		return Spec{}, fmt.Errorf("register %s: %w: no tensor %q in the graph", s.Name, ErrSpec, out)
+	}
+	dims, err := exposeOutput(m, out, map[string][]int64{s.Input: want})
+	if err != nil {
+		return Spec{}, fmt.Errorf("register %s: %w", s.Name, err)
+	}
+	layout := s.OutputLayout
+	if layout == "" {
+		layout = guessLayout(producer, dims)
+	}
+	switch layout {
+	case NCHW:
+		s.Channels, s.GridH, s.GridW = int(dims[1]), int(dims[2]), int(dims[3])
+	case NHWC:
+		s.GridH, s.GridW, s.Channels = int(dims[1]), int(dims[2]), int(dims[3])
+	default:
+		return Spec{}, fmt.Errorf("register %s: %w: output layout %q", s.Name, ErrSpec, layout)
+	}
+	s.Output, s.OutputLayout = out, layout
+	s.Pooling = orDefault(s.Pooling, MAC)               // TODO(calibrate): as vgg16
+	s.Threshold = orDefault(s.Threshold, float32(0.90)) // TODO(calibrate): as vgg16
+	return install(dir, m, s)
+}
+
+// guessLayout tells NCHW from NHWC for a feature map: ONNX's convolution
+// and pooling operators are always NCHW; otherwise (a Transpose at the end
+// of a Keras export, say) a square grid with a different depth decides.
+func guessLayout(producer string, dims []int64) Layout {
+	switch producer {
+	case "MaxPool", "AveragePool", "Conv", "Relu":
+		return NCHW
+	}
+	if dims[1] == dims[2] && dims[3] != dims[1] {
+		return NHWC
+	}
+	return NCHW
+}
