@@ -13,6 +13,10 @@ import (
 // arithmetic on hostile files cannot overflow.
 const maxDim = 1 << 32
 
+// unknownDim stands in a shape value for a dimension not known at load
+// time, which -1 cannot do: a Reshape reads -1 as "infer this one".
+const unknownDim = math.MinInt64
+
 // InferShapes follows m's graph from its inputs and returns the shape of
 // every tensor it can work out, by name. A symbolic or unknown dimension
 // (the batch) is -1. Tensors produced by operators it does not know are
@@ -40,7 +44,7 @@ func inferShapes(g *onnxpb.GraphProto, override map[string][]int64) (map[string]
 		if err := checkDims(dims); err != nil {
 			return nil, fmt.Errorf("%w: initializer %q: %v", ErrInvalidModel, t.GetName(), err)
 		}
-		s.shapes[t.GetName()] = slices.Clone(dims)
+		s.shapes[t.GetName()] = append([]int64{}, dims...) // a scalar is [], not unknown
 		if v, ok := int64Data(t); ok {
 			s.consts[t.GetName()] = v
 		}
@@ -120,6 +124,9 @@ func (s *shapeState) set(n *onnxpb.NodeProto, i int, dims []int64) error {
 	if err := checkDims(dims); err != nil {
 		return err
 	}
+	if dims == nil {
+		dims = []int64{} // a scalar: known, of rank 0
+	}
 	s.shapes[n.GetOutput()[i]] = dims
 	return nil
 }
@@ -138,7 +145,7 @@ func (s *shapeState) node(n *onnxpb.NodeProto) error {
 	case "Constant":
 		for _, a := range n.GetAttribute() {
 			if a.GetName() == "value" && a.GetT() != nil {
-				if err := s.set(n, 0, slices.Clone(a.GetT().GetDims())); err != nil {
+				if err := s.set(n, 0, append([]int64{}, a.GetT().GetDims()...)); err != nil {
 					return err
 				}
 				if v, ok := int64Data(a.GetT()); ok {
@@ -238,7 +245,13 @@ func (s *shapeState) node(n *onnxpb.NodeProto) error {
 		if x == nil {
 			return nil
 		}
-		s.setConst(n, slices.Clone(x))
+		v := slices.Clone(x)
+		for i := range v {
+			if v[i] < 0 {
+				v[i] = unknownDim
+			}
+		}
+		s.setConst(n, v)
 		return s.set(n, 0, []int64{int64(len(x))})
 	case "Gather":
 		return s.gather(n, x)
@@ -444,10 +457,14 @@ func (s *shapeState) reshape(n *onnxpb.NodeProto, x []int64) error {
 	if !ok {
 		return nil
 	}
-	if err := checkDims(target); err != nil {
-		return err
+	if len(target) > 16 {
+		return fmt.Errorf("target shape of rank %d", len(target))
 	}
+	// total(x) = copied · rest and total(out) = copied · known · inferred,
+	// so the inferred size is rest/known even when the copied batch is
+	// unknown.
 	out := make([]int64, len(target))
+	copied := make([]bool, len(x))
 	infer := -1
 	known := int64(1)
 	allowZero := attrInt(n, "allowzero", 0) == 1
@@ -457,34 +474,38 @@ func (s *shapeState) reshape(n *onnxpb.NodeProto, x []int64) error {
 			if i >= len(x) {
 				return fmt.Errorf("shape %v copies dim %d of rank %d input", target, i, len(x))
 			}
-			out[i] = x[i]
+			out[i], copied[i] = x[i], true
 		case d == -1:
 			if infer >= 0 {
 				return fmt.Errorf("shape %v has two -1", target)
 			}
 			infer = i
-			continue
-		case d < 0:
-			return fmt.Errorf("shape %v has a negative size", target)
+		case d == unknownDim:
+			out[i], known = -1, -1
+		case d < 0 || d > maxDim:
+			return fmt.Errorf("shape %v has a size out of range", target)
 		default:
 			out[i] = d
+			if known >= 0 {
+				known = product([]int64{known, d})
+			}
 		}
-		if out[i] < 0 {
-			known = -1
-		} else if known >= 0 {
-			known = product([]int64{known, out[i]})
+	}
+	rest := int64(1)
+	for j, d := range x {
+		if !copied[j] && rest >= 0 {
+			rest = product([]int64{rest, d})
 		}
 	}
 	if infer >= 0 {
-		total := product(x)
-		out[infer] = -1 // the unknown batch, most often
-		if total >= 0 && known > 0 {
-			if total%known != 0 {
+		out[infer] = -1
+		if rest >= 0 && known > 0 {
+			if rest%known != 0 {
 				return fmt.Errorf("cannot reshape %v to %v", x, target)
 			}
-			out[infer] = total / known
+			out[infer] = rest / known
 		}
-	} else if total := product(x); total >= 0 && known >= 0 && total != known {
+	} else if rest >= 0 && known >= 0 && rest != known {
 		return fmt.Errorf("cannot reshape %v to %v", x, target)
 	}
 	return s.set(n, 0, out)
