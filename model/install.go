@@ -312,13 +312,13 @@ func Register(dir, onnxPath string, s Spec) (Spec, error) {
 			return Spec{}, fmt.Errorf("register %s: %w: no MaxPool; name the feature output", s.Name, ErrNoFeature)
 		}
 	}
-	producer := ""
+	var producer *onnxpb.NodeProto
 	for _, n := range g.GetNode() {
 		if slices.Contains(n.GetOutput(), out) {
-			producer = n.GetOpType()
+			producer = n
 		}
 	}
-	if producer == "" {
+	if producer == nil {
 		return Spec{}, fmt.Errorf("register %s: %w: no tensor %q in the graph", s.Name, ErrSpec, out)
 	}
 	dims, err := exposeOutput(m, out, map[string][]int64{s.Input: want})
@@ -344,12 +344,20 @@ func Register(dir, onnxPath string, s Spec) (Spec, error) {
 }
 
 // guessLayout tells NCHW from NHWC for a feature map: ONNX's convolution
-// and pooling operators are always NCHW; otherwise (a Transpose at the end
-// of a Keras export, say) a square grid with a different depth decides.
-func guessLayout(producer string, dims []int64) Layout {
-	switch producer {
+// and pooling operators are always NCHW, the Transpose that ends a Keras
+// export says where it moves the channels, and otherwise a square grid
+// with a different depth decides.
+func guessLayout(producer *onnxpb.NodeProto, dims []int64) Layout {
+	switch producer.GetOpType() {
 	case "MaxPool", "AveragePool", "Conv", "Relu":
 		return NCHW
+	case "Transpose":
+		switch perm := attrInts(producer, "perm"); {
+		case slices.Equal(perm, []int64{0, 2, 3, 1}):
+			return NHWC
+		case slices.Equal(perm, []int64{0, 3, 1, 2}):
+			return NCHW
+		}
 	}
 	if dims[1] == dims[2] && dims[3] != dims[1] {
 		return NHWC

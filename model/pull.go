@@ -84,6 +84,9 @@ func Pull(ctx context.Context, e Entry, dir string, opts *PullOptions) (Spec, er
 	}
 	part := filepath.Join(dir, e.Name+".onnx.part")
 	if err := download(ctx, url, part, e, opts); err != nil {
+		if errors.Is(err, ErrChecksum) {
+			os.Remove(part)
+		}
 		if errors.Is(err, ErrOffline) {
 			return Spec{}, fmt.Errorf("pull %s: %w; without network, download %s on another machine and copy it to %s, "+
 				"then pull again (or install your own ONNX file with `simsearch model register`)", e.Name, err, e.URL, part)

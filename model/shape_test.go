@@ -19,7 +19,9 @@ func int64s(name string, v ...int64) *onnxpb.TensorProto {
 }
 
 func TestInferShapes(t *testing.T) {
-	x := func(dims ...int64) []*onnxpb.ValueInfoProto { return []*onnxpb.ValueInfoProto{tensorValueInfo("x", dims...)} }
+	x := func(dims ...int64) []*onnxpb.ValueInfoProto {
+		return []*onnxpb.ValueInfoProto{tensorValueInfo("x", dims...)}
+	}
 	tests := []struct {
 		name  string
 		in    []*onnxpb.ValueInfoProto
