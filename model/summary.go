@@ -156,7 +156,7 @@ func Summary(w io.Writer, m *onnxpb.ModelProto) error {
 	}
 	fmt.Fprintln(bw, strings.Repeat("═", width))
 	fmt.Fprintf(bw, "Total params: %s (%s as float32)\n", thousands(params), humanBytes(params*4))
-	fmt.Fprintf(bw, "Multiply-adds per image: %s (%.2f GFLOPs)\n", thousands(total), float64(total)*2/1e9)
+	fmt.Fprintf(bw, "Multiply-adds per image: %s (%s)\n", thousands(total), flops(2*total))
 	for _, o := range g.GetOutput() {
 		s := "?"
 		if d, ok := shapes[o.GetName()]; ok {
@@ -169,6 +169,16 @@ func Summary(w io.Writer, m *onnxpb.ModelProto) error {
 		return fmt.Errorf("summary: %w", err)
 	}
 	return nil
+}
+
+func flops(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f GFLOPs", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2f MFLOPs", float64(n)/1e6)
+	}
+	return thousands(n) + " FLOPs"
 }
 
 func humanBytes(n int64) string {
