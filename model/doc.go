@@ -23,7 +23,8 @@
 //	if err != nil {
 //		return err
 //	}
-//	spec, err := model.Pull(ctx, model.Catalog()[1], dir, nil) // vgg16-random: built, not downloaded
+//	e, _ := model.Lookup("vgg16-random") // built here, not downloaded
+//	spec, err := model.Pull(ctx, e, dir, nil)
 //	if err != nil {
 //		return err
 //	}

@@ -190,7 +190,7 @@ func (s *shapeState) node(n *onnxpb.NodeProto) error {
 		}
 		return s.set(n, 0, out)
 	case "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool":
-		if x == nil || len(x) < 3 {
+		if len(x) < 3 {
 			return nil
 		}
 		out := slices.Clone(x)
