@@ -287,8 +287,8 @@ func TestPull_AlreadyInstalledAndRandom(t *testing.T) {
 	if !s.Random || s.Output != "block5_pool" || s.Channels != 512 || s.GridH != 7 || !strings.Contains(s.Description, RandomDescription) {
 		t.Errorf("vgg16-random spec = %+v", s)
 	}
-	if s.SHA256[:16] != vgg16RandomSHA256 {
-		t.Errorf("installed vgg16-random has sha256 %s, want %s…", s.SHA256, vgg16RandomSHA256)
+	if s.SHA256 != vgg16RandomSHA256 {
+		t.Errorf("installed vgg16-random has sha256 %s, want %s", s.SHA256, vgg16RandomSHA256)
 	}
 	again, err := Pull(context.Background(), e, dir, nil)
 	if err != nil || again.SHA256 != s.SHA256 {
