@@ -1,0 +1,155 @@
+package store
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestItemCodec_RoundTrip(t *testing.T) {
+	full := testItem(7)
+	full.State = StateMissing
+	tests := []struct {
+		name string
+		item Item
+	}{
+		{"zero", Item{}},
+		{"typical", testItem(1)},
+		{"missing", full},
+		{"extremes", Item{Path: strings.Repeat("é/", 2000), Size: math.MinInt64, ModTime: math.MaxInt64,
+			Width: math.MaxInt32, Height: 1, Format: "webp", State: State(200)}},
+		{"non-utf8 path", Item{Path: "/photos/\xff\xfe.jpg", Size: -1, ModTime: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := appendItem(nil, tt.item)
+			got, err := decodeItem(b)
+			if err != nil {
+				t.Fatalf("decodeItem: %v", err)
+			}
+			if got != tt.item {
+				t.Errorf("round trip changed the item:\n got %+v\nwant %+v", got, tt.item)
+			}
+		})
+	}
+}
+
+func TestItemCodec_Compact(t *testing.T) {
+	it := testItem(3)
+	b := appendItem(nil, it)
+	// codec + path + size + mtime + hash + sides + format + state, in
+	// varints: well under what JSON (with a hex hash) would take.
+	if max := 1 + 1 + len(it.Path) + 4 + 9 + 32 + 3 + 3 + 1 + len(it.Format) + 1; len(b) > max {
+		t.Errorf("encoded item is %d bytes, want at most %d", len(b), max)
+	}
+}
+
+func TestDecodeItem_RejectsGarbage(t *testing.T) {
+	good := appendItem(nil, testItem(1))
+	tests := []struct {
+		name    string
+		b       []byte
+		wantErr string
+	}{
+		{"empty", nil, "truncated"},
+		{"unknown codec", append([]byte{9}, good[1:]...), "unknown item codec 9"},
+		{"truncated", good[:len(good)-1], "truncated"},
+		{"truncated in hash", good[:60], "truncated"},
+		{"stray byte", append(slices.Clip(good), 0), "stray"},
+		{"path longer than record", []byte{itemCodec, 0xff, 0xff, 0xff, 0xff, 0x0f, 'a'}, "truncated"},
+		{"width out of range", appendItemRaw(1 << 40), "out of range"},
+		{"overlong varint", append([]byte{itemCodec}, slices.Repeat([]byte{0x80}, 11)...), "bad varint"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			it, err := decodeItem(tt.b)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("decodeItem(%x) = %+v, %v; want an error saying %q", tt.b, it, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// appendItemRaw encodes an item whose width is w, which no Item can hold.
+func appendItemRaw(w uint64) []byte {
+	b := appendItem(nil, Item{})
+	// codec, path len, size, mtime, 32-byte hash, then the width.
+	head := b[:1+1+1+1+32]
+	out := slices.Clone(head)
+	out = appendUvarint(out, w)
+	return append(out, b[len(head)+1:]...)
+}
+
+func appendUvarint(b []byte, v uint64) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+func TestVectorCodec_ExactSize(t *testing.T) {
+	v := []float32{0, -0, 1.5, float32(math.Inf(-1)), math.MaxFloat32, math.SmallestNonzeroFloat32}
+	b := appendVector(nil, v)
+	if len(b) != 4*len(v) {
+		t.Fatalf("encoded %d floats in %d bytes, want %d: no header", len(v), len(b), 4*len(v))
+	}
+	// Little-endian: 1.5 is 0x3fc00000.
+	if !slices.Equal(b[8:12], []byte{0, 0, 0xc0, 0x3f}) {
+		t.Errorf("1.5 encoded as %x, want 0000c03f", b[8:12])
+	}
+	got := make([]float32, len(v))
+	decodeVector(got, b)
+	for i := range v {
+		if math.Float32bits(got[i]) != math.Float32bits(v[i]) {
+			t.Errorf("float %d: got %v, want %v", i, got[i], v[i])
+		}
+	}
+	if n := len(appendVector(nil, make([]float32, 512))); n != 2048 {
+		t.Errorf("a 512-d vector takes %d bytes, want 2048", n)
+	}
+}
+
+func TestFailureCodec_RoundTrip(t *testing.T) {
+	when := time.Date(2024, 5, 6, 7, 8, 9, 10, time.UTC)
+	b := appendFailure(nil, Failure{Reason: "decode: unexpected EOF", Time: when})
+	reason, ns, err := decodeFailure(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason != "decode: unexpected EOF" || ns != when.UnixNano() {
+		t.Errorf("got %q at %d, want %q at %d", reason, ns, "decode: unexpected EOF", when.UnixNano())
+	}
+	for _, bad := range [][]byte{nil, {2, 0}, {failureCodec}} {
+		if _, _, err := decodeFailure(bad); err == nil {
+			t.Errorf("decodeFailure(%x) succeeded, want an error", bad)
+		}
+	}
+}
+
+// FuzzDecodeItem checks that no input makes decodeItem panic, and that
+// whatever it accepts survives encoding again unchanged.
+func FuzzDecodeItem(f *testing.F) {
+	f.Add(appendItem(nil, Item{}))
+	f.Add(appendItem(nil, testItem(1)))
+	f.Add(appendItem(nil, Item{Path: "/a", Size: -5, Width: math.MaxInt32, State: StateMissing}))
+	f.Add([]byte{itemCodec, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		it, err := decodeItem(b)
+		if err != nil {
+			if it != (Item{}) {
+				t.Fatalf("failed decode returned %+v", it)
+			}
+			return
+		}
+		again, err := decodeItem(appendItem(nil, it))
+		if err != nil {
+			t.Fatalf("re-encoded item does not decode: %v", err)
+		}
+		if again != it {
+			t.Fatalf("re-encoding changed the item:\n got %+v\nwant %+v", again, it)
+		}
+	})
+}

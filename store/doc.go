@@ -1,0 +1,48 @@
+// Package store keeps simsearch's data in one bbolt file: the items (one
+// per image file: path, size, modification time, content hash, image
+// size, format, state), their vectors, a path index, the model the vectors
+// came from, the files that could not be indexed, and a snapshot of the
+// search index.
+//
+// Layout, one bucket each:
+//
+//	items     big-endian uint64 id → Item, a compact versioned binary record
+//	vectors   the same id → the vector as raw little-endian float32s
+//	paths     path → id
+//	meta      schema version, model fingerprint and name, dimensions,
+//	          items version, index parameters
+//	failures  path → reason and time
+//	snapshot  the index snapshot in chunks of at most 1 MiB, with the items
+//	          version it was taken at
+//
+// IDs come from a sequence and only grow, so inserts append and pages are
+// filled completely. Vectors have their own bucket and no header so that
+// seven 512-d vectors fill a 16 KiB page (see pageSize for the measured
+// choice). Every Put and Delete commit increments the items version, so a
+// snapshot taken at an older version is known to be stale.
+//
+// Room to grow: buckets that older binaries can ignore (the dedup journal
+// planned next) are added without a schema change; changing the encoding
+// of an existing bucket bumps SchemaVersion, and Open then refuses the
+// file in older binaries with ErrSchemaTooNew.
+//
+// The main type is DB, from Open. Writes take a batch (hundreds to
+// thousands of records) and commit it in one transaction, which survives a
+// crash once Put returns. Reads copy their data out of the memory map.
+// Damaged files give errors wrapping ErrCorrupt, never panics.
+//
+// Example:
+//
+//	db, err := store.Open(path, &store.Options{
+//		Fingerprint: fp, ModelName: "vgg16", Dims: 512,
+//	})
+//	if err != nil {
+//		return err // store.ErrLocked, store.ErrModelMismatch, ...
+//	}
+//	defer db.Close()
+//	ids, err := db.Put([]store.Record{{Item: item, Vector: vec}})
+//	...
+//	err = db.ForEachVector(func(id uint64, v []float32) error {
+//		return idx.Add(id, v)
+//	})
+package store
