@@ -22,23 +22,21 @@ const maxProblems = 1000
 func (db *DB) Check() ([]string, error) {
 	c := &checker{}
 	err := db.view(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			c.foreign(tx)
+			return nil
+		}
+		// Our own walk goes first and under guard: it touches every page
+		// of every bucket, so a page pointer that leads out of the file
+		// faults here, where it is caught, rather than in the goroutine
+		// that bbolt's check runs in, where it would kill the process.
+		if err := guard(func() error { c.ours(tx); return nil }); err != nil {
+			c.add("the file is damaged and could not be read through: %v", err)
+			return nil
+		}
 		for err := range tx.Check() {
 			c.add("bbolt: %v", err)
 		}
-		if tx.Bucket(bucketMeta) == nil {
-			return nil // empty, never set up
-		}
-		for _, name := range [][]byte{bucketItems, bucketVectors, bucketPaths, bucketFailures} {
-			if tx.Bucket(name) == nil {
-				c.add("bucket %q is missing", name)
-			}
-		}
-		if len(c.problems) > 0 {
-			return nil
-		}
-		c.itemsAndVectors(tx)
-		c.paths(tx)
-		c.snapshot(tx)
 		return nil
 	})
 	if err != nil {
@@ -48,6 +46,30 @@ func (db *DB) Check() ([]string, error) {
 		c.problems = append(c.problems, fmt.Sprintf("... and %d more problems", c.more))
 	}
 	return c.problems, nil
+}
+
+// foreign reports the buckets of a database that was never set up, which
+// is fine when there are none.
+func (c *checker) foreign(tx *bolt.Tx) {
+	if err := checkForeign(tx); err != nil {
+		c.add("%v", err)
+	}
+}
+
+func (c *checker) ours(tx *bolt.Tx) {
+	for _, name := range [][]byte{bucketItems, bucketVectors, bucketPaths, bucketFailures} {
+		if tx.Bucket(name) == nil {
+			c.add("bucket %q is missing", name)
+		}
+	}
+	if len(c.problems) > 0 {
+		return
+	}
+	c.meta(tx)
+	c.itemsAndVectors(tx)
+	c.paths(tx)
+	c.failures(tx)
+	c.snapshot(tx)
 }
 
 type checker struct {
@@ -124,6 +146,29 @@ func (c *checker) item(paths *bolt.Bucket, k, v []byte, maxID *uint64) {
 	case !bytes.Equal(p, k):
 		c.add("item %d (%s) is indexed under item %s", id, it.Path, keyName(p))
 	}
+}
+
+// meta checks the schema version and that numbers are numbers.
+func (c *checker) meta(tx *bolt.Tx) {
+	mb := tx.Bucket(bucketMeta)
+	for _, k := range [][]byte{keySchema, keyDims, keyItemsVersion} {
+		if v := mb.Get(k); v != nil && len(v) != 8 {
+			c.add("meta %s is %d bytes long, not a number", k, len(v))
+		}
+	}
+	if v := getUint(mb, keySchema); v == 0 || v > SchemaVersion {
+		c.add("schema version is %d, this simsearch knows 1 to %d", v, SchemaVersion)
+	}
+}
+
+// failures checks that every failure record decodes.
+func (c *checker) failures(tx *bolt.Tx) {
+	_ = tx.Bucket(bucketFailures).ForEach(func(k, v []byte) error {
+		if _, _, err := decodeFailure(v); err != nil {
+			c.add("failure of %s cannot be decoded: %v", k, err)
+		}
+		return nil
+	})
 }
 
 // paths checks that every path entry points to an item with that path.

@@ -186,7 +186,7 @@ func (w *snapshotWriter) flush() error {
 	w.size += uint64(len(w.buf))
 	w.txBytes += len(w.buf)
 	w.buf = nil
-	if w.txBytes < snapshotTxBytes {
+	if w.txBytes < w.db.snapshotTxBytes {
 		return nil
 	}
 	err := w.tx.Commit()

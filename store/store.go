@@ -101,6 +101,9 @@ type DB struct {
 	path     string
 	readOnly bool
 	snapMu   sync.Mutex // one SaveIndex at a time: it spans transactions
+	// snapshotTxBytes bounds one write transaction of SaveIndex; a field
+	// so tests can cross it without writing 64 MiB.
+	snapshotTxBytes int
 }
 
 // Open opens (creating it and its parent directories if needed) the
@@ -135,11 +138,14 @@ func Open(path string, opts *Options) (*DB, error) {
 		ReadOnly:     o.ReadOnly,
 		PageSize:     o.pageSize,
 		FreelistType: bolt.FreelistMapType,
+		// Read the free list now, under guard, and not first in the
+		// goroutine that tx.Check starts (see Check).
+		PreLoadFreelist: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	db := &DB{bolt: bdb, path: path, readOnly: o.ReadOnly}
+	db := &DB{bolt: bdb, path: path, readOnly: o.ReadOnly, snapshotTxBytes: snapshotTxBytes}
 	if err := db.checkSize(); err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
