@@ -83,7 +83,9 @@ func startHelper(t *testing.T, role, path, arg string) (cmd *exec.Cmd, stdin io.
 		t.Fatal(err)
 	}
 	cmd = exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+role, helperDBEnv+"="+path, helperArg+"="+arg)
+	cmd.Env = append(os.Environ(), helperEnv+"="+role, helperDBEnv+"="+path, helperArg+"="+arg,
+		// A race-enabled binary otherwise sleeps a second before exiting.
+		"GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
 	cmd.Stderr = os.Stderr
 	if stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)

@@ -160,8 +160,9 @@ func Open(path string, opts *Options) (*DB, error) {
 // openBolt opens the bbolt file, turning a lock timeout into ErrLocked and
 // an unreadable file (or a panic while reading it) into ErrCorrupt.
 func openBolt(path string, bo *bolt.Options) (bdb *bolt.DB, err error) {
-	// bbolt keeps the file open and locked if it panics half way; keep hold
-	// of it so a corrupt file does not stay locked for the process's life.
+	// bbolt keeps the file open, mapped and locked if it panics half way;
+	// keep hold of it so a corrupt file does not stay locked for the
+	// process's life. (The map itself leaks: bbolt does not say where it is.)
 	var file *os.File
 	bo.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
 		f, err := os.OpenFile(name, flag, perm)
@@ -171,6 +172,7 @@ func openBolt(path string, bo *bolt.Options) (bdb *bolt.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if file != nil {
+				unlock(file)
 				_ = file.Close()
 			}
 			bdb, err = nil, corruptPanic(r)
