@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 
@@ -21,7 +22,7 @@ const maxProblems = 1000
 // reads every page, so it takes a while on a large database.
 func (db *DB) Check() ([]string, error) {
 	c := &checker{}
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.inspect(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketMeta) == nil {
 			c.foreign(tx)
 			return nil
@@ -70,6 +71,29 @@ func (c *checker) ours(tx *bolt.Tx) {
 	c.paths(tx)
 	c.failures(tx)
 	c.snapshot(tx)
+}
+
+// errRollback ends inspect's write transaction without a commit.
+var errRollback = errors.New("rollback")
+
+// inspect runs fn in a transaction that keeps writers out: bbolt's check
+// reads the free list, which a concurrent writer would change under it.
+// A read-only database has no writers; otherwise take the writer's lock
+// with a write transaction that is rolled back.
+func (db *DB) inspect(fn func(*bolt.Tx) error) error {
+	if db.readOnly {
+		return db.view(fn)
+	}
+	err := db.update(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if errors.Is(err, errRollback) {
+		return nil
+	}
+	return err
 }
 
 type checker struct {

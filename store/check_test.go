@@ -108,3 +108,29 @@ func TestCheck_CapsReport(t *testing.T) {
 			len(problems), problems[len(problems)-1], maxProblems+1)
 	}
 }
+
+func TestCheck_WhileWriting(t *testing.T) {
+	db := openTest(t, nil)
+	mustPut(t, db, testRecords(0, 100, 8))
+	done := make(chan error)
+	go func() {
+		for i := 1; i < 20; i++ {
+			if _, err := db.Put(testRecords(i*100, 100, 8)); err != nil {
+				done <- err
+				return
+			}
+			if err := db.Delete([]uint64{uint64(i * 50)}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for range 5 {
+		mustCheck(t, db)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, db)
+}
