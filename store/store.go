@@ -137,6 +137,9 @@ func Open(path string, opts *Options) (*DB, error) {
 		Timeout:      timeout,
 		ReadOnly:     o.ReadOnly,
 		PageSize:     o.pageSize,
+		// The hashmap free list allocates runs of pages (snapshot chunks
+		// span 64) in constant time where the array one scans; the file
+		// format is the same either way.
 		FreelistType: bolt.FreelistMapType,
 		// Read the free list now, under guard, and not first in the
 		// goroutine that tx.Check starts (see Check).
