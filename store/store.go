@@ -134,9 +134,9 @@ func Open(path string, opts *Options) (*DB, error) {
 		}
 	}
 	bdb, err := openBolt(path, &bolt.Options{
-		Timeout:      timeout,
-		ReadOnly:     o.ReadOnly,
-		PageSize:     o.pageSize,
+		Timeout:  timeout,
+		ReadOnly: o.ReadOnly,
+		PageSize: o.pageSize,
 		// The hashmap free list allocates runs of pages (snapshot chunks
 		// span 64) in constant time where the array one scans; the file
 		// format is the same either way.
