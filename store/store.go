@@ -24,8 +24,8 @@ const SchemaVersion = 1
 
 // pageSize is the bbolt page size of a new database. A 512-d vector is
 // exactly 2,048 bytes and a leaf element adds a 16-byte header and the
-// 8-byte key, so two never fit one 4 KiB page: at 4 KiB every vector costs
-// about two pages' worth of half-empty space. Measured with
+// 8-byte key, so two never fit one 4 KiB page: at 4 KiB each vector takes
+// a page of its own, half of it empty. Measured with
 // BenchmarkBytesPerItem (10,000 items of 512 dims with their item records
 // and path index, batches of 1,000; pages in use, which is also what the
 // sparse file occupies on disk; bbolt grows the file's length ahead in
@@ -137,9 +137,9 @@ func Open(path string, opts *Options) (*DB, error) {
 		Timeout:  timeout,
 		ReadOnly: o.ReadOnly,
 		PageSize: o.pageSize,
-		// The hashmap free list allocates runs of pages (snapshot chunks
-		// span 64) in constant time where the array one scans; the file
-		// format is the same either way.
+		// The hashmap free list finds runs of free pages (a snapshot chunk
+		// spans 64) by size, where the array one scans the whole list; the
+		// file format is the same either way.
 		FreelistType: bolt.FreelistMapType,
 		// Read the free list now, under guard, and not first in the
 		// goroutine that tx.Check starts (see Check).
