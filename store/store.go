@@ -28,8 +28,8 @@ const SchemaVersion = 1
 // a page of its own, half of it empty. Measured with
 // BenchmarkBytesPerItem (10,000 items of 512 dims with their item records
 // and path index, batches of 1,000; pages in use, which is also what the
-// sparse file occupies on disk; bbolt grows the file's length ahead in
-// 16 MiB steps):
+// sparse file occupies on disk; bbolt grows the file's length ahead of
+// use):
 //
 //	page size   bytes per item
 //	 4 KiB      4,352
