@@ -1,0 +1,47 @@
+package index
+
+import "sync"
+
+// visited is a set of graph slots that is cleared in O(1) by bumping a
+// generation stamp, so a search never allocates or clears a map.
+type visited struct {
+	gen   uint16
+	marks []uint16
+}
+
+// reset prepares the set for a graph of n slots.
+func (v *visited) reset(n int) {
+	if len(v.marks) < n {
+		v.marks = make([]uint16, n+n/4)
+		v.gen = 0
+	}
+	v.gen++
+	if v.gen == 0 { // wrapped: stale stamps could collide, so clear once
+		clear(v.marks)
+		v.gen = 1
+	}
+}
+
+// visit marks slot and reports whether it was already marked.
+func (v *visited) visit(slot uint32) bool {
+	if v.marks[slot] == v.gen {
+		return true
+	}
+	v.marks[slot] = v.gen
+	return false
+}
+
+// visitedPool hands out visited sets; one pool per index so sets sized for
+// one graph are not handed to another.
+type visitedPool struct{ p sync.Pool }
+
+func (vp *visitedPool) get(n int) *visited {
+	v, _ := vp.p.Get().(*visited)
+	if v == nil {
+		v = &visited{}
+	}
+	v.reset(n)
+	return v
+}
+
+func (vp *visitedPool) put(v *visited) { vp.p.Put(v) }
