@@ -56,8 +56,10 @@ type HNSW struct {
 	mu      sync.RWMutex
 	epoch   uint64 // bumped when slots are renumbered (compact, Load)
 	locks   [lockStripes]sync.Mutex
-	rngMu   sync.Mutex
 	scratch sync.Pool // *searcher
+	// size is the dimension, read without locks; graph.dims, which Load
+	// and compaction rewrite, always equals it.
+	size int
 	graph
 }
 
@@ -65,7 +67,7 @@ type HNSW struct {
 type graph struct {
 	dims, m, m0, efC, efS int
 	mL                    float64
-	pcg                   *rand.PCG
+	pcg                   *rand.PCG // used only under the write lock
 	rng                   *rand.Rand
 
 	vecs     []float32 // slot*dims
@@ -98,7 +100,7 @@ func NewHNSW(dims int, opts *HNSWOptions) *HNSW {
 			o.Seed = opts.Seed
 		}
 	}
-	h := &HNSW{}
+	h := &HNSW{size: dims}
 	h.graph = newGraph(dims, o.M, o.EfConstruction, o.EfSearch, rand.NewPCG(o.Seed, 0x5eed))
 	return h
 }
@@ -113,7 +115,7 @@ func newGraph(dims, m, efC, efS int, pcg *rand.PCG) graph {
 }
 
 // Dims is the vector dimension fixed at construction.
-func (h *HNSW) Dims() int { return h.dims }
+func (h *HNSW) Dims() int { return h.size }
 
 // Options reports the parameters in use.
 func (h *HNSW) Options() HNSWOptions {
@@ -162,7 +164,7 @@ func splitEntry(e uint64) (slot uint32, level int) { return uint32(e), int(e >> 
 // Add inserts v (copied) under id. An existing id is replaced: its old node
 // becomes a tombstone and a new node is inserted.
 func (h *HNSW) Add(id uint64, v []float32) error {
-	if err := checkDims(h.dims, v); err != nil {
+	if err := checkDims(h.size, v); err != nil {
 		return fmt.Errorf("add %d: %w", id, err)
 	}
 	h.mu.Lock()
@@ -181,7 +183,7 @@ func (h *HNSW) AddBatch(ids []uint64, vecs [][]float32) error {
 		return fmt.Errorf("add batch: %d ids for %d vectors", len(ids), len(vecs))
 	}
 	for i, v := range vecs {
-		if err := checkDims(h.dims, v); err != nil {
+		if err := checkDims(h.size, v); err != nil {
 			return fmt.Errorf("add batch: id %d: %w", ids[i], err)
 		}
 	}
@@ -235,9 +237,7 @@ func (h *HNSW) allocLocked(id uint64, v []float32) uint32 {
 		h.ndeleted++
 		h.maybeCompactLocked()
 	}
-	h.rngMu.Lock()
 	level := min(int(-math.Log(1-h.rng.Float64())*h.mL), maxLevel)
-	h.rngMu.Unlock()
 
 	slot := uint32(len(h.ids))
 	h.vecs = append(h.vecs, v...)
@@ -486,7 +486,7 @@ func (h *HNSW) searchLayer(s *searcher, q []float32, ep cand, ef, level int, ski
 // Search returns up to k live vectors most similar to q, best first,
 // exploring ef candidates (ef ≤ 0: EfSearch; never fewer than k).
 func (h *HNSW) Search(q []float32, k, ef int) ([]Hit, error) {
-	if err := checkDims(h.dims, q); err != nil {
+	if err := checkDims(h.size, q); err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
 	if k <= 0 {
@@ -552,10 +552,8 @@ func (h *HNSW) compactLocked() {
 			vecs = append(vecs, h.vec(uint32(s)))
 		}
 	}
-	h.rngMu.Lock()
 	seed := h.rng.Uint64()
-	h.rngMu.Unlock()
-	fresh := &HNSW{}
+	fresh := &HNSW{size: h.size}
 	fresh.graph = newGraph(h.dims, h.m, h.efC, h.efS, rand.NewPCG(seed, 0x5eed))
 	fresh.insertBatch(ids, vecs)
 	h.graph = fresh.graph

@@ -29,9 +29,7 @@ func (h *HNSW) Save(w io.Writer) error {
 	for _, u := range g.upper {
 		upper = append(upper, u...)
 	}
-	h.rngMu.Lock()
 	state, err := g.pcg.MarshalBinary()
-	h.rngMu.Unlock()
 	dims, m, efC, efS, entry := g.dims, g.m, g.efC, g.efS, atomic.LoadUint64(&g.entry)
 	h.mu.Unlock()
 	if err != nil {
@@ -87,8 +85,8 @@ func (h *HNSW) decode(r io.Reader) (graph, error) {
 	if d.err != nil {
 		return graph{}, d.fail()
 	}
-	if int(dims) != h.dims {
-		return graph{}, fmt.Errorf("saved with %d dims, index has %d: %w", dims, h.dims, ErrDims)
+	if int(dims) != h.size {
+		return graph{}, fmt.Errorf("saved with %d dims, index has %d: %w", dims, h.size, ErrDims)
 	}
 	if m < 2 || m > maxM || efC < 1 || efC > maxEf || efS < 1 || efS > maxEf || stateLen > 64 {
 		return graph{}, corrupt("parameters M=%d efConstruction=%d efSearch=%d", m, efC, efS)
@@ -105,7 +103,7 @@ func (h *HNSW) decode(r io.Reader) (graph, error) {
 	if err := pcg.UnmarshalBinary(state); err != nil {
 		return graph{}, corrupt("level generator state")
 	}
-	g := newGraph(h.dims, int(m), int(efC), int(efS), pcg)
+	g := newGraph(h.size, int(m), int(efC), int(efS), pcg)
 	n := int(n64)
 	g.ids = d.uint64s(n)
 	g.levels = d.bytes(n)
