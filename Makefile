@@ -1,0 +1,44 @@
+# simsearch build. `make` builds bin/simsearch and fetches ONNX Runtime into lib/.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/simsearch
+ORT_LIB := $(CURDIR)/lib/libonnxruntime.so.1
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME ?= 60s
+# The demo keeps its database and models inside the checkout.
+DEMO_DIR := $(CURDIR)/.cache/demo
+
+export SIMSEARCH_ORT_LIB ?= $(ORT_LIB)
+
+.PHONY: all build ort demo test test-long lint fuzz bench bench-quick clean
+
+all: build ort
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/simsearch
+
+ort: $(ORT_LIB)
+
+$(ORT_LIB):
+	./scripts/fetch-ort.sh lib
+
+demo: all
+	./scripts/demo.sh $(BIN) $(DEMO_DIR)
+
+# The race detector needs cgo, which the ONNX Runtime binding needs anyway.
+test: all
+	$(GO) test -race -short ./...
+	CGO_ENABLED=0 $(GO) test -short ./index/... ./store/...
+
+test-long: all
+	$(GO) test -race -timeout 30m ./...
+
+lint:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf bin .cache

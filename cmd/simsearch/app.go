@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/urfave/cli/v3"
+	"golang.org/x/term"
+)
+
+// usageError marks a command-line mistake (exit code 2).
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// exitError carries a non-error exit status such as dedup's 3.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// env is what commands need from the process: streams and environment.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// isTerminal reports whether w is an interactive terminal (progress bars
+// are drawn only there).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	e := &env{stdout: stdout, stderr: stderr, getenv: getenv}
+	app := &cli.Command{
+		Name:  "simsearch",
+		Usage: "find similar photos and near-duplicates in a photo collection",
+		Description: "simsearch embeds photos with VGG16 (ONNX Runtime), keeps the vectors in one bbolt\n" +
+			"database and answers nearest-neighbour queries from an HNSW index.",
+		Writer:                stdout,
+		ErrWriter:             stderr,
+		EnableShellCompletion: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "db", Usage: "database `FILE` (default $SIMSEARCH_DB, else $XDG_DATA_HOME/simsearch/simsearch.db)"},
+			&cli.StringFlag{Name: "model", Usage: "model `NAME` (default vgg16 when pulled, else vgg16-random)"},
+			&cli.StringFlag{Name: "models-dir", Usage: "model cache `DIR` (default $SIMSEARCH_MODELS, else $XDG_CACHE_HOME/simsearch/models)"},
+			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime threads (0 = all cores)", Value: 0},
+		},
+		Commands: []*cli.Command{
+			indexCommand(e),
+			queryCommand(e),
+			statsCommand(e),
+			rmCommand(e),
+			compactCommand(e),
+			embedCommand(e),
+			modelCommand(e),
+		},
+		OnUsageError: func(_ context.Context, _ *cli.Command, err error, _ bool) error {
+			return usageError{err}
+		},
+		ExitErrHandler: func(context.Context, *cli.Command, error) {},
+		Action: func(_ context.Context, c *cli.Command) error {
+			if c.Args().Len() > 0 {
+				return usagef("unknown command %q", c.Args().First())
+			}
+			return cli.ShowRootCommandHelp(c)
+		},
+	}
+	setUsageErrors(app)
+	return app.Run(ctx, args)
+}
+
+// setUsageErrors makes flag mistakes in every subcommand exit with status 2.
+func setUsageErrors(c *cli.Command) {
+	for _, sub := range c.Commands {
+		if sub.OnUsageError == nil {
+			sub.OnUsageError = c.OnUsageError
+		}
+		setUsageErrors(sub)
+	}
+}
+
+// dataDir is $XDG_DATA_HOME/simsearch, falling back to ~/.local/share.
+func defaultDB(getenv func(string) string) (string, error) {
+	if p := getenv("SIMSEARCH_DB"); p != "" {
+		return p, nil
+	}
+	base := getenv("XDG_DATA_HOME")
+	if base == "" {
+		home := getenv("HOME")
+		if home == "" {
+			return "", errors.New("cannot place the database: set --db, SIMSEARCH_DB or HOME")
+		}
+		base = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(base, "simsearch", "simsearch.db"), nil
+}
+
+func threadsFlag(c *cli.Command) int {
+	if n := int(c.Int("threads")); n > 0 {
+		return n
+	}
+	return runtime.NumCPU()
+}
+
+// oneLine keeps per-file reasons to one line in summaries.
+func oneLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

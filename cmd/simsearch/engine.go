@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/simsearch/simsearch"
+	"github.com/simsearch/simsearch/extractor"
+	"github.com/simsearch/simsearch/store"
+)
+
+// openEngine opens the engine from the global flags.
+func (e *env) openEngine(ctx context.Context, c *cli.Command, readOnly bool) (*simsearch.Engine, error) {
+	db := c.String("db")
+	if db == "" {
+		var err error
+		if db, err = defaultDB(e.getenv); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := e.modelsDir(c)
+	if err != nil {
+		return nil, err
+	}
+	name := c.String("model")
+	eng, err := simsearch.Open(ctx, &simsearch.Options{
+		DB:          db,
+		ModelsDir:   dir,
+		Model:       name,
+		Threads:     int(c.Int("threads")),
+		LockTimeout: c.Duration("lock-timeout"),
+		ReadOnly:    readOnly,
+		Log:         e.stderr,
+		Runtime:     &extractor.RuntimeOptions{Getenv: e.getenv},
+	})
+	if err != nil {
+		return nil, engineHint(err, name, db)
+	}
+	return eng, nil
+}
+
+// engineHint adds, once, what the user should do about common failures.
+func engineHint(err error, name, db string) error {
+	switch {
+	case errors.Is(err, store.ErrLocked):
+		return fmt.Errorf("%w\nhint: wait for the other simsearch process to finish, or use --db for another database", err)
+	case errors.Is(err, store.ErrModelMismatch):
+		return fmt.Errorf("%w\nhint: pass the --model the database was built with (see simsearch stats), or use --db for a new database", err)
+	case errors.Is(err, store.ErrSchemaTooNew):
+		return fmt.Errorf("%w\nhint: this database was written by a newer simsearch; upgrade simsearch", err)
+	case errors.Is(err, store.ErrCorrupt):
+		return fmt.Errorf("%w\nhint: run `simsearch check --db %s`, or move the file away and index again", err, db)
+	case errors.Is(err, extractor.ErrNoLibrary):
+		return fmt.Errorf("%w\nhint: run `make` in the source tree (it fetches lib/libonnxruntime.so.1) or set %s", err, extractor.LibraryEnv)
+	}
+	return modelHint(err, name)
+}
+
+var lockTimeoutFlag = &cli.DurationFlag{Name: "lock-timeout", Value: 2 * time.Second, Usage: "how long to wait for another simsearch process holding the database"}

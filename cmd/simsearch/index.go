@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/simsearch/simsearch"
+)
+
+func indexCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "index",
+		Usage:     "add new and changed photos under PATHs to the database, drop vanished ones",
+		ArgsUsage: "PATH...",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "no-prune", Usage: "keep items whose files vanished"},
+			&cli.BoolFlag{Name: "hidden", Usage: "include dot-files and dot-directories"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors"},
+			lockTimeoutFlag,
+		},
+		Action: func(ctx context.Context, c *cli.Command) error { return e.index(ctx, c) },
+	}
+}
+
+func (e *env) index(ctx context.Context, c *cli.Command) error {
+	if c.Args().Len() == 0 {
+		return usagef("index needs at least one PATH")
+	}
+	eng, err := e.openEngine(ctx, c, false)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	bar := newProgress(e.stderr, "index", "img")
+	sum, err := eng.Index(ctx, c.Args().Slice(), &simsearch.IndexOptions{
+		NoPrune: c.Bool("no-prune"),
+		Hidden:  c.Bool("hidden"),
+		Progress: func(p simsearch.IndexProgress) {
+			bar.set(int64(p.Done), int64(p.Total))
+		},
+	})
+	bar.done()
+	if !c.Bool("quiet") || err != nil {
+		printIndexSummary(e, sum)
+	}
+	if sum.Interrupted {
+		return errors.New("interrupted; everything committed so far is kept, run index again to resume")
+	}
+	return err
+}
+
+func printIndexSummary(e *env, s simsearch.IndexSummary) {
+	sort.Slice(s.Skipped, func(i, j int) bool { return s.Skipped[i].Path < s.Skipped[j].Path })
+	for _, f := range s.Skipped {
+		fmt.Fprintf(e.stderr, "skipped %s: %s\n", f.Path, f.Reason)
+	}
+	rate := ""
+	if n := s.Added + s.Updated; n > 0 && s.Elapsed > 0 {
+		rate = fmt.Sprintf(", %.1f images/s", float64(n)/s.Elapsed.Seconds())
+	}
+	fmt.Fprintf(e.stderr, "indexed in %s: %d added, %d updated, %d removed, %d unchanged, %d skipped%s\n",
+		s.Elapsed.Round(time.Millisecond), s.Added, s.Updated, s.Removed, s.Unchanged, len(s.Skipped), rate)
+}

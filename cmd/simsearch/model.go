@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/simsearch/simsearch"
+	"github.com/simsearch/simsearch/extractor"
+	"github.com/simsearch/simsearch/model"
+)
+
+func modelCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "model",
+		Usage: "list, download, build and inspect models",
+		Commands: []*cli.Command{
+			{
+				Name:   "list",
+				Usage:  "list catalog and installed models",
+				Action: func(ctx context.Context, c *cli.Command) error { return e.modelList(c) },
+			},
+			{
+				Name:      "pull",
+				Usage:     "download a catalog model, verify it and expose its feature map",
+				ArgsUsage: "NAME",
+				Flags:     []cli.Flag{&cli.BoolFlag{Name: "force", Usage: "download again even if installed"}},
+				Action:    func(ctx context.Context, c *cli.Command) error { return e.modelPull(ctx, c) },
+			},
+			{
+				Name:   "build-random",
+				Usage:  "build vgg16-random offline (" + model.RandomDescription + ")",
+				Action: func(ctx context.Context, c *cli.Command) error { return e.modelPrepare(ctx, c, "vgg16-random") },
+			},
+			{
+				Name:      "prepare",
+				Usage:     "make a model ready to run (default: the default model): build or compute what is missing",
+				ArgsUsage: "[NAME]",
+				Action: func(ctx context.Context, c *cli.Command) error {
+					return e.modelPrepare(ctx, c, c.Args().First())
+				},
+			},
+			{
+				Name:      "info",
+				Usage:     "print a model's layer table (name, op, output shape, parameters)",
+				ArgsUsage: "NAME|FILE.onnx",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "dot", Usage: "also write a Graphviz graph to `FILE` (- for stdout)"},
+				},
+				Action: func(ctx context.Context, c *cli.Command) error { return e.modelInfo(c) },
+			},
+			{
+				Name:      "register",
+				Usage:     "install your own ONNX export under NAME with its preprocessing",
+				ArgsUsage: "NAME FILE.onnx",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "input", Usage: "input tensor `NAME` (default: the only input)"},
+					&cli.StringFlag{Name: "output", Usage: "feature map output `NAME` (default: the last MaxPool)"},
+					&cli.StringFlag{Name: "preset", Value: "torch", Usage: "preprocessing preset: torch (RGB NCHW, /255, ImageNet mean/std) or caffe (Keras: BGR NHWC, mean 103.939,116.779,123.68)"},
+					&cli.StringFlag{Name: "layout", Usage: "override input layout: NCHW or NHWC"},
+					&cli.StringFlag{Name: "order", Usage: "override channel order: RGB or BGR"},
+					&cli.StringFlag{Name: "resize", Usage: "override resize policy: shorter-crop or squash"},
+					&cli.IntFlag{Name: "size", Value: 224, Usage: "input side in pixels"},
+					&cli.StringFlag{Name: "pooling", Usage: "default pooling: gap, gem, mac or rmac"},
+				},
+				Action: func(ctx context.Context, c *cli.Command) error { return e.modelRegister(ctx, c) },
+			},
+		},
+	}
+}
+
+func (e *env) modelsDir(c *cli.Command) (string, error) {
+	if d := c.String("models-dir"); d != "" {
+		return d, nil
+	}
+	return model.DefaultDir(e.getenv)
+}
+
+func (e *env) modelList(c *cli.Command) error {
+	dir, err := e.modelsDir(c)
+	if err != nil {
+		return err
+	}
+	inst, err := model.Installed(dir)
+	if err != nil {
+		return err
+	}
+	have := map[string]model.Spec{}
+	for _, s := range inst {
+		have[s.Name] = s
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATUS\tDIMS\tPOOLING\tDESCRIPTION")
+	seen := map[string]bool{}
+	row := func(name, desc string, s model.Spec, ok bool, src string) {
+		status := "not installed"
+		if ok {
+			status = "installed"
+		}
+		if src != "" && !ok {
+			status += " (" + src + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", name, status, s.Channels, s.Pooling, desc)
+		seen[name] = true
+	}
+	for _, en := range model.Catalog() {
+		s, ok := have[en.Name]
+		if !ok {
+			s = en.Spec
+		}
+		src := "model pull " + en.Name
+		if en.URL == "" {
+			src = "built offline on first use"
+		}
+		row(en.Name, en.Description, s, ok, src)
+	}
+	for _, s := range inst {
+		if !seen[s.Name] {
+			row(s.Name, s.Description, s, true, "")
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "model directory: %s\n", dir)
+	return nil
+}
+
+func (e *env) openRuntime() (*extractor.Runtime, error) {
+	rt, err := extractor.OpenRuntime(&extractor.RuntimeOptions{Getenv: e.getenv})
+	if err != nil {
+		if errors.Is(err, extractor.ErrNoLibrary) {
+			return nil, fmt.Errorf("%w\nhint: run `make` in the source tree (it fetches lib/libonnxruntime.so.1) or set %s to a libonnxruntime.so (ONNX Runtime >= 1.24)", err, extractor.LibraryEnv)
+		}
+		return nil, err
+	}
+	return rt, nil
+}
+
+func (e *env) modelPrepare(ctx context.Context, c *cli.Command, name string) error {
+	dir, err := e.modelsDir(c)
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		name = c.String("model")
+	}
+	if name == "" {
+		name = simsearch.DefaultModel(dir)
+	}
+	rt, err := e.openRuntime()
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	s, err := simsearch.PrepareModel(ctx, rt, dir, name, threadsFlag(c), e.stderr)
+	if err != nil {
+		return modelHint(err, name)
+	}
+	fmt.Fprintf(e.stdout, "%s ready: %s, %d-d embeddings, %s pooling, threshold %.2f\n", s.Name, s.Path, s.Channels, s.Pooling, s.Threshold)
+	if s.Random {
+		fmt.Fprintf(e.stdout, "note: %s has %s\n", s.Name, model.RandomDescription)
+	}
+	return nil
+}
+
+// modelHint says what to do next about a model error, once, at the edge.
+func modelHint(err error, name string) error {
+	switch {
+	case errors.Is(err, simsearch.ErrModelNotInstalled), errors.Is(err, model.ErrNotInstalled):
+		return fmt.Errorf("%w\nhint: run `simsearch model pull %s` (or use --model vgg16-random, which is built offline)", err, name)
+	case errors.Is(err, model.ErrOffline):
+		return fmt.Errorf("%w\nhint: no network; download the file on another machine and place it at the .part path shown, then run pull again, or use --model vgg16-random", err)
+	}
+	return err
+}
+
+func (e *env) modelPull(ctx context.Context, c *cli.Command) error {
+	name := c.Args().First()
+	if name == "" {
+		return usagef("model pull needs a model name (see simsearch model list)")
+	}
+	en, ok := model.Lookup(name)
+	if !ok {
+		return usagef("no model %q in the catalog (see simsearch model list)", name)
+	}
+	dir, err := e.modelsDir(c)
+	if err != nil {
+		return err
+	}
+	bar := newProgress(e.stderr, "download "+name, "B")
+	opts := &model.PullOptions{Force: c.Bool("force"), Progress: func(done, total int64) { bar.set(done, total) }}
+	s, err := model.Pull(ctx, en, dir, opts)
+	bar.done()
+	if err != nil {
+		return modelHint(err, name)
+	}
+	fmt.Fprintf(e.stdout, "%s installed: %s (feature output %s, %d×%d×%d)\n", s.Name, s.Path, s.Output, s.Channels, s.GridH, s.GridW)
+	return e.modelPrepare(ctx, c, name)
+}
+
+func (e *env) modelInfo(c *cli.Command) error {
+	arg := c.Args().First()
+	if arg == "" {
+		return usagef("model info needs a model name or an .onnx file")
+	}
+	path := arg
+	if !strings.HasSuffix(arg, ".onnx") {
+		dir, err := e.modelsDir(c)
+		if err != nil {
+			return err
+		}
+		s, err := model.Load(dir, arg)
+		if err != nil {
+			return modelHint(err, arg)
+		}
+		path = s.Path
+	}
+	m, err := model.ReadModel(path)
+	if err != nil {
+		return err
+	}
+	if err := model.Summary(e.stdout, m); err != nil {
+		return err
+	}
+	if d := c.String("dot"); d != "" {
+		if d == "-" {
+			return model.Dot(e.stdout, m)
+		}
+		f, err := os.Create(d)
+		if err != nil {
+			return err
+		}
+		if err := model.Dot(f, m); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "wrote %s (render: dot -Tpng %s -o model.png)\n", d, d)
+	}
+	return nil
+}
+
+func (e *env) modelRegister(ctx context.Context, c *cli.Command) error {
+	if c.Args().Len() != 2 {
+		return usagef("model register needs NAME and FILE.onnx")
+	}
+	name, file := c.Args().Get(0), c.Args().Get(1)
+	var pre model.Preprocess
+	switch c.String("preset") {
+	case "torch":
+		pre = model.TorchPreprocess(int(c.Int("size")))
+	case "caffe", "keras":
+		pre = model.CaffePreprocess(int(c.Int("size")))
+	default:
+		return usagef("unknown --preset %q (torch or caffe)", c.String("preset"))
+	}
+	if v := c.String("layout"); v != "" {
+		pre.Layout = model.Layout(strings.ToUpper(v))
+	}
+	if v := c.String("order"); v != "" {
+		pre.Order = model.ColorOrder(strings.ToUpper(v))
+	}
+	if v := c.String("resize"); v != "" {
+		pre.Resize = model.ResizePolicy(v)
+	}
+	s := model.Spec{Name: name, Input: c.String("input"), Output: c.String("output"), Pre: pre, Pooling: model.Pooling(c.String("pooling"))}
+	dir, err := e.modelsDir(c)
+	if err != nil {
+		return err
+	}
+	s, err = model.Register(dir, file, s)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s registered: input %s, feature output %s (%d×%d×%d)\n", s.Name, s.Input, s.Output, s.Channels, s.GridH, s.GridW)
+	return e.modelPrepare(ctx, c, name)
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/simsearch/simsearch"
+)
+
+func queryCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "query",
+		Usage:     "rank the indexed photos by similarity to each IMAGE",
+		ArgsUsage: "IMAGE...",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "k", Aliases: []string{"n"}, Value: 10, Usage: "number of results"},
+			&cli.IntFlag{Name: "ef", Usage: "HNSW search breadth (higher: better recall, slower; default from the index)"},
+			&cli.BoolFlag{Name: "exact", Usage: "brute-force search over every vector"},
+			&cli.FloatFlag{Name: "min-score", Usage: "drop results with cosine below `S`"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table, json or csv"},
+			lockTimeoutFlag,
+		},
+		Action: func(ctx context.Context, c *cli.Command) error { return e.query(ctx, c) },
+	}
+}
+
+type queryResult struct {
+	Query   string            `json:"query"`
+	Results []simsearch.Match `json:"results"`
+}
+
+func (e *env) query(ctx context.Context, c *cli.Command) error {
+	if c.Args().Len() == 0 {
+		return usagef("query needs at least one IMAGE")
+	}
+	format := c.String("format")
+	switch format {
+	case "table", "json", "csv":
+	default:
+		return usagef("unknown --format %q (table, json or csv)", format)
+	}
+	eng, err := e.openEngine(ctx, c, true)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	opts := &simsearch.QueryOptions{K: int(c.Int("k")), Ef: int(c.Int("ef")), Exact: c.Bool("exact"), MinScore: float32(c.Float("min-score"))}
+	var all []queryResult
+	for _, q := range c.Args().Slice() {
+		m, err := eng.Query(ctx, q, opts)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			m = []simsearch.Match{}
+		}
+		all = append(all, queryResult{Query: q, Results: m})
+	}
+	switch format {
+	case "json":
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(all)
+	case "csv":
+		w := csv.NewWriter(e.stdout)
+		w.Write([]string{"query", "rank", "score", "path", "id", "width", "height", "bytes"})
+		for _, r := range all {
+			for _, m := range r.Results {
+				w.Write([]string{r.Query, strconv.Itoa(m.Rank), strconv.FormatFloat(float64(m.Score), 'f', 4, 32), m.Path,
+					strconv.FormatUint(m.ID, 10), strconv.Itoa(m.Width), strconv.Itoa(m.Height), strconv.FormatInt(m.Size, 10)})
+			}
+		}
+		w.Flush()
+		return w.Error()
+	}
+	for i, r := range all {
+		if i > 0 {
+			fmt.Fprintln(e.stdout)
+		}
+		fmt.Fprintf(e.stdout, "%s\n", r.Query)
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RANK\tSCORE\tSIZE\tPATH")
+		for _, m := range r.Results {
+			fmt.Fprintf(tw, "%d\t%.4f\t%dx%d\t%s\n", m.Rank, m.Score, m.Width, m.Height, m.Path)
+		}
+		if len(r.Results) == 0 {
+			fmt.Fprintln(tw, "-\t-\t-\t(no results)")
+		}
+		tw.Flush()
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/simsearch/simsearch/model"
+)
+
+func statsCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "stats",
+		Usage: "show what the database holds: count, model, size, index, skipped files",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
+			lockTimeoutFlag,
+		},
+		Action: func(ctx context.Context, c *cli.Command) error {
+			eng, err := e.openEngine(ctx, c, true)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			s, err := eng.Stats()
+			if err != nil {
+				return err
+			}
+			if c.String("format") == "json" {
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(s)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			modelNote := ""
+			if s.Random {
+				modelNote = " (" + model.RandomDescription + ")"
+			}
+			fmt.Fprintf(tw, "database\t%s\n", s.Path)
+			fmt.Fprintf(tw, "items\t%d\n", s.Items)
+			fmt.Fprintf(tw, "model\t%s%s\n", s.Model, modelNote)
+			fmt.Fprintf(tw, "pooling\t%s\n", s.Pooling)
+			fmt.Fprintf(tw, "dims\t%d\n", s.Dims)
+			fmt.Fprintf(tw, "fingerprint\t%s\n", s.Fingerprint)
+			fmt.Fprintf(tw, "size\t%s\n", bytesize(s.SizeBytes))
+			fmt.Fprintf(tw, "index\t%s, %d vectors\n", s.IndexParams, s.IndexLen)
+			fmt.Fprintf(tw, "skipped\t%d\n", len(s.Failures))
+			tw.Flush()
+			for _, f := range s.Failures {
+				fmt.Fprintf(e.stdout, "  %s: %s\n", f.Path, f.Reason)
+			}
+			return nil
+		},
+	}
+}
+
+func rmCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "rm",
+		Usage:     "remove files (or everything under directories) from the database; the files are not touched",
+		ArgsUsage: "PATH...",
+		Flags:     []cli.Flag{lockTimeoutFlag},
+		Action: func(ctx context.Context, c *cli.Command) error {
+			if c.Args().Len() == 0 {
+				return usagef("rm needs at least one PATH")
+			}
+			eng, err := e.openEngine(ctx, c, false)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			n, err := eng.Remove(c.Args().Slice())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "removed %d items\n", n)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,295 @@
+package extractor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/simsearch/simsearch/model"
+)
+
+// Options configure an Extractor. The zero value (or nil) means: the model's
+// default pooling, batches of 8, one decoding goroutine per core, ONNX
+// Runtime on all cores, the default pixel limit.
+type Options struct {
+	Pooling   model.Pooling // "" means spec.Pooling
+	Batch     int           // images per network run
+	Workers   int           // decode+preprocess goroutines
+	Threads   int           // ONNX Runtime intra-op threads
+	MaxPixels int64         // decode limit; 0 means DefaultMaxPixels
+	// Raw skips the model's centring step and returns the plain
+	// L2-normalised pooled vector. It is how the centre itself is computed.
+	Raw bool
+}
+
+// Extractor turns image files into embeddings: decode, orient, preprocess
+// in parallel goroutines, run batches through one ONNX Runtime session,
+// pool, L2-normalise and centre. It is safe for concurrent use.
+type Extractor struct {
+	spec    model.Spec
+	sess    *Session
+	pooling model.Pooling
+	center  []float32
+	batch   int
+	workers int
+	decode  DecodeOptions
+	rawMaps bool // emit feature maps instead of embeddings (for centres)
+}
+
+// New opens spec's model on rt. Close the Extractor before rt.
+func New(rt *Runtime, spec model.Spec, opts *Options) (*Extractor, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Pooling == "" {
+		o.Pooling = spec.Pooling
+	}
+	if o.Batch <= 0 {
+		o.Batch = 8
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.NumCPU()
+	}
+	e := &Extractor{spec: spec, pooling: o.Pooling, batch: o.Batch, workers: o.Workers}
+	e.decode.MaxPixels = o.MaxPixels
+	if !o.Raw {
+		c, ok := spec.Center[o.Pooling]
+		if !ok {
+			return nil, fmt.Errorf("model %s has no centre vector for %s pooling; rebuild or re-pull it", spec.Name, o.Pooling)
+		}
+		if len(c) != spec.Channels {
+			return nil, fmt.Errorf("model %s: centre vector has %d values, want %d", spec.Name, len(c), spec.Channels)
+		}
+		e.center = c
+	}
+	if _, err := Pool(make([]float32, spec.Channels*spec.GridH*spec.GridW), spec.Channels, spec.GridH, spec.GridW, o.Pooling); err != nil {
+		return nil, err
+	}
+	s, err := rt.NewSession(spec, &SessionOptions{Threads: o.Threads})
+	if err != nil {
+		return nil, err
+	}
+	e.sess = s
+	return e, nil
+}
+
+// Dims is the length of the embeddings this Extractor returns.
+func (e *Extractor) Dims() int { return e.spec.Channels }
+
+// Pooling is the pooling method in use.
+func (e *Extractor) Pooling() model.Pooling { return e.pooling }
+
+// Spec is the model this Extractor runs.
+func (e *Extractor) Spec() model.Spec { return e.spec }
+
+// Close releases the ONNX Runtime session.
+func (e *Extractor) Close() error { return e.sess.Close() }
+
+// Result is the outcome for one input. Exactly one of Vector and Err is set;
+// Err is a per-file problem (unreadable, not an image, too large) and the
+// run goes on.
+type Result struct {
+	Seq    int    // position of the input in the request
+	Path   string // as given
+	Info   Info
+	Vector []float32
+	Err    error
+}
+
+// Source opens one input. Files uses os paths; tests and the reference set
+// use other file systems.
+type Source struct {
+	Path   string
+	Decode func(opts *DecodeOptions) (*RGB, Info, error)
+}
+
+// FileSource decodes the file at path.
+func FileSource(path string) Source {
+	return Source{Path: path, Decode: func(o *DecodeOptions) (*RGB, Info, error) { return DecodeFile(path, o) }}
+}
+
+// Files embeds the files at paths, calling emit once per path, in batch
+// order (not necessarily input order). It stops at the first error from
+// emit, from ctx or from the network, and returns it; per-file problems are
+// reported through Result.Err instead.
+func (e *Extractor) Files(ctx context.Context, paths []string, emit func(Result) error) error {
+	src := make([]Source, len(paths))
+	for i, p := range paths {
+		src[i] = FileSource(p)
+	}
+	return e.Sources(ctx, src, emit)
+}
+
+type prepared struct {
+	seq    int
+	path   string
+	info   Info
+	tensor []float32
+	err    error
+}
+
+// Sources is Files over arbitrary inputs.
+func (e *Extractor) Sources(ctx context.Context, src []Source, emit func(Result) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	n := e.spec.Pre.Size
+	inLen := 3 * n * n
+	jobs := make(chan int)
+	ready := make(chan prepared, 2*e.batch)
+
+	var wg sync.WaitGroup
+	for w := 0; w < min(e.workers, len(src)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				p := prepared{seq: i, path: src[i].Path}
+				img, info, err := src[i].Decode(&e.decode)
+				if err == nil {
+					t := make([]float32, inLen)
+					if err = Tensor(t, img, e.spec.Pre); err == nil {
+						p.tensor = t
+					}
+				}
+				p.info, p.err = info, err
+				select {
+				case ready <- p:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		defer close(jobs)
+		for i := range src {
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(ready) }()
+
+	batch := make([]prepared, 0, e.batch)
+	input := make([]float32, 0, e.batch*inLen)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		input = input[:0]
+		for _, p := range batch {
+			input = append(input, p.tensor...)
+		}
+		fm, err := e.sess.Run(input, len(batch))
+		if err != nil {
+			return err
+		}
+		per := e.spec.Channels * e.spec.GridH * e.spec.GridW
+		for i, p := range batch {
+			if e.rawMaps {
+				m := append([]float32(nil), fm[i*per:(i+1)*per]...)
+				if err := emit(Result{Seq: p.seq, Path: p.path, Info: p.info, Vector: m}); err != nil {
+					return err
+				}
+				continue
+			}
+			v, err := Pool(fm[i*per:(i+1)*per], e.spec.Channels, e.spec.GridH, e.spec.GridW, e.pooling)
+			if err != nil {
+				return err
+			}
+			if e.center != nil {
+				Center(v, e.center)
+			}
+			if err := emit(Result{Seq: p.seq, Path: p.path, Info: p.info, Vector: v}); err != nil {
+				return err
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for p := range ready {
+		if p.err != nil {
+			if err := emit(Result{Seq: p.seq, Path: p.path, Info: p.info, Err: p.err}); err != nil {
+				return err
+			}
+			continue
+		}
+		batch = append(batch, p)
+		if len(batch) == e.batch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// ErrNoCentre is returned by ComputeCentres when no reference photo could be
+// embedded.
+var ErrNoCentre = errors.New("no reference photo could be embedded")
+
+// ComputeCentres runs spec's model over the reference photos and returns,
+// for every pooling method, the mean of the L2-normalised pooled vectors:
+// the common component that post-processing subtracts. Photos that fail to
+// decode are skipped; the error says which if none succeeds.
+func ComputeCentres(ctx context.Context, rt *Runtime, spec model.Spec, src []Source, threads int) (map[model.Pooling][]float32, error) {
+	e, err := New(rt, spec, &Options{Raw: true, Threads: threads})
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	e.rawMaps = true
+	methods := []model.Pooling{model.GAP, model.GeM, model.MAC, model.RMAC}
+	sums := make(map[model.Pooling][]float64, len(methods))
+	for _, m := range methods {
+		sums[m] = make([]float64, spec.Channels)
+	}
+	n := 0
+	var firstErr error
+	err = e.Sources(ctx, src, func(r Result) error {
+		if r.Err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%s: %w", r.Path, r.Err)
+			}
+			return nil
+		}
+		for _, m := range methods {
+			v, err := Pool(r.Vector, spec.Channels, spec.GridH, spec.GridW, m)
+			if err != nil {
+				return err
+			}
+			for i, x := range v {
+				sums[m][i] += float64(x)
+			}
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w (first problem: %v)", ErrNoCentre, firstErr)
+	}
+	out := make(map[model.Pooling][]float32, len(methods))
+	for _, m := range methods {
+		c := make([]float32, spec.Channels)
+		for i, x := range sums[m] {
+			c[i] = float32(x / float64(n))
+		}
+		out[m] = c
+	}
+	return out, nil
+}

@@ -1,0 +1,75 @@
+package extractor
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+)
+
+// ErrRuntimeUnavailable is returned when this binary was built without cgo,
+// so ONNX Runtime cannot be loaded at all.
+var ErrRuntimeUnavailable = errors.New("onnx runtime unavailable: simsearch was built without cgo")
+
+// ErrNoLibrary is returned when the ONNX Runtime shared library was not found
+// in any of the places searched. The wrapping error lists them.
+var ErrNoLibrary = errors.New("onnx runtime library not found")
+
+// LibraryEnv is the environment variable that names the ONNX Runtime shared
+// library explicitly.
+const LibraryEnv = "SIMSEARCH_ORT_LIB"
+
+// libraryNames are the file names tried beside the binary and on the system
+// search path, most specific first.
+var libraryNames = []string{"libonnxruntime.so.1", "libonnxruntime.so"}
+
+// LibraryCandidates lists where the ONNX Runtime library is looked for, in
+// order: $SIMSEARCH_ORT_LIB, lib/ beside the executable (and ../lib/ for
+// the bin/ layout of a source checkout), then the bare names, which the
+// system's dynamic loader resolves.
+func LibraryCandidates(getenv func(string) string, executable string) []string {
+	var c []string
+	if p := getenv(LibraryEnv); p != "" {
+		return []string{p}
+	}
+	if executable != "" {
+		dir := filepath.Dir(executable)
+		for _, d := range []string{filepath.Join(dir, "lib"), filepath.Join(dir, "..", "lib")} {
+			for _, n := range libraryNames {
+				c = append(c, filepath.Join(d, n))
+			}
+		}
+	}
+	return append(c, libraryNames...)
+}
+
+// RuntimeOptions configure OpenRuntime. The zero value searches the usual
+// places (see LibraryCandidates).
+type RuntimeOptions struct {
+	// Library is an explicit path to libonnxruntime; it overrides the search.
+	Library string
+	// Getenv reads the environment; nil means os.Getenv.
+	Getenv func(string) string
+}
+
+func (o *RuntimeOptions) candidates() []string {
+	if o != nil && o.Library != "" {
+		return []string{o.Library}
+	}
+	getenv := os.Getenv
+	if o != nil && o.Getenv != nil {
+		getenv = o.Getenv
+	}
+	exe, _ := os.Executable()
+	if exe != "" {
+		if r, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = r
+		}
+	}
+	return LibraryCandidates(getenv, exe)
+}
+
+// SessionOptions configure a Session.
+type SessionOptions struct {
+	// Threads is ONNX Runtime's intra-op thread count; 0 means all cores.
+	Threads int
+}

@@ -1,0 +1,203 @@
+//go:build cgo
+
+package extractor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/simsearch/simsearch/model"
+)
+
+// The ONNX Runtime environment is one per process inside the C library, so
+// Runtime values share it through a reference count.
+var (
+	envMu   sync.Mutex
+	envRefs int
+	envLib  string
+)
+
+// Runtime is an open ONNX Runtime environment. Create it with OpenRuntime and
+// release it with Close; sessions must be closed before their runtime.
+type Runtime struct {
+	lib    string
+	closed bool
+}
+
+// OpenRuntime loads the ONNX Runtime shared library and creates the
+// environment. It tries each candidate location in order and, when none
+// loads, returns an error wrapping ErrNoLibrary that says what was tried.
+func OpenRuntime(opts *RuntimeOptions) (*Runtime, error) {
+	envMu.Lock()
+	defer envMu.Unlock()
+	if envRefs > 0 {
+		envRefs++
+		return &Runtime{lib: envLib}, nil
+	}
+	var tried []string
+	for _, p := range opts.candidates() {
+		if strings.ContainsRune(p, '/') {
+			if _, err := os.Stat(p); err != nil {
+				tried = append(tried, p+" (not found)")
+				continue
+			}
+		}
+		ort.SetSharedLibraryPath(p)
+		err := ort.InitializeEnvironment(ort.WithLogLevelError())
+		if err == nil {
+			envRefs, envLib = 1, p
+			return &Runtime{lib: p}, nil
+		}
+		tried = append(tried, fmt.Sprintf("%s (%v)", p, firstLine(err)))
+	}
+	return nil, fmt.Errorf("%w; tried: %s", ErrNoLibrary, strings.Join(tried, "; "))
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// Library returns the path of the loaded shared library.
+func (r *Runtime) Library() string { return r.lib }
+
+// Version returns the ONNX Runtime version string, e.g. "1.24.3".
+func (r *Runtime) Version() string { return ort.GetVersion() }
+
+// Close releases this handle on the environment; the last one destroys it.
+func (r *Runtime) Close() error {
+	envMu.Lock()
+	defer envMu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	envRefs--
+	if envRefs == 0 {
+		return ort.DestroyEnvironment()
+	}
+	return nil
+}
+
+// Session runs one model's feature output on batches of preprocessed images.
+// It is safe for concurrent use.
+type Session struct {
+	spec model.Spec
+	s    *ort.DynamicAdvancedSession
+	// per-image sizes
+	inLen, outLen int
+}
+
+// NewSession opens spec's ONNX file with graph optimisation at its highest
+// level and the requested intra-op threads.
+func (r *Runtime) NewSession(spec model.Spec, opts *SessionOptions) (*Session, error) {
+	if spec.Path == "" {
+		return nil, errors.New("open model: spec has no file path")
+	}
+	if _, err := os.Stat(spec.Path); err != nil {
+		return nil, fmt.Errorf("open model %s: %w", spec.Name, err)
+	}
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("session options: %w", err)
+	}
+	defer so.Destroy()
+	threads := runtime.NumCPU()
+	if opts != nil && opts.Threads > 0 {
+		threads = opts.Threads
+	}
+	if err := so.SetIntraOpNumThreads(threads); err != nil {
+		return nil, fmt.Errorf("set threads: %w", err)
+	}
+	if err := so.SetInterOpNumThreads(1); err != nil {
+		return nil, fmt.Errorf("set threads: %w", err)
+	}
+	if err := so.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll); err != nil {
+		return nil, fmt.Errorf("set optimisation level: %w", err)
+	}
+	s, err := ort.NewDynamicAdvancedSession(spec.Path, []string{spec.Input}, []string{spec.Output}, so)
+	if err != nil {
+		return nil, fmt.Errorf("open model %s (%s): %s", spec.Name, spec.Path, firstLine(err))
+	}
+	n := spec.Pre.Size
+	return &Session{
+		spec:   spec,
+		s:      s,
+		inLen:  3 * n * n,
+		outLen: spec.Channels * spec.GridH * spec.GridW,
+	}, nil
+}
+
+// Run feeds batch preprocessed images (input holds batch*3*Size*Size values
+// in the spec's layout) and returns the feature maps, batch*C*H*W values,
+// each map in C×H×W order whatever the model's layout.
+func (s *Session) Run(input []float32, batch int) ([]float32, error) {
+	if batch <= 0 || len(input) != batch*s.inLen {
+		return nil, fmt.Errorf("run model: input holds %d values, want %d×%d", len(input), batch, s.inLen)
+	}
+	n := int64(s.spec.Pre.Size)
+	shape := ort.NewShape(int64(batch), 3, n, n)
+	if s.spec.Pre.Layout == model.NHWC {
+		shape = ort.NewShape(int64(batch), n, n, 3)
+	}
+	in, err := ort.NewTensor(shape, input)
+	if err != nil {
+		return nil, fmt.Errorf("run model: input tensor: %w", err)
+	}
+	defer in.Destroy()
+	outputs := []ort.Value{nil}
+	if err := s.s.Run([]ort.Value{in}, outputs); err != nil {
+		return nil, fmt.Errorf("run model %s: %s", s.spec.Name, firstLine(err))
+	}
+	defer outputs[0].Destroy()
+	out, ok := outputs[0].(*ort.Tensor[float32])
+	if !ok {
+		return nil, fmt.Errorf("run model %s: output %s is not a float32 tensor", s.spec.Name, s.spec.Output)
+	}
+	got := out.GetShape()
+	if err := s.checkShape(got, batch); err != nil {
+		return nil, err
+	}
+	data := out.GetData()
+	res := make([]float32, len(data))
+	if s.spec.OutputLayout == model.NHWC {
+		c, hw := s.spec.Channels, s.spec.GridH*s.spec.GridW
+		for b := 0; b < batch; b++ {
+			src, dst := data[b*s.outLen:(b+1)*s.outLen], res[b*s.outLen:(b+1)*s.outLen]
+			for p := 0; p < hw; p++ {
+				for ch := 0; ch < c; ch++ {
+					dst[ch*hw+p] = src[p*c+ch]
+				}
+			}
+		}
+	} else {
+		copy(res, data)
+	}
+	return res, nil
+}
+
+func (s *Session) checkShape(got ort.Shape, batch int) error {
+	c, h, w := int64(s.spec.Channels), int64(s.spec.GridH), int64(s.spec.GridW)
+	b := int64(batch)
+	want := ort.NewShape(b, c, h, w)
+	if s.spec.OutputLayout == model.NHWC {
+		want = ort.NewShape(b, h, w, c)
+	}
+	if got.Equals(want) {
+		return nil
+	}
+	return fmt.Errorf("run model %s: feature output %s has shape %v, the spec expects %d×%d×%d per image",
+		s.spec.Name, s.spec.Output, got, c, h, w)
+}
+
+// Close releases the session.
+func (s *Session) Close() error { return s.s.Destroy() }

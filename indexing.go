@@ -1,0 +1,323 @@
+package simsearch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/simsearch/simsearch/extractor"
+	"github.com/simsearch/simsearch/store"
+)
+
+// IndexOptions configure Engine.Index.
+type IndexOptions struct {
+	NoPrune  bool // keep items whose files vanished under the roots
+	Hidden   bool // include dot-files and dot-directories
+	MaxBytes int64
+	// Progress is called after each file is handled, from one goroutine.
+	Progress func(p IndexProgress)
+	// BatchSize is how many records go into one database transaction;
+	// 0 means 256.
+	BatchSize int
+}
+
+// IndexProgress reports how far an Index run is.
+type IndexProgress struct {
+	Done, Total int // files to extract: handled so far, in all
+	Path        string
+}
+
+// IndexSummary is what an Index run did.
+type IndexSummary struct {
+	Added, Updated, Removed, Unchanged int
+	Skipped                            []store.Failure // this run's problem files, with reasons
+	Interrupted                        bool
+	Elapsed                            time.Duration
+}
+
+// defaultMaxBytes bounds how much of one file is read: no photo format we
+// decode needs more, and a huge file named .jpg must not exhaust memory.
+const defaultMaxBytes = 1 << 30
+
+// Index brings the database up to date with the files under roots: new
+// files are embedded, changed ones (size or modification time) embedded
+// again, unchanged ones skipped without being read, and items whose files
+// vanished from under the roots removed. Every committed batch survives an
+// interruption; when ctx is cancelled the summary says so and the error is
+// ctx's.
+func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) (IndexSummary, error) {
+	start := time.Now()
+	var o IndexOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 256
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = defaultMaxBytes
+	}
+	var sum IndexSummary
+	roots, err := absPaths(roots)
+	if err != nil {
+		return sum, err
+	}
+	skip := map[string]bool{}
+	for _, p := range []string{e.db.Path(), e.opts.ModelsDir} {
+		if a, err := filepath.Abs(p); err == nil {
+			skip[a] = true
+		}
+	}
+	files, walkFailed, err := walk(ctx, roots, walkOptions{Hidden: o.Hidden, Skip: skip})
+	if err != nil {
+		return sum, err
+	}
+
+	known := map[string]store.Item{}
+	if err := e.db.ForEachItem(func(it store.Item) error {
+		known[it.Path] = it
+		return nil
+	}); err != nil {
+		return sum, err
+	}
+	var todo []walkFile
+	present := make(map[string]bool, len(files))
+	for _, f := range files {
+		present[f.Path] = true
+		if it, ok := known[f.Path]; ok && it.Size == f.Size && it.ModTime == f.ModTime {
+			sum.Unchanged++
+			continue
+		}
+		todo = append(todo, f)
+	}
+
+	if !o.NoPrune {
+		var gone []string
+		for p := range known {
+			if present[p] {
+				continue
+			}
+			for _, r := range roots {
+				if under(p, r) {
+					gone = append(gone, p)
+					break
+				}
+			}
+		}
+		if len(gone) > 0 {
+			if err := e.removePaths(gone); err != nil {
+				return sum, err
+			}
+			sum.Removed = len(gone)
+		}
+	}
+
+	failures := walkFailed
+	runErr := e.extractInto(ctx, todo, &o, known, &sum, failures)
+	if len(failures) > 0 {
+		if err := e.db.PutFailures(failures); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	now := time.Now()
+	for p, reason := range failures {
+		sum.Skipped = append(sum.Skipped, store.Failure{Path: p, Reason: reason, Time: now})
+	}
+	if err := e.saveIndex(); err != nil && runErr == nil {
+		runErr = err
+	}
+	sum.Elapsed = time.Since(start)
+	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded) {
+		sum.Interrupted = true
+	}
+	return sum, runErr
+}
+
+// extractInto embeds files and commits them in batches.
+func (e *Engine) extractInto(ctx context.Context, files []walkFile, o *IndexOptions, known map[string]store.Item, sum *IndexSummary, failures map[string]string) error {
+	if len(files) == 0 {
+		return nil
+	}
+	ex, err := e.extractor()
+	if err != nil {
+		return err
+	}
+	type meta struct {
+		f    walkFile
+		hash [32]byte
+	}
+	metas := make([]meta, len(files))
+	src := make([]extractor.Source, len(files))
+	for i, f := range files {
+		i, f := i, f
+		src[i] = extractor.Source{Path: f.Path, Decode: func(do *extractor.DecodeOptions) (*extractor.RGB, extractor.Info, error) {
+			b, st, err := readFileLimited(f.Path, o.MaxBytes)
+			if err != nil {
+				return nil, extractor.Info{}, err
+			}
+			// Record what was actually read, not what the walk saw: a
+			// file rewritten in between is then caught by the next run.
+			metas[i] = meta{f: walkFile{Path: f.Path, Size: st.Size(), ModTime: st.ModTime().UnixNano()}, hash: hashBytes(b)}
+			return extractor.DecodeBytes(b, do)
+		}}
+	}
+	var batch []store.Record
+	var ok []string
+	commit := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		ids, err := e.db.Put(batch)
+		if err != nil {
+			return err
+		}
+		for i, r := range batch {
+			if err := e.idx.Add(ids[i], r.Vector); err != nil {
+				return err
+			}
+		}
+		if err := e.db.ClearFailures(ok); err != nil {
+			return err
+		}
+		batch, ok = batch[:0], ok[:0]
+		return nil
+	}
+	done := 0
+	err = ex.Sources(ctx, src, func(r extractor.Result) error {
+		done++
+		if o.Progress != nil {
+			o.Progress(IndexProgress{Done: done, Total: len(files), Path: r.Path})
+		}
+		m := metas[r.Seq]
+		if r.Err != nil {
+			if !looksLikeImageName(r.Path) && errors.Is(r.Err, extractor.ErrNotImage) {
+				return nil // not a photo and not named like one: ignore quietly
+			}
+			failures[r.Path] = oneLine(r.Err.Error())
+			return nil
+		}
+		if _, had := known[r.Path]; had {
+			sum.Updated++
+		} else {
+			sum.Added++
+		}
+		batch = append(batch, store.Record{
+			Item: store.Item{
+				Path: r.Path, Size: m.f.Size, ModTime: m.f.ModTime, Hash: m.hash,
+				Width: r.Info.Width, Height: r.Info.Height, Format: r.Info.Format,
+			},
+			Vector: r.Vector,
+		})
+		ok = append(ok, r.Path)
+		if len(batch) >= o.BatchSize {
+			return commit()
+		}
+		return nil
+	})
+	if cerr := commit(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// readFileLimited reads a regular file whole, refusing ones over max bytes
+// and anything that is not a regular file (a FIFO would block forever).
+func readFileLimited(path string, max int64) ([]byte, os.FileInfo, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stat: %w", errors.Unwrap(err))
+	}
+	if !st.Mode().IsRegular() {
+		return nil, nil, errors.New("not a regular file")
+	}
+	if st.Size() > max {
+		return nil, nil, fmt.Errorf("file too large (%d bytes)", st.Size())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open: %w", errors.Unwrap(err))
+	}
+	defer f.Close()
+	st, err = f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, nil, errors.New("not a regular file")
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read: %w", err)
+	}
+	if int64(len(b)) > max {
+		return nil, nil, fmt.Errorf("file too large (over %d bytes)", max)
+	}
+	if len(b) == 0 {
+		return nil, nil, errors.New("empty file")
+	}
+	return b, st, nil
+}
+
+// removePaths deletes items by path from the database and the index.
+func (e *Engine) removePaths(paths []string) error {
+	var ids []uint64
+	for _, p := range paths {
+		it, ok, err := e.db.ItemByPath(p)
+		if err != nil {
+			return err
+		}
+		if ok {
+			ids = append(ids, it.ID)
+		}
+	}
+	if err := e.db.Delete(ids); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		e.idx.Delete(id)
+	}
+	return nil
+}
+
+// Remove deletes the given files (or everything under given directories)
+// from the database and index; the files themselves are not touched. It
+// returns how many items were removed.
+func (e *Engine) Remove(paths []string) (int, error) {
+	abs, err := absPaths(paths)
+	if err != nil {
+		return 0, err
+	}
+	var gone []string
+	err = e.db.ForEachItem(func(it store.Item) error {
+		for _, a := range abs {
+			if under(it.Path, a) {
+				gone = append(gone, it.Path)
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(gone) == 0 {
+		return 0, nil
+	}
+	if err := e.removePaths(gone); err != nil {
+		return 0, err
+	}
+	return len(gone), e.saveIndex()
+}
+
+func oneLine(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}

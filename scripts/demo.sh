@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# make demo: prepare the default model, index the sample photos, query them.
+# Usage: scripts/demo.sh BIN DIR
+set -euo pipefail
+bin=$1
+dir=$2
+mkdir -p "$dir"
+export SIMSEARCH_DB="$dir/demo.db"
+# Use a model already in the user's cache (pretrained vgg16 after
+# `simsearch model pull vgg16`); otherwise build vgg16-random there.
+photos=testdata/photos
+
+echo "== simsearch model prepare (default model)"
+"$bin" model prepare
+echo
+if "$bin" index --help >/dev/null 2>&1; then
+	echo "== simsearch index $photos"
+	"$bin" index "$photos"
+	echo
+	q=$photos/ladybird--q30.jpg
+	[ -f "$q" ] || q=$(ls "$photos"/*--*.jpg | head -1)
+	echo "== simsearch query $q -k 5"
+	"$bin" query "$q" -k 5
+else
+	echo "== simsearch embed $photos (first 3 embeddings, 8 values each)"
+	"$bin" embed "$photos"/*.jpg | head -3 | cut -c1-200
+fi
