@@ -22,6 +22,9 @@ type Options struct {
 	// Raw skips the model's centring step and returns the plain
 	// L2-normalised pooled vector. It is how the centre itself is computed.
 	Raw bool
+	// FeatureMaps returns each image's whole C×H×W feature map in
+	// Result.Vector instead of a pooled vector (for calibration tools).
+	FeatureMaps bool
 }
 
 // Extractor turns image files into embeddings: decode, orient, preprocess
@@ -53,9 +56,9 @@ func New(rt *Runtime, spec model.Spec, opts *Options) (*Extractor, error) {
 	if o.Workers <= 0 {
 		o.Workers = runtime.NumCPU()
 	}
-	e := &Extractor{spec: spec, pooling: o.Pooling, batch: o.Batch, workers: o.Workers}
+	e := &Extractor{spec: spec, pooling: o.Pooling, batch: o.Batch, workers: o.Workers, rawMaps: o.FeatureMaps}
 	e.decode.MaxPixels = o.MaxPixels
-	if !o.Raw {
+	if !o.Raw && !o.FeatureMaps {
 		c, ok := spec.Center[o.Pooling]
 		if !ok {
 			return nil, fmt.Errorf("model %s has no centre vector for %s pooling; rebuild or re-pull it", spec.Name, o.Pooling)
@@ -245,12 +248,11 @@ var ErrNoCentre = errors.New("no reference photo could be embedded")
 // the common component that post-processing subtracts. Photos that fail to
 // decode are skipped; the error says which if none succeeds.
 func ComputeCentres(ctx context.Context, rt *Runtime, spec model.Spec, src []Source, threads int) (map[model.Pooling][]float32, error) {
-	e, err := New(rt, spec, &Options{Raw: true, Threads: threads})
+	e, err := New(rt, spec, &Options{FeatureMaps: true, Threads: threads})
 	if err != nil {
 		return nil, err
 	}
 	defer e.Close()
-	e.rawMaps = true
 	methods := []model.Pooling{model.GAP, model.GeM, model.MAC, model.RMAC}
 	sums := make(map[model.Pooling][]float64, len(methods))
 	for _, m := range methods {
