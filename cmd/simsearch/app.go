@@ -54,7 +54,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			&cli.StringFlag{Name: "db", Usage: "database `FILE` (default $SIMSEARCH_DB, else $XDG_DATA_HOME/simsearch/simsearch.db)"},
 			&cli.StringFlag{Name: "model", Usage: "model `NAME` (default vgg16 when pulled, else vgg16-random)"},
 			&cli.StringFlag{Name: "models-dir", Usage: "model cache `DIR` (default $SIMSEARCH_MODELS, else $XDG_CACHE_HOME/simsearch/models)"},
+			lockTimeoutFlag,
 			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime threads (0 = all cores)", Value: 0},
+			&cli.StringFlag{Name: "pooling", Usage: "pooling `METHOD`: gap, gem, mac or rmac (default: the model's; a database keeps the one it was built with)"},
 		},
 		Commands: []*cli.Command{
 			indexCommand(e),

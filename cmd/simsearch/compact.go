@@ -14,7 +14,6 @@ func compactCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:  "compact",
 		Usage: "rewrite the database to reclaim the space of deleted items",
-		Flags: []cli.Flag{lockTimeoutFlag},
 		Action: func(ctx context.Context, c *cli.Command) error {
 			db := c.String("db")
 			if db == "" {

@@ -21,7 +21,6 @@ func embedCommand(e *env) *cli.Command {
 		Usage:     "print embeddings as JSON lines (path, dims, vector) for debugging and scripting",
 		ArgsUsage: "IMAGE|DIR...",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "pooling", Usage: "gap, gem, mac or rmac (default: the model's)"},
 			&cli.IntFlag{Name: "batch", Value: 8, Usage: "images per network run"},
 			&cli.IntFlag{Name: "workers", Usage: "decoding goroutines (default: one per core)"},
 		},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/simsearch/simsearch"
 	"github.com/simsearch/simsearch/extractor"
+	"github.com/simsearch/simsearch/model"
 	"github.com/simsearch/simsearch/store"
 )
 
@@ -31,6 +32,7 @@ func (e *env) openEngine(ctx context.Context, c *cli.Command, readOnly bool) (*s
 		DB:          db,
 		ModelsDir:   dir,
 		Model:       name,
+		Pooling:     model.Pooling(c.String("pooling")),
 		Threads:     int(c.Int("threads")),
 		LockTimeout: c.Duration("lock-timeout"),
 		ReadOnly:    readOnly,
@@ -49,7 +51,7 @@ func engineHint(err error, name, db string) error {
 	case errors.Is(err, store.ErrLocked):
 		return fmt.Errorf("%w\nhint: wait for the other simsearch process to finish, or use --db for another database", err)
 	case errors.Is(err, store.ErrModelMismatch):
-		return fmt.Errorf("%w\nhint: pass the --model the database was built with (see simsearch stats), or use --db for a new database", err)
+		return fmt.Errorf("%w\nhint: pass the --model and --pooling the database was built with (named above), or use --db for a new database", err)
 	case errors.Is(err, store.ErrSchemaTooNew):
 		return fmt.Errorf("%w\nhint: this database was written by a newer simsearch; upgrade simsearch", err)
 	case errors.Is(err, store.ErrCorrupt):

@@ -21,7 +21,6 @@ func indexCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "no-prune", Usage: "keep items whose files vanished"},
 			&cli.BoolFlag{Name: "hidden", Usage: "include dot-files and dot-directories"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors"},
-			lockTimeoutFlag,
 		},
 		Action: func(ctx context.Context, c *cli.Command) error { return e.index(ctx, c) },
 	}

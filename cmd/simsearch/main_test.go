@@ -13,6 +13,7 @@ import (
 
 	"github.com/simsearch/simsearch"
 	"github.com/simsearch/simsearch/extractor"
+	"github.com/simsearch/simsearch/store"
 )
 
 func TestMain(m *testing.M) {
@@ -66,6 +67,16 @@ func TestCLI(t *testing.T) {
 			env.Setenv("SIMSEARCH_ORT_LIB", os.Getenv("SIMSEARCH_ORT_LIB"))
 			env.Setenv("SIMSEARCH_DB", filepath.Join(env.WorkDir, "db", "simsearch.db"))
 			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// holddb opens the database from this (the test) process and
+			// keeps it open until the script ends, as another simsearch
+			// process would.
+			"holddb": func(ts *testscript.TestScript, neg bool, args []string) {
+				db, err := store.Open(ts.Getenv("SIMSEARCH_DB"), nil)
+				ts.Check(err)
+				ts.Defer(func() { db.Close() })
+			},
 		},
 	})
 }

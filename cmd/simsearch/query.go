@@ -24,7 +24,6 @@ func queryCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "exact", Usage: "brute-force search over every vector"},
 			&cli.FloatFlag{Name: "min-score", Usage: "drop results with cosine below `S`"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table, json or csv"},
-			lockTimeoutFlag,
 		},
 		Action: func(ctx context.Context, c *cli.Command) error { return e.query(ctx, c) },
 	}

@@ -17,7 +17,6 @@ func statsCommand(e *env) *cli.Command {
 		Usage: "show what the database holds: count, model, size, index, skipped files",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
-			lockTimeoutFlag,
 		},
 		Action: func(ctx context.Context, c *cli.Command) error {
 			eng, err := e.openEngine(ctx, c, true)
@@ -62,8 +61,7 @@ func rmCommand(e *env) *cli.Command {
 		Name:      "rm",
 		Usage:     "remove files (or everything under directories) from the database; the files are not touched",
 		ArgsUsage: "PATH...",
-		Flags:     []cli.Flag{lockTimeoutFlag},
-		Action: func(ctx context.Context, c *cli.Command) error {
+				Action: func(ctx context.Context, c *cli.Command) error {
 			if c.Args().Len() == 0 {
 				return usagef("rm needs at least one PATH")
 			}
