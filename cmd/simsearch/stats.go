@@ -61,7 +61,7 @@ func rmCommand(e *env) *cli.Command {
 		Name:      "rm",
 		Usage:     "remove files (or everything under directories) from the database; the files are not touched",
 		ArgsUsage: "PATH...",
-				Action: func(ctx context.Context, c *cli.Command) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.Args().Len() == 0 {
 				return usagef("rm needs at least one PATH")
 			}
