@@ -8,6 +8,7 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"math"
 )
 
@@ -112,10 +113,36 @@ type decoder struct {
 	crc hash.Hash32
 	buf []byte
 	err error
+	// left is the number of bytes the stream still holds when it can say
+	// (a file, a bytes.Reader), else -1. Arrays that fit are allocated
+	// once at full size; counts that do not fit are rejected at once.
+	left int64
+}
+
+// streamLeft reports how many bytes r still holds, or -1 if unknown.
+func streamLeft(r io.Reader) int64 {
+	switch r := r.(type) {
+	case interface{ Len() int }: // bytes.Reader, bytes.Buffer, strings.Reader
+		return int64(r.Len())
+	case interface {
+		io.Seeker
+		Stat() (fs.FileInfo, error)
+	}: // *os.File
+		fi, err := r.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			return -1
+		}
+		pos, err := r.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return -1
+		}
+		return fi.Size() - pos
+	}
+	return -1
 }
 
 func newDecoder(r io.Reader, magic string) (*decoder, error) {
-	d := &decoder{r: r, crc: crc32.New(castagnoli), buf: make([]byte, chunkBytes)}
+	d := &decoder{r: r, crc: crc32.New(castagnoli), buf: make([]byte, chunkBytes), left: streamLeft(r)}
 	b := d.read(len(magic))
 	if d.err != nil {
 		return nil, d.fail()
@@ -140,7 +167,24 @@ func (d *decoder) read(n int) []byte {
 		return nil
 	}
 	d.crc.Write(b)
+	if d.left >= 0 {
+		d.left -= int64(n)
+	}
 	return b
+}
+
+// alloc returns the capacity to allocate for n items of size bytes: all of
+// it when the stream is known to hold them, one chunk when its length is
+// unknown. A count the stream cannot hold stops the decoding.
+func (d *decoder) alloc(n, size int) int {
+	if d.left < 0 {
+		return min(n, chunkBytes/size)
+	}
+	if int64(n)*int64(size) > d.left {
+		d.err = io.ErrUnexpectedEOF
+		return 0
+	}
+	return n
 }
 
 func (d *decoder) u32() uint32 {
@@ -157,12 +201,8 @@ func (d *decoder) u64() uint64 {
 	return 0
 }
 
-// capHint bounds an initial allocation by one chunk; slices then grow only
-// as data arrives.
-func capHint(n, size int) int { return min(n, chunkBytes/size) }
-
 func (d *decoder) float32s(n int) []float32 {
-	s := make([]float32, 0, capHint(n, 4))
+	s := make([]float32, 0, d.alloc(n, 4))
 	for len(s) < n && d.err == nil {
 		b := d.read(4 * min(n-len(s), chunkBytes/4))
 		for i := 0; i < len(b); i += 4 {
@@ -173,7 +213,7 @@ func (d *decoder) float32s(n int) []float32 {
 }
 
 func (d *decoder) uint32s(n int) []uint32 {
-	s := make([]uint32, 0, capHint(n, 4))
+	s := make([]uint32, 0, d.alloc(n, 4))
 	for len(s) < n && d.err == nil {
 		b := d.read(4 * min(n-len(s), chunkBytes/4))
 		for i := 0; i < len(b); i += 4 {
@@ -184,7 +224,7 @@ func (d *decoder) uint32s(n int) []uint32 {
 }
 
 func (d *decoder) uint64s(n int) []uint64 {
-	s := make([]uint64, 0, capHint(n, 8))
+	s := make([]uint64, 0, d.alloc(n, 8))
 	for len(s) < n && d.err == nil {
 		b := d.read(8 * min(n-len(s), chunkBytes/8))
 		for i := 0; i < len(b); i += 8 {
@@ -195,7 +235,7 @@ func (d *decoder) uint64s(n int) []uint64 {
 }
 
 func (d *decoder) bytes(n int) []byte {
-	s := make([]byte, 0, capHint(n, 1))
+	s := make([]byte, 0, d.alloc(n, 1))
 	for len(s) < n && d.err == nil {
 		s = append(s, d.read(min(n-len(s), chunkBytes))...)
 	}

@@ -1,0 +1,74 @@
+package index_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"testing"
+
+	"github.com/simsearch/simsearch/index"
+	"github.com/simsearch/simsearch/index/indextest"
+)
+
+// FuzzLoad feeds arbitrary bytes to both loaders. Load must return an
+// error or an index that searches, saves and reloads without panicking.
+// Each input is also tried with its last four bytes replaced by a valid
+// checksum, so the fuzzer reaches the structural checks behind the CRC.
+func FuzzLoad(f *testing.F) {
+	const dims = 4
+	data := indextest.Clustered(40, dims, 23)
+	for _, im := range impls {
+		idx := im.new(dims)
+		fill(f, idx, data, 0)
+		idx.Delete(3)
+		var buf bytes.Buffer
+		if err := idx.Save(&buf); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(buf.Bytes())
+		var empty bytes.Buffer
+		if err := im.new(dims).Save(&empty); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(empty.Bytes())
+	}
+	f.Add([]byte("SSIXHNSW\x01\x00\x00\x00\x04\x00\x00\x00\xff\xff\xff\xff"))
+	f.Add([]byte("SSIXFLAT\x01\x00\x00\x00\x04\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		inputs := [][]byte{in}
+		if len(in) >= 4 {
+			body := in[:len(in)-4]
+			sum := crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli))
+			inputs = append(inputs, binary.LittleEndian.AppendUint32(bytes.Clone(body), sum))
+		}
+		for _, im := range impls {
+			for _, in := range inputs {
+				loadAndUse(t, im.name, im.new, in, data)
+			}
+		}
+	})
+}
+
+func loadAndUse(t *testing.T, name string, newIndex func(int) index.Index, in []byte, data [][]float32) {
+	t.Helper()
+	const dims = 4
+	idx := newIndex(dims)
+	if err := idx.Load(bytes.NewReader(in)); err != nil {
+		return
+	}
+	for _, q := range data[:3] {
+		if _, err := idx.Search(q, 5, 0); err != nil {
+			t.Fatalf("%s: search after load: %v", name, err)
+		}
+	}
+	var out bytes.Buffer
+	if err := idx.Save(&out); err != nil {
+		t.Fatalf("%s: save after load: %v", name, err)
+	}
+	if err := newIndex(dims).Load(&out); err != nil {
+		t.Fatalf("%s: reload of a loaded index: %v", name, err)
+	}
+	if err := idx.Add(999, data[5]); err != nil {
+		t.Fatalf("%s: add after load: %v", name, err)
+	}
+}
