@@ -40,5 +40,10 @@ lint:
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
+# Go benchmarks of the hot paths; run with nothing else busy (check uptime).
+BENCHTIME ?= 3x
+bench: all
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./extractor/ ./store/ ./index/
+
 clean:
 	rm -rf bin .cache
