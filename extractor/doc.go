@@ -1,0 +1,38 @@
+// Package extractor turns image files into embeddings: it decodes JPEG,
+// PNG, GIF (first frame), BMP, TIFF and WebP, detected from content;
+// applies the EXIF orientation; refuses images whose header declares more
+// pixels than a limit before decoding a single pixel; resizes and
+// normalises per the model's spec; runs batches through one ONNX Runtime
+// session; and pools the feature map (GAP, GeM, MAC or R-MAC) into one
+// L2-normalised, centred vector.
+//
+// The ONNX Runtime binding needs cgo and lives in runtime_cgo.go; built
+// without cgo the package still compiles, decodes and pools, and
+// OpenRuntime returns ErrRuntimeUnavailable.
+//
+// Main types: Runtime (the loaded library; one per process is shared),
+// Session (one model, safe for concurrent use), Extractor (the pipeline:
+// decoding goroutines feeding the network, so the network, not decoding,
+// sets the pace).
+//
+// Example:
+//
+//	rt, err := extractor.OpenRuntime(nil) // $SIMSEARCH_ORT_LIB, lib/ beside the binary, the system
+//	if err != nil {
+//		return err
+//	}
+//	defer rt.Close()
+//	ex, err := extractor.New(rt, spec, nil) // spec from model.Load
+//	if err != nil {
+//		return err
+//	}
+//	defer ex.Close()
+//	return ex.Files(ctx, paths, func(r extractor.Result) error {
+//		if r.Err != nil {
+//			fmt.Fprintf(os.Stderr, "skip %s: %v\n", r.Path, r.Err)
+//			return nil
+//		}
+//		fmt.Println(r.Path, r.Vector[:4])
+//		return nil
+//	})
+package extractor
