@@ -3,7 +3,11 @@
 package extractor
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"image"
+	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -183,5 +187,69 @@ func TestNewSession_MissingModel(t *testing.T) {
 	spec.Path = bad
 	if _, err := rt.NewSession(spec, nil); err == nil {
 		t.Fatal("a garbage model file opened")
+	}
+}
+
+// The whole pipeline (decode, preprocess, network, pool) on a tiny model
+// equals the same steps computed in Go.
+func TestExtractor_MatchesGoReference(t *testing.T) {
+	rt := openTestRuntime(t)
+	spec, v := tinyVGG(t)
+	dir := t.TempDir()
+	var paths []string
+	for i := 0; i < 5; i++ {
+		img := image.NewNRGBA(image.Rect(0, 0, 40+7*i, 30+5*i))
+		r := rand.New(rand.NewPCG(uint64(i), 9))
+		for p := range img.Pix {
+			img.Pix[p] = uint8(r.IntN(256))
+		}
+		p := filepath.Join(dir, fmt.Sprintf("img%d.png", i))
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		paths = append(paths, p)
+	}
+	for _, pooling := range []model.Pooling{model.GAP, model.GeM, model.MAC, model.RMAC} {
+		ex, err := New(rt, spec, &Options{Raw: true, Pooling: pooling, Batch: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([][]float32, len(paths))
+		err = ex.Files(context.Background(), paths, func(r Result) error {
+			if r.Err != nil {
+				return r.Err
+			}
+			got[r.Seq] = r.Vector
+			return nil
+		})
+		ex.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range paths {
+			img, _, err := DecodeFile(p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := make([]float32, 3*16*16)
+			if err := Tensor(in, img, spec.Pre); err != nil {
+				t.Fatal(err)
+			}
+			fm := reference([][]int{{4}, {8, 8}}, v.Weights, in, 3, 16)
+			want, err := Pool(fm, 8, 4, 4, pooling)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range want {
+				if d := math.Abs(float64(got[i][k] - want[k])); d > 1e-4 {
+					t.Fatalf("%s %s value %d: pipeline %g, Go %g", pooling, filepath.Base(p), k, got[i][k], want[k])
+				}
+			}
+		}
 	}
 }
