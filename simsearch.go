@@ -212,10 +212,14 @@ func (e *Engine) rebuildIndex() error {
 	return nil
 }
 
+// saveIndex stores the index snapshot unless the stored one is current.
 func (e *Engine) saveIndex() error {
 	m, err := e.db.Meta()
 	if err != nil {
 		return err
+	}
+	if m.HasIndex && m.IndexVersion == m.ItemsVersion {
+		return nil
 	}
 	return e.db.SaveIndex(m.ItemsVersion, func(w io.Writer) error { return e.idx.Save(w) })
 }
