@@ -249,10 +249,25 @@ func readFileLimited(path string, max int64) ([]byte, os.FileInfo, error) {
 	if !st.Mode().IsRegular() {
 		return nil, nil, errors.New("not a regular file")
 	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	// Look at the first bytes before reading the rest: a folder of photos
+	// also holds videos and documents, which must not be read whole.
+	head := make([]byte, 64)
+	n, err := io.ReadFull(f, head)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, nil, fmt.Errorf("read: %w", err)
+	}
+	head = head[:n]
+	if n == 0 {
+		return nil, nil, errors.New("empty file")
+	}
+	if extractor.Sniff(head) == "" {
+		return nil, nil, extractor.ErrNotImage
+	}
+	rest, err := io.ReadAll(io.LimitReader(f, max+1-int64(n)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("read: %w", err)
 	}
+	b := append(head, rest...)
 	if int64(len(b)) > max {
 		return nil, nil, fmt.Errorf("file too large (over %d bytes)", max)
 	}
