@@ -19,7 +19,6 @@ type progress struct {
 	start   time.Time
 	last    time.Time
 	drawn   bool
-	note    string
 	current int64
 	total   int64
 }
@@ -38,13 +37,6 @@ func (p *progress) set(done, total int64) {
 	}
 	p.last = time.Now()
 	p.draw()
-}
-
-// setNote shows a short extra field (e.g. the current rate of images/s).
-func (p *progress) setNote(s string) {
-	p.mu.Lock()
-	p.note = s
-	p.mu.Unlock()
 }
 
 func (p *progress) draw() {
@@ -73,7 +65,7 @@ func (p *progress) draw() {
 	} else {
 		counts = fmt.Sprintf("%d/%d %.1f %s/s", p.current, p.total, rate, p.unit)
 	}
-	fmt.Fprintf(p.w, "\r\x1b[K%s %s %3.0f%% %s ETA %s %s", p.label, bar, frac*100, counts, eta, p.note)
+	fmt.Fprintf(p.w, "\r\x1b[K%s %s %3.0f%% %s ETA %s", p.label, bar, frac*100, counts, eta)
 	p.drawn = true
 }
 
