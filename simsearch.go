@@ -240,3 +240,39 @@ func absPaths(paths []string) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// Check verifies the database (bbolt's own check and the store's
+// invariants) and that the index holds exactly the stored items. With
+// repair, the index is rebuilt from the stored vectors when it does not.
+// It returns the problems found, in plain words.
+func (e *Engine) Check(repair bool) ([]string, error) {
+	problems, err := e.db.Check()
+	if err != nil {
+		return nil, err
+	}
+	n, err := e.db.Len()
+	if err != nil {
+		return nil, err
+	}
+	missing := 0
+	err = e.db.ForEachItem(func(it store.Item) error {
+		if !e.idx.Contains(it.ID) {
+			missing++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	indexOK := missing == 0 && e.idx.Len() == n
+	if !indexOK {
+		problems = append(problems, fmt.Sprintf("index holds %d vectors for %d stored items (%d items missing from it)", e.idx.Len(), n, missing))
+		if repair {
+			if err := e.rebuildIndex(); err != nil {
+				return problems, err
+			}
+			problems = append(problems, "repaired: index rebuilt from the stored vectors")
+		}
+	}
+	return problems, nil
+}

@@ -64,6 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			statsCommand(e),
 			rmCommand(e),
 			compactCommand(e),
+			checkCommand(e),
 			embedCommand(e),
 			modelCommand(e),
 		},
