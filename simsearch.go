@@ -207,7 +207,7 @@ func (e *Engine) rebuildIndex() error {
 	}
 	e.idx = idx
 	if !e.opts.ReadOnly && len(ids) > 0 {
-		return e.saveIndex()
+		return e.writeIndex()
 	}
 	return nil
 }
@@ -220,6 +220,15 @@ func (e *Engine) saveIndex() error {
 	}
 	if m.HasIndex && m.IndexVersion == m.ItemsVersion {
 		return nil
+	}
+	return e.db.SaveIndex(m.ItemsVersion, func(w io.Writer) error { return e.idx.Save(w) })
+}
+
+// writeIndex stores the index snapshot unconditionally.
+func (e *Engine) writeIndex() error {
+	m, err := e.db.Meta()
+	if err != nil {
+		return err
 	}
 	return e.db.SaveIndex(m.ItemsVersion, func(w io.Writer) error { return e.idx.Save(w) })
 }

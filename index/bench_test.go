@@ -56,6 +56,7 @@ func loadBenchSet(b *testing.B, withGraph bool) *benchSet {
 		start := time.Now()
 		s.hnsw = buildHNSW(b, s.base)
 		s.buildTime = time.Since(start)
+		b.Logf("built HNSW of %d vectors in %v: %.0f vectors/s", n, s.buildTime.Round(time.Millisecond), float64(n)/s.buildTime.Seconds())
 	}
 	return s
 }
