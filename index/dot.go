@@ -4,8 +4,9 @@ import "github.com/viterin/vek/vek32"
 
 // dot is the similarity kernel. vek32.Dot runs hand-written AVX2+FMA
 // assembly on amd64 CPUs that have it (and a Go loop elsewhere).
-// BenchmarkDot on this machine (Xeon with AVX-512, 512 dims):
-// vek32 ≈ FILL ns, dotGo ≈ FILL ns, so vek32 is used.
+// BenchmarkDot on the 2-core Xeon (AVX-512 capable; vek32 uses its AVX2
+// path), 512 dims: vek32 63–82 ns, dotGo 470–660 ns, so vek32 is used
+// (7–8× faster; at 128 dims 28 vs 144 ns).
 func dot(a, b []float32) float32 {
 	return vek32.Dot(a, b)
 }

@@ -1,9 +1,8 @@
 package index
 
-import "sync"
-
 // visited is a set of graph slots that is cleared in O(1) by bumping a
-// generation stamp, so a search never allocates or clears a map.
+// generation stamp, so a search never allocates or clears a map. Each
+// pooled searcher (HNSW.scratch, a sync.Pool) owns one.
 type visited struct {
 	gen   uint16
 	marks []uint16
@@ -30,18 +29,3 @@ func (v *visited) visit(slot uint32) bool {
 	v.marks[slot] = v.gen
 	return false
 }
-
-// visitedPool hands out visited sets; one pool per index so sets sized for
-// one graph are not handed to another.
-type visitedPool struct{ p sync.Pool }
-
-func (vp *visitedPool) get(n int) *visited {
-	v, _ := vp.p.Get().(*visited)
-	if v == nil {
-		v = &visited{}
-	}
-	v.reset(n)
-	return v
-}
-
-func (vp *visitedPool) put(v *visited) { vp.p.Put(v) }
