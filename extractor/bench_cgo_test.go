@@ -5,6 +5,7 @@ package extractor
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -23,7 +24,14 @@ var benchModel = struct {
 func vgg16Random(b *testing.B) model.Spec {
 	b.Helper()
 	benchModel.once.Do(func() {
-		dir := filepath.Join(b.TempDir(), "models")
+		// Not b.TempDir: that goes with the first benchmark, the model is
+		// shared by all of them.
+		dir, err := os.MkdirTemp("", "simsearch-bench-models-")
+		if err != nil {
+			benchModel.err = err
+			return
+		}
+		benchModel.dir = dir
 		benchModel.spec, benchModel.err = model.BuildRandom(dir)
 	})
 	if benchModel.err != nil {
