@@ -2,11 +2,8 @@ package extractor
 
 import (
 	"bytes"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"image"
-	"image/color"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -16,340 +13,181 @@ import (
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
 	"golang.org/x/image/webp"
-)
 
-// Documented decode errors; test them with errors.Is.
-var (
-	// ErrTooLarge: the header declares more pixels than the limit.
-	ErrTooLarge = errors.New("image too large")
-	// ErrUnsupported: an image format simsearch does not decode (HEIC, AVIF, ...).
-	ErrUnsupported = errors.New("unsupported image format")
-	// ErrNotImage: the content is not a recognised image at all.
-	ErrNotImage = errors.New("not an image")
+	"github.com/simsearch/simsearch/model"
 )
 
 // DefaultMaxPixels is the decode limit when none is set: 100 megapixels.
 const DefaultMaxPixels = 100_000_000
 
-// DecodeOptions configure decoding. nil means defaults.
+// maxSide refuses headers whose longer side no camera or scanner writes,
+// whatever MaxPixels says: such a file is damaged or hostile.
+const maxSide = 1 << 20
+
+// DecodeOptions configure decoding. A nil *DecodeOptions means defaults.
 type DecodeOptions struct {
-	MaxPixels int64 // refuse images declaring more pixels; 0 means DefaultMaxPixels
+	// MaxPixels refuses images whose header declares more pixels, before
+	// any pixel memory is allocated; 0 means DefaultMaxPixels.
+	MaxPixels int64
+
+	// MinSide, when positive, lets the decoder shrink the image by an
+	// integer factor (a box filter, fused with the colour conversion) as
+	// long as its shorter side stays at least MinSide. Pass
+	// MinSideFor(pre) to get the pixels Tensor needs, and no more: Tensor
+	// would box-filter down to that size anyway, so the result is the same
+	// and a 12 MP photo is never held at full size in RGB.
+	MinSide int
 }
 
 // Info describes a decoded image.
 type Info struct {
 	Format      string `json:"format"`
-	Width       int    `json:"width"`  // after EXIF orientation
-	Height      int    `json:"height"` // after EXIF orientation
-	Orientation int    `json:"orientation,omitempty"`
+	Width       int    `json:"width"`                 // of the original image, after EXIF orientation
+	Height      int    `json:"height"`                // of the original image, after EXIF orientation
+	Orientation int    `json:"orientation,omitempty"` // EXIF orientation applied, 1..8
 }
 
-// RGB is a decoded, oriented image with 3 bytes per pixel, alpha already
-// composited over white.
+// RGB is a decoded, oriented image with 3 bytes per pixel, row-major,
+// alpha already composited over white.
 type RGB struct {
 	W, H int
 	Pix  []uint8
 }
 
-// Sniff names the image format of a file from its first bytes: "jpeg",
-// "png", "gif", "bmp", "tiff", "webp", or one of the unsupported image
-// formats ("heic", "avif", "jxl", "svg", "psd"), or "".
-func Sniff(head []byte) string {
-	has := func(off int, magic string) bool {
-		return len(head) >= off+len(magic) && string(head[off:off+len(magic)]) == magic
-	}
-	switch {
-	case has(0, "\xff\xd8\xff"):
-		return "jpeg"
-	case has(0, "\x89PNG\r\n\x1a\n"):
-		return "png"
-	case has(0, "GIF87a"), has(0, "GIF89a"):
-		return "gif"
-	case has(0, "BM"):
-		return "bmp"
-	case has(0, "II*\x00"), has(0, "MM\x00*"):
-		return "tiff"
-	case has(0, "RIFF") && has(8, "WEBP"):
-		return "webp"
-	case has(4, "ftypheic"), has(4, "ftypheix"), has(4, "ftypmif1"), has(4, "ftypmsf1"), has(4, "ftypheif"):
-		return "heic"
-	case has(4, "ftypavif"), has(4, "ftypavis"):
-		return "avif"
-	case has(0, "\xff\x0a"), has(0, "\x00\x00\x00\x0cJXL \r\n\x87\n"):
-		return "jxl"
-	case has(0, "8BPS"):
-		return "psd"
-	case has(0, "<svg"), has(0, "<?xml"):
-		return "svg"
-	}
-	return ""
-}
-
-type codec struct {
-	config func(io.Reader) (image.Config, error)
-	decode func(io.Reader) (image.Image, error)
-}
-
-var codecs = map[string]codec{
-	"jpeg": {jpeg.DecodeConfig, jpeg.Decode},
-	"png":  {png.DecodeConfig, png.Decode},
-	"gif":  {gif.DecodeConfig, gif.Decode}, // first frame
-	"bmp":  {bmp.DecodeConfig, bmp.Decode},
-	"tiff": {tiff.DecodeConfig, tiff.Decode},
-	"webp": {webp.DecodeConfig, webp.Decode},
-}
-
-// DecodeFile reads and decodes the image file at path.
+// DecodeFile reads and decodes the image file at path; see DecodeBytes.
 func DecodeFile(path string, opts *DecodeOptions) (*RGB, Info, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, Info{}, err
 	}
+	img, info, err := DecodeBytes(b, opts)
+	if err != nil {
+		return nil, info, fmt.Errorf("decode %s: %w", path, err)
+	}
+	return img, info, nil
+}
+
+// Decode reads r to the end and decodes it; see DecodeBytes.
+func Decode(r io.Reader, opts *DecodeOptions) (*RGB, Info, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("read image: %w", err)
+	}
 	return DecodeBytes(b, opts)
 }
 
-// DecodeBytes decodes an image held in memory: the format is detected
-// from the content, the pixel limit is checked from the header before any
-// pixel is decoded, EXIF orientation is applied and alpha is composited
+// DecodeBytes decodes an image held in memory. The format is detected from
+// the content (Sniff), never a name; the header is read first and an image
+// declaring more than MaxPixels pixels is refused with ErrTooLarge before
+// any pixel is decoded; GIFs give their first frame; the EXIF orientation
+// (JPEG APP1, PNG eXIf, WebP EXIF, TIFF IFD0) is applied; grey, palette,
+// CMYK/YCCK and 16-bit images become 8-bit RGB and alpha is composited
 // over white.
+//
+// Errors wrap ErrNotImage, ErrUnsupported, ErrTooLarge or ErrCorrupt.
 func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error) {
-	max := int64(DefaultMaxPixels)
-	if opts != nil && opts.MaxPixels > 0 {
-		max = opts.MaxPixels
+	var o DecodeOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxPixels <= 0 {
+		o.MaxPixels = DefaultMaxPixels
 	}
 	format := Sniff(b)
 	info.Format = format
-	c, ok := codecs[format]
+	cfgFn, decFn := codec(format)
 	switch {
+	case len(b) == 0:
+		return nil, info, fmt.Errorf("%w: empty file", ErrNotImage)
 	case format == "":
-		if len(b) == 0 {
-			return nil, info, fmt.Errorf("%w: empty file", ErrNotImage)
-		}
 		return nil, info, ErrNotImage
-	case !ok:
-		return nil, info, fmt.Errorf("%w: %s", ErrUnsupported, format)
+	case decFn == nil:
+		return nil, info, fmt.Errorf("%w %s", ErrUnsupported, format)
 	}
-	// Decoders of malformed input have panicked before (and may again);
-	// one bad file must not take the run down.
+	// Decoders of hostile input have panicked before and may again; one
+	// bad file must not take a whole indexing run down.
 	defer func() {
 		if r := recover(); r != nil {
-			img, err = nil, fmt.Errorf("decode %s: malformed image (%v)", format, r)
+			img, err = nil, fmt.Errorf("%w: %s decoder panicked: %v", ErrCorrupt, format, r)
 		}
 	}()
-	cfg, err := c.config(bytes.NewReader(b))
+	cfg, err := cfgFn(bytes.NewReader(b))
 	if err != nil {
-		return nil, info, fmt.Errorf("decode %s header: %w", format, err)
+		return nil, info, fmt.Errorf("%w: %s header: %w", ErrCorrupt, format, err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, info, fmt.Errorf("decode %s: invalid size %d×%d", format, cfg.Width, cfg.Height)
+	if err := checkSize(cfg.Width, cfg.Height, o.MaxPixels); err != nil {
+		return nil, info, err
 	}
-	if px := int64(cfg.Width) * int64(cfg.Height); px > max {
-		return nil, info, fmt.Errorf("%w: %d×%d is %.0f MP, the limit is %.0f MP", ErrTooLarge, cfg.Width, cfg.Height, float64(px)/1e6, float64(max)/1e6)
-	}
-	m, err := c.decode(bytes.NewReader(b))
+	m, err := decFn(bytes.NewReader(b))
 	if err != nil {
-		return nil, info, fmt.Errorf("decode %s: %w", format, err)
+		return nil, info, fmt.Errorf("%w: %s: %w", ErrCorrupt, format, err)
 	}
-	rgb := toRGB(m)
-	info.Orientation = orientation(format, b)
-	rgb = orient(rgb, info.Orientation)
-	info.Width, info.Height = rgb.W, rgb.H
-	return rgb, info, nil
+	if r := m.Bounds(); r.Empty() || int64(r.Dx())*int64(r.Dy()) > o.MaxPixels {
+		// A frame other than the header said: never trust one over the other.
+		return nil, info, fmt.Errorf("%w: %s frame is %d×%d", ErrCorrupt, format, r.Dx(), r.Dy())
+	}
+	info.Orientation = exifOrientation(format, b)
+	img = toRGB(m, shrinkFactor(m.Bounds().Dx(), m.Bounds().Dy(), o.MinSide))
+	img = orient(img, info.Orientation)
+	info.Width, info.Height = m.Bounds().Dx(), m.Bounds().Dy()
+	if info.Orientation >= 5 {
+		info.Width, info.Height = info.Height, info.Width
+	}
+	return img, info, nil
 }
 
-// toRGB converts any decoded image to packed RGB, compositing alpha over
-// white. Common types take fast paths.
-func toRGB(m image.Image) *RGB {
-	r := m.Bounds()
-	w, h := r.Dx(), r.Dy()
-	out := &RGB{W: w, H: h, Pix: make([]uint8, 3*w*h)}
-	p := out.Pix
-	switch src := m.(type) {
-	case *image.YCbCr:
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				yi := src.YOffset(r.Min.X+x, r.Min.Y+y)
-				ci := src.COffset(r.Min.X+x, r.Min.Y+y)
-				rr, gg, bb := color.YCbCrToRGB(src.Y[yi], src.Cb[ci], src.Cr[ci])
-				o := 3 * (y*w + x)
-				p[o], p[o+1], p[o+2] = rr, gg, bb
-			}
-		}
-	case *image.Gray:
-		for y := 0; y < h; y++ {
-			row := src.Pix[y*src.Stride : y*src.Stride+w]
-			for x, v := range row {
-				o := 3 * (y*w + x)
-				p[o], p[o+1], p[o+2] = v, v, v
-			}
-		}
-	case *image.RGBA:
-		for y := 0; y < h; y++ {
-			row := src.Pix[y*src.Stride : y*src.Stride+4*w]
-			for x := 0; x < w; x++ {
-				a := uint32(row[4*x+3])
-				o := 3 * (y*w + x)
-				// premultiplied: c + (255-a) gives "over white"
-				p[o] = uint8(uint32(row[4*x]) + 255 - a)
-				p[o+1] = uint8(uint32(row[4*x+1]) + 255 - a)
-				p[o+2] = uint8(uint32(row[4*x+2]) + 255 - a)
-			}
-		}
-	case *image.NRGBA:
-		for y := 0; y < h; y++ {
-			row := src.Pix[y*src.Stride : y*src.Stride+4*w]
-			for x := 0; x < w; x++ {
-				a := uint32(row[4*x+3])
-				o := 3 * (y*w + x)
-				p[o] = uint8((uint32(row[4*x])*a + 255*(255-a) + 127) / 255)
-				p[o+1] = uint8((uint32(row[4*x+1])*a + 255*(255-a) + 127) / 255)
-				p[o+2] = uint8((uint32(row[4*x+2])*a + 255*(255-a) + 127) / 255)
-			}
-		}
-	default:
-		// Paletted, CMYK, 16-bit and the rest: through the colour model,
-		// premultiplied 16-bit, composited over white.
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				cr, cg, cb, ca := m.At(r.Min.X+x, r.Min.Y+y).RGBA()
-				o := 3 * (y*w + x)
-				p[o] = uint8((cr + 0xffff - ca) >> 8)
-				p[o+1] = uint8((cg + 0xffff - ca) >> 8)
-				p[o+2] = uint8((cb + 0xffff - ca) >> 8)
-			}
-		}
+// checkSize refuses zero, negative and oversized dimensions.
+func checkSize(w, h int, maxPixels int64) error {
+	switch {
+	case w <= 0 || h <= 0:
+		return fmt.Errorf("%w: header declares %d×%d pixels", ErrCorrupt, w, h)
+	case w > maxSide || h > maxSide:
+		return fmt.Errorf("%w: %d×%d has a side over %d pixels", ErrTooLarge, w, h, maxSide)
 	}
-	return out
+	if px := int64(w) * int64(h); px > maxPixels {
+		return fmt.Errorf("%w: %d×%d is %.1f MP, the limit is %.1f MP",
+			ErrTooLarge, w, h, float64(px)/1e6, float64(maxPixels)/1e6)
+	}
+	return nil
 }
 
-// orient applies EXIF orientation o (1..8) to img.
-func orient(img *RGB, o int) *RGB {
-	if o <= 1 || o > 8 {
-		return img
-	}
-	w, h := img.W, img.H
-	ow, oh := w, h
-	if o >= 5 {
-		ow, oh = h, w
-	}
-	out := &RGB{W: ow, H: oh, Pix: make([]uint8, len(img.Pix))}
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			var dx, dy int
-			switch o {
-			case 2: // mirror horizontal
-				dx, dy = w-1-x, y
-			case 3: // rotate 180
-				dx, dy = w-1-x, h-1-y
-			case 4: // mirror vertical
-				dx, dy = x, h-1-y
-			case 5: // transpose
-				dx, dy = y, x
-			case 6: // rotate 90 clockwise
-				dx, dy = h-1-y, x
-			case 7: // transverse
-				dx, dy = h-1-y, w-1-x
-			case 8: // rotate 90 counter-clockwise
-				dx, dy = y, w-1-x
-			}
-			s, d := 3*(y*w+x), 3*(dy*ow+dx)
-			copy(out.Pix[d:d+3], img.Pix[s:s+3])
-		}
-	}
-	return out
-}
-
-// orientation returns the EXIF orientation tag (1..8) of a JPEG, TIFF or
-// WebP file, or 0 when there is none.
-func orientation(format string, b []byte) int {
+// codec returns the header and image decoders of a format, nil for formats
+// that are recognised but not decoded. Each format's decoder is called
+// directly, so nothing is registered with image.RegisterFormat and the
+// package's behaviour does not depend on what else the binary imports.
+func codec(format string) (func(io.Reader) (image.Config, error), func(io.Reader) (image.Image, error)) {
 	switch format {
-	case "jpeg":
-		return jpegOrientation(b)
-	case "tiff":
-		return tiffOrientation(b)
-	case "webp":
-		return webpOrientation(b)
+	case FormatJPEG:
+		return jpeg.DecodeConfig, jpeg.Decode
+	case FormatPNG:
+		return png.DecodeConfig, png.Decode
+	case FormatGIF:
+		return gif.DecodeConfig, gif.Decode // gif.Decode stops after the first frame
+	case FormatBMP:
+		return bmp.DecodeConfig, bmp.Decode
+	case FormatTIFF:
+		return tiff.DecodeConfig, tiff.Decode
+	case FormatWebP:
+		return webp.DecodeConfig, webp.Decode
 	}
-	return 0
+	return nil, nil
 }
 
-func jpegOrientation(b []byte) int {
-	i := 2
-	for i+4 <= len(b) {
-		if b[i] != 0xff {
-			return 0
-		}
-		marker := b[i+1]
-		if marker == 0xd8 || marker >= 0xd0 && marker <= 0xd7 || marker == 0x01 || marker == 0xff {
-			i += 2
-			continue
-		}
-		if marker == 0xda || marker == 0xd9 { // start of scan: no EXIF after this
-			return 0
-		}
-		n := int(binary.BigEndian.Uint16(b[i+2:]))
-		if n < 2 || i+2+n > len(b) {
-			return 0
-		}
-		seg := b[i+4 : i+2+n]
-		if marker == 0xe1 && len(seg) > 6 && string(seg[:6]) == "Exif\x00\x00" {
-			return tiffOrientation(seg[6:])
-		}
-		i += 2 + n
+// MinSideFor returns the value of DecodeOptions.MinSide that gives Tensor
+// exactly the pixels it would keep after its own box filter: twice the
+// side the resize targets.
+func MinSideFor(pre model.Preprocess) int {
+	if pre.Resize == model.ResizeSquash {
+		return 2 * pre.Size
 	}
-	return 0
+	return 2 * max(pre.ResizeShorter, pre.Size)
 }
 
-func webpOrientation(b []byte) int {
-	for i := 12; i+8 <= len(b); {
-		id := string(b[i : i+4])
-		n := int(binary.LittleEndian.Uint32(b[i+4:]))
-		if n < 0 || i+8+n > len(b) {
-			return 0
-		}
-		if id == "EXIF" {
-			d := b[i+8 : i+8+n]
-			if len(d) > 6 && string(d[:6]) == "Exif\x00\x00" {
-				d = d[6:]
-			}
-			return tiffOrientation(d)
-		}
-		i += 8 + n + n&1
+// shrinkFactor is the largest integer factor that keeps the shorter side
+// of a w×h image at least minSide; 1 means no shrink.
+func shrinkFactor(w, h, minSide int) int {
+	if minSide <= 0 {
+		return 1
 	}
-	return 0
-}
-
-// tiffOrientation reads tag 0x0112 from IFD0 of a TIFF structure.
-func tiffOrientation(t []byte) int {
-	if len(t) < 8 {
-		return 0
-	}
-	var bo binary.ByteOrder
-	switch string(t[:2]) {
-	case "II":
-		bo = binary.LittleEndian
-	case "MM":
-		bo = binary.BigEndian
-	default:
-		return 0
-	}
-	off := int(bo.Uint32(t[4:]))
-	if off < 8 || off+2 > len(t) {
-		return 0
-	}
-	n := int(bo.Uint16(t[off:]))
-	for k := 0; k < n; k++ {
-		e := off + 2 + 12*k
-		if e+12 > len(t) {
-			return 0
-		}
-		if bo.Uint16(t[e:]) == 0x0112 {
-			v := int(bo.Uint16(t[e+8:]))
-			if v >= 1 && v <= 8 {
-				return v
-			}
-			return 0
-		}
-	}
-	return 0
+	return max(1, min(w, h)/minSide)
 }

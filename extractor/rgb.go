@@ -1,0 +1,315 @@
+package extractor
+
+import (
+	"image"
+	"image/color"
+)
+
+// toRGB converts a decoded image to packed RGB, compositing alpha over
+// white, and shrinks it by the integer factor k (k ≥ 1) with a box filter
+// on the way. The common decoder outputs take per-row fast paths; the rest
+// go through the colour model one pixel at a time.
+func toRGB(m image.Image, k int) *RGB {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	conv := rowConverter(m)
+	if k <= 1 {
+		out := &RGB{W: w, H: h, Pix: make([]uint8, 3*w*h)}
+		for y := range h {
+			conv(y, out.Pix[3*y*w:3*(y+1)*w])
+		}
+		return out
+	}
+	box := newBox(w, k)
+	ow, oh := box.outW, (h+k-1)/k
+	out := &RGB{W: ow, H: oh, Pix: make([]uint8, 3*ow*oh)}
+	row := make([]uint8, 3*w)
+	for oy := range oh {
+		n := 0
+		for y := oy * k; y < min((oy+1)*k, h); y++ {
+			conv(y, row)
+			box.add(row)
+			n++
+		}
+		box.emit(out.Pix[3*oy*ow:3*(oy+1)*ow], n)
+	}
+	return out
+}
+
+// boxFilter averages k×k blocks of RGB rows of width w. Partial blocks at
+// the right and bottom edges average the pixels they have.
+type boxFilter struct {
+	w, k, outW int
+	acc        []uint32
+}
+
+func newBox(w, k int) *boxFilter {
+	ow := (w + k - 1) / k
+	return &boxFilter{w: w, k: k, outW: ow, acc: make([]uint32, 3*ow)}
+}
+
+// add accumulates one row of 3·w bytes.
+func (f *boxFilter) add(row []uint8) {
+	row = row[:3*f.w]
+	acc := f.acc
+	x := 0
+	for bx := 0; bx < f.outW; bx++ {
+		var r, g, b uint32
+		end := min(x+f.k, f.w)
+		for ; x < end; x++ {
+			p := row[3*x : 3*x+3 : 3*x+3]
+			r += uint32(p[0])
+			g += uint32(p[1])
+			b += uint32(p[2])
+		}
+		a := acc[3*bx : 3*bx+3 : 3*bx+3]
+		a[0] += r
+		a[1] += g
+		a[2] += b
+	}
+}
+
+// emit writes the averages of the rows accumulated since the last emit
+// (n of them) into dst and resets the accumulator.
+func (f *boxFilter) emit(dst []uint8, n int) {
+	for bx := 0; bx < f.outW; bx++ {
+		c := uint32(n * (min((bx+1)*f.k, f.w) - bx*f.k))
+		a := f.acc[3*bx : 3*bx+3 : 3*bx+3]
+		d := dst[3*bx : 3*bx+3 : 3*bx+3]
+		d[0] = uint8((a[0] + c/2) / c)
+		d[1] = uint8((a[1] + c/2) / c)
+		d[2] = uint8((a[2] + c/2) / c)
+		a[0], a[1], a[2] = 0, 0, 0
+	}
+}
+
+// rowConverter returns a function that writes row y (0-based within the
+// bounds) of m as RGB over white into dst (3·width bytes).
+func rowConverter(m image.Image) func(y int, dst []uint8) {
+	b := m.Bounds()
+	w := b.Dx()
+	switch src := m.(type) {
+	case *image.YCbCr:
+		cx := chromaColumns(src)
+		return func(y int, dst []uint8) {
+			yrow := src.Y[src.YOffset(b.Min.X, b.Min.Y+y):][:w]
+			c0 := src.COffset(b.Min.X, b.Min.Y+y)
+			cb, cr := src.Cb[c0:], src.Cr[c0:]
+			for x, yy := range yrow {
+				ci := cx[x]
+				ycc(dst[3*x:3*x+3:3*x+3], yy, cb[ci], cr[ci])
+			}
+		}
+	case *image.NYCbCrA:
+		cx := chromaColumns(&src.YCbCr)
+		return func(y int, dst []uint8) {
+			yrow := src.Y[src.YOffset(b.Min.X, b.Min.Y+y):][:w]
+			arow := src.A[src.AOffset(b.Min.X, b.Min.Y+y):][:w]
+			c0 := src.COffset(b.Min.X, b.Min.Y+y)
+			cb, cr := src.Cb[c0:], src.Cr[c0:]
+			for x, yy := range yrow {
+				ci := cx[x]
+				d := dst[3*x : 3*x+3 : 3*x+3]
+				ycc(d, yy, cb[ci], cr[ci])
+				a := uint32(arow[x])
+				d[0], d[1], d[2] = overWhite(d[0], a), overWhite(d[1], a), overWhite(d[2], a)
+			}
+		}
+	case *image.Gray:
+		return func(y int, dst []uint8) {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):][:w]
+			for x, v := range row {
+				d := dst[3*x : 3*x+3 : 3*x+3]
+				d[0], d[1], d[2] = v, v, v
+			}
+		}
+	case *image.Gray16:
+		return func(y int, dst []uint8) {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):][:2*w]
+			for x := range w {
+				v := row[2*x] // big-endian: the high byte
+				d := dst[3*x : 3*x+3 : 3*x+3]
+				d[0], d[1], d[2] = v, v, v
+			}
+		}
+	case *image.RGBA:
+		return func(y int, dst []uint8) {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
+			for x := range w {
+				s := row[4*x : 4*x+4 : 4*x+4]
+				d := dst[3*x : 3*x+3 : 3*x+3]
+				// Premultiplied: c + (255 - a) is c over white.
+				na := 255 - s[3]
+				d[0], d[1], d[2] = s[0]+na, s[1]+na, s[2]+na
+			}
+		}
+	case *image.NRGBA:
+		return func(y int, dst []uint8) {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
+			for x := range w {
+				s := row[4*x : 4*x+4 : 4*x+4]
+				d := dst[3*x : 3*x+3 : 3*x+3]
+				if a := uint32(s[3]); a == 255 {
+					d[0], d[1], d[2] = s[0], s[1], s[2]
+				} else {
+					d[0], d[1], d[2] = overWhite(s[0], a), overWhite(s[1], a), overWhite(s[2], a)
+				}
+			}
+		}
+	case *image.RGBA64:
+		return func(y int, dst []uint8) {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):][:8*w]
+			for x := range w {
+				s := row[8*x : 8*x+8 : 8*x+8]
+				na := 0xffff - be16(s[6:])
+				d := dst[3*x : 3*x+3 : 3*x+3]
+				d[0] = uint8((be16(s[0:]) + na) >> 8)
+				d[1] = uint8((be16(s[2:]) + na) >> 8)
+				d[2] = uint8((be16(s[4:]) + na) >> 8)
+			}
+		}
+	case *image.NRGBA64:
+		return func(y int, dst []uint8) {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):][:8*w]
+			for x := range w {
+				s := row[8*x : 8*x+8 : 8*x+8]
+				a := be16(s[6:])
+				d := dst[3*x : 3*x+3 : 3*x+3]
+				for c := range 3 {
+					v := (be16(s[2*c:])*a + 0xffff*(0xffff-a)) / 0xffff
+					d[c] = uint8(v >> 8)
+				}
+			}
+		}
+	case *image.CMYK:
+		return func(y int, dst []uint8) {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
+			for x := range w {
+				s := row[4*x : 4*x+4 : 4*x+4]
+				// As color.CMYKToRGB: (255-c)·(255-k)/255, per channel.
+				kw := 255 - uint32(s[3])
+				d := dst[3*x : 3*x+3 : 3*x+3]
+				d[0] = uint8((255 - uint32(s[0])) * kw / 255)
+				d[1] = uint8((255 - uint32(s[1])) * kw / 255)
+				d[2] = uint8((255 - uint32(s[2])) * kw / 255)
+			}
+		}
+	case *image.Paletted:
+		var lut [256][3]uint8 // indices past the palette stay black, as At gives
+		for i, c := range src.Palette {
+			if i == len(lut) {
+				break
+			}
+			lut[i] = rgbOverWhite(c)
+		}
+		return func(y int, dst []uint8) {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):][:w]
+			for x, i := range row {
+				copy(dst[3*x:3*x+3], lut[i][:])
+			}
+		}
+	}
+	return func(y int, dst []uint8) {
+		for x := range w {
+			c := rgbOverWhite(m.At(b.Min.X+x, b.Min.Y+y))
+			copy(dst[3*x:3*x+3], c[:])
+		}
+	}
+}
+
+// chromaColumns maps each column of the bounds to its offset in the
+// chroma planes relative to the row's first chroma sample, which lets the
+// inner loop skip YCbCr.COffset's per-pixel switch.
+func chromaColumns(m *image.YCbCr) []int {
+	b := m.Bounds()
+	cx := make([]int, b.Dx())
+	base := m.COffset(b.Min.X, b.Min.Y)
+	for x := range cx {
+		cx[x] = m.COffset(b.Min.X+x, b.Min.Y) - base
+	}
+	return cx
+}
+
+// ycc converts one pixel exactly as color.YCbCrToRGB does (JFIF full
+// range, 16.16 fixed point), inlined for the hot loop.
+func ycc(d []uint8, y, cb, cr uint8) {
+	yy := int32(y) * 0x10101
+	cb1 := int32(cb) - 128
+	cr1 := int32(cr) - 128
+	d[0] = clamp16(yy + 91881*cr1)
+	d[1] = clamp16(yy - 22554*cb1 - 46802*cr1)
+	d[2] = clamp16(yy + 116130*cb1)
+}
+
+func clamp16(v int32) uint8 {
+	if uint32(v)&0xff000000 == 0 {
+		return uint8(v >> 16)
+	}
+	return uint8(^(v >> 31)) // 0 when negative, 255 when above
+}
+
+// overWhite composites a non-premultiplied 8-bit channel value with alpha
+// a over white, rounded.
+func overWhite(c uint8, a uint32) uint8 {
+	return uint8((uint32(c)*a + 255*(255-a) + 127) / 255)
+}
+
+// rgbOverWhite composites any colour over white (RGBA is premultiplied).
+func rgbOverWhite(c color.Color) [3]uint8 {
+	if c == nil {
+		return [3]uint8{}
+	}
+	r, g, b, a := c.RGBA()
+	na := 0xffff - a
+	return [3]uint8{uint8((r + na) >> 8), uint8((g + na) >> 8), uint8((b + na) >> 8)}
+}
+
+func be16(b []uint8) uint32 { return uint32(b[0])<<8 | uint32(b[1]) }
+
+// orient returns img turned as EXIF orientation o (1..8) asks, so that it
+// displays upright. Work is done in square tiles so that, whichever way
+// the pixels travel, reads and writes both stay within a few cache lines.
+func orient(img *RGB, o int) *RGB {
+	if o < 2 || o > 8 {
+		return img
+	}
+	w, h := img.W, img.H
+	ow, oh := w, h
+	if o >= 5 {
+		ow, oh = h, w
+	}
+	out := &RGB{W: ow, H: oh, Pix: make([]uint8, len(img.Pix))}
+	// src maps an output pixel to the source pixel shown there.
+	src := func(x, y int) (int, int) {
+		switch o {
+		case 2: // mirrored left to right
+			return w - 1 - x, y
+		case 3: // rotated 180°
+			return w - 1 - x, h - 1 - y
+		case 4: // mirrored top to bottom
+			return x, h - 1 - y
+		case 5: // transposed
+			return y, x
+		case 6: // stored 90° anticlockwise: turn clockwise
+			return y, h - 1 - x
+		case 7: // transversed
+			return w - 1 - y, h - 1 - x
+		default: // 8, stored 90° clockwise: turn anticlockwise
+			return w - 1 - y, x
+		}
+	}
+	const tile = 64
+	for ty := 0; ty < oh; ty += tile {
+		for tx := 0; tx < ow; tx += tile {
+			for y := ty; y < min(ty+tile, oh); y++ {
+				d := out.Pix[3*y*ow:]
+				for x := tx; x < min(tx+tile, ow); x++ {
+					sx, sy := src(x, y)
+					s := 3 * (sy*w + sx)
+					copy(d[3*x:3*x+3], img.Pix[s:s+3])
+				}
+			}
+		}
+	}
+	return out
+}
