@@ -7,8 +7,30 @@ import (
 	"github.com/simsearch/simsearch/model"
 )
 
-// Pool turns a C×H×W feature map (row-major) into one L2-normalised
-// C-vector with method p.
+// GeM pooling constants: the exponent p (3 is the value Radenović et al.
+// found best for retrieval, also the usual fixed choice) and the floor that
+// keeps x^p defined and the gradient-free cube root stable at zero.
+const (
+	gemP   = 3
+	gemEps = 1e-6
+)
+
+// rmacLevels is the number of R-MAC scales (L in Tolias et al.).
+const rmacLevels = 3
+
+// Pool turns a C×H×W feature map (row-major: channel, row, column) into
+// one L2-normalised C-vector with method p:
+//
+//   - gap: the mean of each channel;
+//   - gem: (mean of max(x, 1e-6)³)^(1/3), between the mean and the max;
+//   - mac: the maximum of each channel;
+//   - rmac: regional MAC (Tolias, Sicre and Jégou, ICLR 2016): square
+//     regions at scales l = 1..3 with side 2·min(H,W)/(l+1), l regions
+//     along the shorter side and as many along the longer as keep the
+//     overlap near 40%; each region's MAC vector is L2-normalised and the
+//     vectors summed.
+//
+// The dimension is the model's C, whatever it is.
 func Pool(fm []float32, c, h, w int, p model.Pooling) ([]float32, error) {
 	if c <= 0 || h <= 0 || w <= 0 || len(fm) != c*h*w {
 		return nil, fmt.Errorf("pool: feature map has %d values, want %d×%d×%d", len(fm), c, h, w)
@@ -17,7 +39,7 @@ func Pool(fm []float32, c, h, w int, p model.Pooling) ([]float32, error) {
 	hw := h * w
 	switch p {
 	case model.GAP:
-		for ch := 0; ch < c; ch++ {
+		for ch := range c {
 			var s float64
 			for _, x := range fm[ch*hw : (ch+1)*hw] {
 				s += float64(x)
@@ -25,19 +47,25 @@ func Pool(fm []float32, c, h, w int, p model.Pooling) ([]float32, error) {
 			out[ch] = float32(s / float64(hw))
 		}
 	case model.GeM:
-		const gemP, eps = 3.0, 1e-6
-		for ch := 0; ch < c; ch++ {
+		for ch := range c {
 			var s float64
 			for _, x := range fm[ch*hw : (ch+1)*hw] {
-				v := math.Max(float64(x), eps)
+				v := max(float64(x), gemEps)
 				s += v * v * v
 			}
 			out[ch] = float32(math.Cbrt(s / float64(hw)))
 		}
 	case model.MAC:
-		macRegion(fm, c, h, w, 0, 0, h, w, out)
+		macRegion(fm, c, h, w, rect{0, 0, w, h}, out)
 	case model.RMAC:
-		rmac(fm, c, h, w, out)
+		region := make([]float32, c)
+		for _, r := range rmacRegions(h, w, rmacLevels) {
+			macRegion(fm, c, h, w, r, region)
+			L2Normalize(region)
+			for i, v := range region {
+				out[i] += v
+			}
+		}
 	default:
 		return nil, fmt.Errorf("pool: unknown pooling %q (gap, gem, mac or rmac)", p)
 	}
@@ -45,76 +73,73 @@ func Pool(fm []float32, c, h, w int, p model.Pooling) ([]float32, error) {
 	return out, nil
 }
 
-// macRegion writes the per-channel maximum over rows [y, y+rh) and columns
-// [x, x+rw) into dst.
-func macRegion(fm []float32, c, h, w, y, x, rh, rw int, dst []float32) {
+// rect is a region of the feature map: columns [x, x+w), rows [y, y+h).
+type rect struct{ x, y, w, h int }
+
+// macRegion writes the per-channel maximum over region r into dst.
+func macRegion(fm []float32, c, h, w int, r rect, dst []float32) {
 	hw := h * w
-	for ch := 0; ch < c; ch++ {
+	for ch := range c {
 		m := float32(math.Inf(-1))
-		base := ch * hw
-		for i := y; i < y+rh; i++ {
-			for _, v := range fm[base+i*w+x : base+i*w+x+rw] {
-				if v > m {
-					m = v
-				}
+		plane := fm[ch*hw : (ch+1)*hw]
+		for y := r.y; y < r.y+r.h; y++ {
+			for _, v := range plane[y*w+r.x : y*w+r.x+r.w] {
+				m = max(m, v)
 			}
 		}
 		dst[ch] = m
 	}
 }
 
-// rmac is regional MAC (Tolias, Sicre and Jégou, 2016): square regions at
-// scales l = 1..3 with side 2·min(H,W)/(l+1), spread evenly with about 40%
-// overlap; each region's MAC vector is L2-normalised and the sum returned.
-func rmac(fm []float32, c, h, w int, dst []float32) {
-	region := make([]float32, c)
-	for _, r := range rmacRegions(h, w) {
-		macRegion(fm, c, h, w, r[0], r[1], r[2], r[2], region)
-		L2Normalize(region)
-		for i, v := range region {
-			dst[i] += v
+// rmacRegions returns the R-MAC regions of an h×w map, following the
+// geometry of Tolias et al.'s reference code: at level l the square side
+// is ⌊2·min/(l+1)⌋; the shorter axis holds l regions and the longer axis
+// l+extra, where extra (0..5) is chosen so that consecutive regions on the
+// longer axis overlap by the fraction closest to 40%.
+func rmacRegions(h, w, levels int) []rect {
+	short, long := min(h, w), max(h, w)
+	extra := 0
+	if long > short {
+		best := math.Inf(1)
+		for steps := 2; steps <= 7; steps++ {
+			b := float64(long-short) / float64(steps-1)
+			ovr := (float64(short*short) - float64(short)*b) / float64(short*short)
+			if d := math.Abs(ovr - 0.4); d < best {
+				best, extra = d, steps-1
+			}
 		}
 	}
-}
-
-// rmacRegions returns the regions as (y, x, side) for an H×W map.
-func rmacRegions(h, w int) [][3]int {
-	const levels = 3
-	minSide := min(h, w)
-	var out [][3]int
+	extraW, extraH := 0, 0
+	if w > h {
+		extraW = extra
+	} else if h > w {
+		extraH = extra
+	}
+	var out []rect
 	for l := 1; l <= levels; l++ {
-		side := int(math.Floor(2 * float64(minSide) / float64(l+1)))
-		if side < 1 {
-			side = 1
+		side := 2 * short / (l + 1)
+		if side == 0 {
+			continue
 		}
-		// Regions along each axis: l along the shorter, and as many along
-		// the longer as keep the overlap near 40%.
-		ny, nx := steps(h, side, l), steps(w, side, l)
-		for _, y := range positions(h, side, ny) {
-			for _, x := range positions(w, side, nx) {
-				out = append(out, [3]int{y, x, side})
+		for _, y := range starts(h, side, l+extraH) {
+			for _, x := range starts(w, side, l+extraW) {
+				out = append(out, rect{x, y, side, side})
 			}
 		}
 	}
 	return out
 }
 
-func steps(n, side, l int) int {
-	if n <= side {
-		return 1
+// starts spreads k windows of the given side evenly over an axis of size
+// n, first at 0 and last flush with the end.
+func starts(n, side, k int) []int {
+	if k <= 1 {
+		return []int{0}
 	}
-	// With overlap o = 0.4, consecutive regions start side·(1-o) apart.
-	k := int(math.Ceil(float64(n-side)/(0.6*float64(side)))) + 1
-	return max(k, min(l, 1))
-}
-
-func positions(n, side, k int) []int {
-	if k <= 1 || n <= side {
-		return []int{(n - min(side, n)) / 2}
-	}
+	step := float64(n-side) / float64(k-1)
 	out := make([]int, k)
 	for i := range out {
-		out[i] = int(math.Round(float64(i) * float64(n-side) / float64(k-1)))
+		out[i] = int(math.Floor(float64(i) * step))
 	}
 	return out
 }
@@ -134,11 +159,17 @@ func L2Normalize(v []float32) {
 	}
 }
 
-// Center subtracts the model's centre vector from v and L2-normalises
-// again, removing the component every photo shares.
+// Center subtracts the model's centre vector mean (model.Spec.Center for
+// the pooling used) from v and L2-normalises v again, removing the large
+// component that ReLU features share. An empty mean only normalises. A
+// mean of another length is a programming error (a spec that does not
+// match its model) and panics rather than yield wrong vectors silently.
 func Center(v, mean []float32) {
-	for i := range v {
-		v[i] -= mean[i]
+	if len(mean) != 0 && len(mean) != len(v) {
+		panic(fmt.Sprintf("extractor: centre has %d dimensions, vector %d", len(mean), len(v)))
+	}
+	for i, m := range mean {
+		v[i] -= m
 	}
 	L2Normalize(v)
 }
