@@ -58,6 +58,9 @@ func New(rt *Runtime, spec model.Spec, opts *Options) (*Extractor, error) {
 	}
 	e := &Extractor{spec: spec, pooling: o.Pooling, batch: o.Batch, workers: o.Workers, rawMaps: o.FeatureMaps}
 	e.decode.MaxPixels = o.MaxPixels
+	// Let the decoder shrink big photos while converting colours: Tensor
+	// needs no more than twice the network's input side.
+	e.decode.MinSide = MinSideFor(spec.Pre)
 	if !o.Raw && !o.FeatureMaps {
 		c, ok := spec.Center[o.Pooling]
 		if !ok {
