@@ -195,7 +195,7 @@ func rowConverter(m image.Image) func(y int, dst []uint8) {
 			}
 		}
 	case *image.Paletted:
-		var lut [256][3]uint8 // indices past the palette stay black, as At gives
+		var lut [256][3]uint8 // indices past the palette (At would panic) stay black
 		for i, c := range src.Palette {
 			if i == len(lut) {
 				break
