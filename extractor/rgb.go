@@ -7,12 +7,17 @@ import (
 
 // toRGB converts a decoded image to packed RGB, compositing alpha over
 // white, and shrinks it by the integer factor k (k ≥ 1) with a box filter
-// on the way. The common decoder outputs take per-row fast paths; the rest
-// go through the colour model one pixel at a time.
+// on the way. Shrinking keeps whole k×k blocks only: the last w mod k
+// columns and h mod k rows (less than one output pixel) are dropped, so
+// every output pixel weighs the same area and the picture's geometry is
+// the source's to within one source pixel. The common decoder outputs
+// take per-row fast paths; the rest go through the colour model one pixel
+// at a time.
 func toRGB(m image.Image, k int) *RGB {
 	b := m.Bounds()
 	w, h := b.Dx(), b.Dy()
 	conv := rowConverter(m)
+	k = min(k, w, h)
 	if k <= 1 {
 		out := &RGB{W: w, H: h, Pix: make([]uint8, 3*w*h)}
 		for y := range h {
@@ -20,18 +25,16 @@ func toRGB(m image.Image, k int) *RGB {
 		}
 		return out
 	}
-	box := newBox(w, k)
-	ow, oh := box.outW, (h+k-1)/k
+	ow, oh := w/k, h/k
+	box := newBox(ow*k, k)
 	out := &RGB{W: ow, H: oh, Pix: make([]uint8, 3*ow*oh)}
 	row := make([]uint8, 3*w)
 	for oy := range oh {
-		n := 0
-		for y := oy * k; y < min((oy+1)*k, h); y++ {
+		for y := oy * k; y < (oy+1)*k; y++ {
 			conv(y, row)
 			box.add(row)
-			n++
 		}
-		box.emit(out.Pix[3*oy*ow:3*(oy+1)*ow], n)
+		box.emit(out.Pix[3*oy*ow:3*(oy+1)*ow], k)
 	}
 	return out
 }
