@@ -18,6 +18,9 @@ func toRGB(m image.Image, k int) *RGB {
 	w, h := b.Dx(), b.Dy()
 	conv := rowConverter(m)
 	k = min(k, w, h)
+	if ycc, ok := m.(*image.YCbCr); ok && k > 1 {
+		return shrinkYCbCr(ycc, k)
+	}
 	if k <= 1 {
 		out := &RGB{W: w, H: h, Pix: make([]uint8, 3*w*h)}
 		for y := range h {
@@ -99,8 +102,16 @@ func rowConverter(m image.Image) func(y int, dst []uint8) {
 			c0 := src.COffset(b.Min.X, b.Min.Y+y)
 			cb, cr := src.Cb[c0:], src.Cr[c0:]
 			for x, yy := range yrow {
+				// color.YCbCrToRGB, written out: a call per pixel costs
+				// more than the arithmetic.
 				ci := cx[x]
-				ycc(dst[3*x:3*x+3:3*x+3], yy, cb[ci], cr[ci])
+				y1 := int32(yy) * 0x10101
+				cb1 := int32(cb[ci]) - 128
+				cr1 := int32(cr[ci]) - 128
+				d := dst[3*x : 3*x+3 : 3*x+3]
+				d[0] = clamp16(y1 + 91881*cr1)
+				d[1] = clamp16(y1 - 22554*cb1 - 46802*cr1)
+				d[2] = clamp16(y1 + 116130*cb1)
 			}
 		}
 	case *image.NYCbCrA:
@@ -270,7 +281,8 @@ func rgbOverWhite(c color.Color) [3]uint8 {
 func be16(b []uint8) uint32 { return uint32(b[0])<<8 | uint32(b[1]) }
 
 // orient returns img turned as EXIF orientation o (1..8) asks, so that it
-// displays upright. Work is done in square tiles so that, whichever way
+// displays upright. Output pixel (x, y) shows source pixel number
+// base + x·ax + y·ay; the work goes in square tiles so that, whichever way
 // the pixels travel, reads and writes both stay within a few cache lines.
 func orient(img *RGB, o int) *RGB {
 	if o < 2 || o > 8 {
@@ -281,37 +293,81 @@ func orient(img *RGB, o int) *RGB {
 	if o >= 5 {
 		ow, oh = h, w
 	}
-	out := &RGB{W: ow, H: oh, Pix: make([]uint8, len(img.Pix))}
-	// src maps an output pixel to the source pixel shown there.
-	src := func(x, y int) (int, int) {
-		switch o {
-		case 2: // mirrored left to right
-			return w - 1 - x, y
-		case 3: // rotated 180°
-			return w - 1 - x, h - 1 - y
-		case 4: // mirrored top to bottom
-			return x, h - 1 - y
-		case 5: // transposed
-			return y, x
-		case 6: // stored 90° anticlockwise: turn clockwise
-			return y, h - 1 - x
-		case 7: // transversed
-			return w - 1 - y, h - 1 - x
-		default: // 8, stored 90° clockwise: turn anticlockwise
-			return w - 1 - y, x
-		}
+	last, bottom := w-1, (h-1)*w // last column, first pixel of the last row
+	var base, ax, ay int
+	switch o {
+	case 2: // mirrored left to right: (w-1-x, y)
+		base, ax, ay = last, -1, w
+	case 3: // rotated 180°: (w-1-x, h-1-y)
+		base, ax, ay = bottom+last, -1, -w
+	case 4: // mirrored top to bottom: (x, h-1-y)
+		base, ax, ay = bottom, 1, -w
+	case 5: // transposed: (y, x)
+		base, ax, ay = 0, w, 1
+	case 6: // stored turned anticlockwise, turn clockwise: (y, h-1-x)
+		base, ax, ay = bottom, -w, 1
+	case 7: // transversed: (w-1-y, h-1-x)
+		base, ax, ay = bottom+last, -w, -1
+	case 8: // stored turned clockwise, turn anticlockwise: (w-1-y, x)
+		base, ax, ay = last, w, -1
 	}
+	out := &RGB{W: ow, H: oh, Pix: make([]uint8, len(img.Pix))}
+	src := img.Pix
 	const tile = 64
 	for ty := 0; ty < oh; ty += tile {
 		for tx := 0; tx < ow; tx += tile {
+			xe := min(tx+tile, ow)
 			for y := ty; y < min(ty+tile, oh); y++ {
-				d := out.Pix[3*y*ow:]
-				for x := tx; x < min(tx+tile, ow); x++ {
-					sx, sy := src(x, y)
-					s := 3 * (sy*w + sx)
-					copy(d[3*x:3*x+3], img.Pix[s:s+3])
+				d := out.Pix[3*(y*ow+tx) : 3*(y*ow+xe)]
+				s := base + tx*ax + y*ay
+				for i := 0; i < len(d); i += 3 {
+					p := src[3*s : 3*s+3 : 3*s+3]
+					d[i], d[i+1], d[i+2] = p[0], p[1], p[2]
+					s += ax
 				}
 			}
+		}
+	}
+	return out
+}
+
+// shrinkYCbCr box-filters a YCbCr image by k in YCbCr space and converts
+// only the averages: a third of the arithmetic per source pixel of
+// converting first, as libjpeg's scaled decoding does. Conversion is
+// affine apart from clamping, so the two differ only where a block mixes
+// colours outside the RGB gamut. Whole blocks only, as toRGB.
+func shrinkYCbCr(m *image.YCbCr, k int) *RGB {
+	b := m.Bounds()
+	ow, oh := b.Dx()/k, b.Dy()/k
+	out := &RGB{W: ow, H: oh, Pix: make([]uint8, 3*ow*oh)}
+	cx := chromaColumns(m)
+	acc := make([]uint32, 3*ow)
+	n := uint32(k * k)
+	for oy := range oh {
+		for y := oy * k; y < (oy+1)*k; y++ {
+			yrow := m.Y[m.YOffset(b.Min.X, b.Min.Y+y):][:ow*k]
+			c0 := m.COffset(b.Min.X, b.Min.Y+y)
+			cb, cr := m.Cb[c0:], m.Cr[c0:]
+			for bx := range ow {
+				var sy, scb, scr uint32
+				for x := bx * k; x < (bx+1)*k; x++ {
+					ci := cx[x]
+					sy += uint32(yrow[x])
+					scb += uint32(cb[ci])
+					scr += uint32(cr[ci])
+				}
+				a := acc[3*bx : 3*bx+3 : 3*bx+3]
+				a[0] += sy
+				a[1] += scb
+				a[2] += scr
+			}
+		}
+		row := out.Pix[3*oy*ow : 3*(oy+1)*ow]
+		for bx := range ow {
+			a := acc[3*bx : 3*bx+3 : 3*bx+3]
+			r, g, bb := color.YCbCrToRGB(uint8((a[0]+n/2)/n), uint8((a[1]+n/2)/n), uint8((a[2]+n/2)/n))
+			row[3*bx], row[3*bx+1], row[3*bx+2] = r, g, bb
+			a[0], a[1], a[2] = 0, 0, 0
 		}
 	}
 	return out

@@ -105,27 +105,49 @@ func TestToRGB_IndexPastPaletteIsBlack(t *testing.T) {
 	}
 }
 
+// TestToRGB_ShrinkIsBoxAverage checks the fused shrink against plain
+// block averages: of the RGB pixels for RGB-like images, and of Y, Cb and
+// Cr (then converted) for YCbCr, which is averaged before conversion.
 func TestToRGB_ShrinkIsBoxAverage(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	m := randomImages(rng)[4] // 4:2:0 YCbCr, 31×17
-	full := toRGB(m, 1)
-	for _, k := range []int{2, 3, 5, 17} {
-		got := toRGB(m, k)
-		if got.W != full.W/k || got.H != full.H/k {
-			t.Fatalf("k=%d: %d×%d", k, got.W, got.H)
+	imgs := randomImages(rng)
+	ycc := imgs[4].(*image.YCbCr) // 4:2:0, 31×17 at an odd origin
+	var nrgba image.Image
+	for _, m := range imgs {
+		if _, ok := m.(*image.NRGBA); ok {
+			nrgba = m
 		}
-		for by := range got.H {
-			for bx := range got.W {
-				for c := range 3 {
-					sum, n := 0, 0
+	}
+	full := toRGB(nrgba, 1)
+	b := ycc.Bounds()
+	for _, k := range []int{2, 3, 5, 17} {
+		for _, m := range []image.Image{nrgba, ycc} {
+			got := toRGB(m, k)
+			if got.W != full.W/k || got.H != full.H/k {
+				t.Fatalf("%T k=%d: %d×%d", m, k, got.W, got.H)
+			}
+			for by := range got.H {
+				for bx := range got.W {
+					var sum [3]int
 					for y := by * k; y < by*k+k; y++ {
 						for x := bx * k; x < bx*k+k; x++ {
-							sum += int(full.Pix[3*(y*full.W+x)+c])
-							n++
+							if m == nrgba {
+								for c := range 3 {
+									sum[c] += int(full.Pix[3*(y*full.W+x)+c])
+								}
+								continue
+							}
+							p := ycc.YCbCrAt(b.Min.X+x, b.Min.Y+y)
+							sum[0], sum[1], sum[2] = sum[0]+int(p.Y), sum[1]+int(p.Cb), sum[2]+int(p.Cr)
 						}
 					}
-					if want := (sum + n/2) / n; int(got.Pix[3*(by*got.W+bx)+c]) != want {
-						t.Fatalf("k=%d block (%d,%d) channel %d = %d, want %d", k, bx, by, c, got.Pix[3*(by*got.W+bx)+c], want)
+					n := k * k
+					want := [3]uint8{uint8((sum[0] + n/2) / n), uint8((sum[1] + n/2) / n), uint8((sum[2] + n/2) / n)}
+					if m == ycc {
+						want[0], want[1], want[2] = color.YCbCrToRGB(want[0], want[1], want[2])
+					}
+					if p := [3]uint8(got.Pix[3*(by*got.W+bx):]); p != want {
+						t.Fatalf("%T k=%d block (%d,%d) = %v, want %v", m, k, bx, by, p, want)
 					}
 				}
 			}
