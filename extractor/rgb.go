@@ -342,24 +342,35 @@ func shrinkYCbCr(m *image.YCbCr, k int) *RGB {
 	out := &RGB{W: ow, H: oh, Pix: make([]uint8, 3*ow*oh)}
 	cx := chromaColumns(m)
 	acc := make([]uint32, 3*ow)
+	// Per-block chroma sums of one luma row; rows that share a chroma row
+	// (both rows of a 4:2:0 pair) reuse them.
+	csum := make([]uint32, 2*ow)
+	lastC0 := -1
 	n := uint32(k * k)
 	for oy := range oh {
 		for y := oy * k; y < (oy+1)*k; y++ {
 			yrow := m.Y[m.YOffset(b.Min.X, b.Min.Y+y):][:ow*k]
-			c0 := m.COffset(b.Min.X, b.Min.Y+y)
-			cb, cr := m.Cb[c0:], m.Cr[c0:]
+			if c0 := m.COffset(b.Min.X, b.Min.Y+y); c0 != lastC0 {
+				lastC0 = c0
+				cb, cr := m.Cb[c0:], m.Cr[c0:]
+				for bx := range ow {
+					var scb, scr uint32
+					for _, ci := range cx[bx*k : (bx+1)*k] {
+						scb += uint32(cb[ci])
+						scr += uint32(cr[ci])
+					}
+					csum[2*bx], csum[2*bx+1] = scb, scr
+				}
+			}
 			for bx := range ow {
-				var sy, scb, scr uint32
-				for x := bx * k; x < (bx+1)*k; x++ {
-					ci := cx[x]
-					sy += uint32(yrow[x])
-					scb += uint32(cb[ci])
-					scr += uint32(cr[ci])
+				var sy uint32
+				for _, v := range yrow[bx*k : (bx+1)*k] {
+					sy += uint32(v)
 				}
 				a := acc[3*bx : 3*bx+3 : 3*bx+3]
 				a[0] += sy
-				a[1] += scb
-				a[2] += scr
+				a[1] += csum[2*bx]
+				a[2] += csum[2*bx+1]
 			}
 		}
 		row := out.Pix[3*oy*ow : 3*(oy+1)*ow]
