@@ -10,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/simsearch/simsearch"
 	"github.com/simsearch/simsearch/extractor"
 	"github.com/simsearch/simsearch/model"
 )
@@ -74,23 +73,11 @@ func (e *env) embed(ctx context.Context, c *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	dir, err := e.modelsDir(c)
-	if err != nil {
-		return err
-	}
-	name := c.String("model")
-	if name == "" {
-		name = simsearch.DefaultModel(dir)
-	}
-	rt, err := e.openRuntime()
+	rt, spec, err := e.prepared(ctx, c, "")
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	spec, err := simsearch.PrepareModel(ctx, rt, dir, name, threadsFlag(c), e.stderr)
-	if err != nil {
-		return modelHint(err, name)
-	}
 	if spec.Random {
 		fmt.Fprintf(e.stderr, "model %s: %s\n", spec.Name, model.RandomDescription)
 	}

@@ -142,10 +142,13 @@ func (e *env) openRuntime() (*extractor.Runtime, error) {
 	return rt, nil
 }
 
-func (e *env) modelPrepare(ctx context.Context, c *cli.Command, name string) error {
+// prepared opens the runtime and makes the named model (default: the
+// --model flag, else the default model) ready to run. The caller closes
+// the runtime.
+func (e *env) prepared(ctx context.Context, c *cli.Command, name string) (*extractor.Runtime, model.Spec, error) {
 	dir, err := e.modelsDir(c)
 	if err != nil {
-		return err
+		return nil, model.Spec{}, err
 	}
 	if name == "" {
 		name = c.String("model")
@@ -155,13 +158,22 @@ func (e *env) modelPrepare(ctx context.Context, c *cli.Command, name string) err
 	}
 	rt, err := e.openRuntime()
 	if err != nil {
+		return nil, model.Spec{}, err
+	}
+	s, err := simsearch.PrepareModel(ctx, rt, dir, name, threadsFlag(c), e.stderr)
+	if err != nil {
+		rt.Close()
+		return nil, model.Spec{}, modelHint(err, name)
+	}
+	return rt, s, nil
+}
+
+func (e *env) modelPrepare(ctx context.Context, c *cli.Command, name string) error {
+	rt, s, err := e.prepared(ctx, c, name)
+	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	s, err := simsearch.PrepareModel(ctx, rt, dir, name, threadsFlag(c), e.stderr)
-	if err != nil {
-		return modelHint(err, name)
-	}
 	fmt.Fprintf(e.stdout, "%s ready: %s, %d-d embeddings, %s pooling, threshold %.2f\n", s.Name, s.Path, s.Channels, s.Pooling, s.Threshold)
 	if s.Random {
 		fmt.Fprintf(e.stdout, "note: %s has %s\n", s.Name, model.RandomDescription)
