@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -48,6 +49,8 @@ func (e *env) openEngine(ctx context.Context, c *cli.Command, readOnly bool) (*s
 // engineHint adds, once, what the user should do about common failures.
 func engineHint(err error, name, db string) error {
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && !errors.Is(err, model.ErrNotInstalled):
+		return fmt.Errorf("no database at %s\nhint: run `simsearch index PATH...` first, or pass --db (or set SIMSEARCH_DB) to the database you built", db)
 	case errors.Is(err, store.ErrLocked):
 		return fmt.Errorf("%w\nhint: wait for the other simsearch process to finish, or use --db for another database", err)
 	case errors.Is(err, store.ErrModelMismatch):

@@ -187,7 +187,7 @@ func modelHint(err error, name string) error {
 	case errors.Is(err, simsearch.ErrModelNotInstalled), errors.Is(err, model.ErrNotInstalled):
 		return fmt.Errorf("%w\nhint: run `simsearch model pull %s` (or use --model vgg16-random, which is built offline)", err, name)
 	case errors.Is(err, model.ErrOffline):
-		return fmt.Errorf("%w\nhint: no network; download the file on another machine and place it at the .part path shown, then run pull again, or use --model vgg16-random", err)
+		return fmt.Errorf("%w\nhint: meanwhile --model vgg16-random works offline (random weights: near-duplicates only)", err)
 	}
 	return err
 }
