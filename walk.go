@@ -114,7 +114,7 @@ func walk(ctx context.Context, roots []string, opts walkOptions) (files []walkFi
 				// Links to directories are not followed: no loops.
 			default:
 				if looksLikeImageName(path) {
-					failed[path] = "not a regular file (" + t.String() + ")"
+					failed[path] = "not a regular file (" + fileKind(t) + ")"
 				}
 			}
 			return nil
@@ -145,4 +145,19 @@ func under(path, root string) bool {
 		root += string(filepath.Separator)
 	}
 	return strings.HasPrefix(path, root)
+}
+
+// fileKind names a non-regular file type for people.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return m.Type().String()
 }
