@@ -40,7 +40,7 @@ func vgg16Random(b *testing.B) model.Spec {
 	return benchModel.spec
 }
 
-var benchShapes = []struct{ threads, batch int }{{1, 1}, {1, 8}, {2, 1}, {2, 8}, {2, 16}}
+var benchShapes = []struct{ threads, batch int }{{1, 1}, {1, 8}, {1, 16}, {2, 1}, {2, 8}, {2, 16}}
 
 // BenchmarkSession is the raw ONNX Runtime throughput of the VGG16 trunk:
 // preprocessed input already in memory, nothing else.
