@@ -39,6 +39,9 @@ type IndexSummary struct {
 	Elapsed                            time.Duration
 }
 
+// commitEvery is the longest time extracted vectors wait for a commit.
+const commitEvery = 2 * time.Second
+
 // defaultMaxBytes bounds how much of one file is read: no photo format we
 // decode needs more, and a huge file named .jpg must not exhaust memory.
 const defaultMaxBytes = 1 << 30
@@ -187,6 +190,7 @@ func (e *Engine) extractInto(ctx context.Context, files []walkFile, o *IndexOpti
 		return nil
 	}
 	done := 0
+	lastCommit := time.Now()
 	err = ex.Sources(ctx, src, func(r extractor.Result) error {
 		done++
 		if o.Progress != nil {
@@ -213,7 +217,10 @@ func (e *Engine) extractInto(ctx context.Context, files []walkFile, o *IndexOpti
 			Vector: r.Vector,
 		})
 		ok = append(ok, r.Path)
-		if len(batch) >= o.BatchSize {
+		// Commit by size or by time: a killed run loses at most the last
+		// couple of seconds of work.
+		if len(batch) >= o.BatchSize || time.Since(lastCommit) > commitEvery {
+			lastCommit = time.Now()
 			return commit()
 		}
 		return nil
