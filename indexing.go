@@ -99,24 +99,16 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 	}
 
 	if !o.NoPrune {
-		var gone []string
-		for p := range known {
-			if present[p] {
-				continue
-			}
-			for _, r := range roots {
-				if under(p, r) {
-					gone = append(gone, p)
-					break
-				}
+		var gone []uint64
+		for p, it := range known {
+			if !present[p] && underAny(p, roots) {
+				gone = append(gone, it.ID)
 			}
 		}
-		if len(gone) > 0 {
-			if err := e.removePaths(gone); err != nil {
-				return sum, err
-			}
-			sum.Removed = len(gone)
+		if err := e.remove(gone); err != nil {
+			return sum, err
 		}
+		sum.Removed = len(gone)
 	}
 
 	failures := walkFailed
@@ -284,17 +276,10 @@ func readFileLimited(path string, max int64) ([]byte, os.FileInfo, error) {
 	return b, st, nil
 }
 
-// removePaths deletes items by path from the database and the index.
-func (e *Engine) removePaths(paths []string) error {
-	var ids []uint64
-	for _, p := range paths {
-		it, ok, err := e.db.ItemByPath(p)
-		if err != nil {
-			return err
-		}
-		if ok {
-			ids = append(ids, it.ID)
-		}
+// remove deletes items from the database and the index.
+func (e *Engine) remove(ids []uint64) error {
+	if len(ids) == 0 {
+		return nil
 	}
 	if err := e.db.Delete(ids); err != nil {
 		return err
@@ -313,23 +298,17 @@ func (e *Engine) Remove(paths []string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var gone []string
+	var gone []uint64
 	err = e.db.ForEachItem(func(it store.Item) error {
-		for _, a := range abs {
-			if under(it.Path, a) {
-				gone = append(gone, it.Path)
-				break
-			}
+		if underAny(it.Path, abs) {
+			gone = append(gone, it.ID)
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	if len(gone) == 0 {
-		return 0, nil
-	}
-	if err := e.removePaths(gone); err != nil {
+	if err := e.remove(gone); err != nil {
 		return 0, err
 	}
 	return len(gone), e.saveIndex()
