@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/simsearch/simsearch"
+	"github.com/simsearch/simsearch/dedup"
+)
+
+func dedupCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "dedup",
+		Usage:     "find exact and near-duplicate photos, pick a keeper per group, and act on the copies",
+		ArgsUsage: "[PATH...]",
+		Description: "With PATHs, they are indexed first (incrementally) and only photos under them are grouped;\n" +
+			"without, the whole database is. Every member of a group is within --threshold of its keeper.\n" +
+			"Actions other than report are dry runs until --yes. Before each file is touched its content\n" +
+			"hash is checked against the database, and the keeper must still exist unchanged; each step\n" +
+			"is journalled next to the database first. delete moves files into the journal's trash\n" +
+			"(<db>.journal/<run>.trash), so `simsearch dedup undo` can restore them; nothing is erased.",
+		Flags: []cli.Flag{
+			&cli.FloatFlag{Name: "threshold", Usage: "minimum cosine `S` to the keeper for a near duplicate (default: the model's calibrated value)"},
+			&cli.StringFlag{Name: "keep", Value: string(dedup.Largest), Usage: "keeper `POLICY`: largest (pixels, then bytes), oldest, newest, shortest-path or first-root"},
+			&cli.StringFlag{Name: "action", Value: string(dedup.Report), Usage: "report, move (needs --to), hardlink (exact copies only) or delete (to the journal's trash)"},
+			&cli.StringFlag{Name: "to", Usage: "move: destination `DIR` (files keep their path below their root; nothing is overwritten)"},
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "act; without it, only say what would be done"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: string(dedup.Table), Usage: "report format: table, json, csv or html"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the report to `FILE` instead of standard output"},
+			&cli.BoolFlag{Name: "exit-code", Usage: "exit with status 3 when duplicates were found (0 when none)"},
+			&cli.BoolFlag{Name: "exact", Usage: "exact copies (same content hash) only"},
+			&cli.IntFlag{Name: "k", Value: 16, Usage: "neighbours examined per photo"},
+		},
+		Commands: []*cli.Command{{
+			Name:  "undo",
+			Usage: "reverse the last dedup run: moved and deleted files go back, hard links become separate files",
+			Action: func(ctx context.Context, c *cli.Command) error {
+				if c.Args().Len() > 0 {
+					return usagef("undo takes no arguments")
+				}
+				return e.dedupUndo(ctx, c)
+			},
+		}},
+		Action: func(ctx context.Context, c *cli.Command) error { return e.dedup(ctx, c) },
+	}
+}
+
+func (e *env) dedup(ctx context.Context, c *cli.Command) error {
+	keep, err := dedup.ParsePolicy(c.String("keep"))
+	if err != nil {
+		return usagef("--keep: %v", err)
+	}
+	action, err := dedup.ParseAction(c.String("action"))
+	if err != nil {
+		return usagef("--action: %v", err)
+	}
+	format, err := dedup.ParseFormat(c.String("format"))
+	if err != nil {
+		return usagef("--format: %v", err)
+	}
+	th := c.Float("threshold")
+	if th < 0 || th > 1 {
+		return usagef("--threshold %v: must be between 0 and 1", th)
+	}
+	if action == dedup.Move && c.String("to") == "" {
+		return usagef("--action move needs --to DIR")
+	}
+	if action != dedup.Move && c.String("to") != "" {
+		return usagef("--to is for --action move")
+	}
+	roots := c.Args().Slice()
+	acting := action != dedup.Report && c.Bool("yes")
+	eng, err := e.openEngine(ctx, c, len(roots) == 0 && !acting)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	if len(roots) > 0 {
+		sum, err := eng.Index(ctx, roots, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "indexed: %d added, %d updated, %d removed, %d unchanged, %d skipped\n",
+			sum.Added, sum.Updated, sum.Removed, sum.Unchanged, len(sum.Skipped))
+	}
+	groups, err := eng.Duplicates(ctx, roots, &simsearch.DedupOptions{
+		Threshold: float32(th), Keep: keep, K: int(c.Int("k")), ExactOnly: c.Bool("exact"),
+	})
+	if err != nil {
+		return err
+	}
+	var w io.Writer = e.stdout
+	if p := c.String("out"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	if err := dedup.WriteReport(w, format, groups); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if f, ok := w.(*os.File); ok && f != os.Stdout {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+	}
+	if action != dedup.Report {
+		out, err := eng.ActOnDuplicates(groups, dedup.ActOptions{Action: action, To: c.String("to"), Roots: roots, Yes: c.Bool("yes")}, e.stderr)
+		if err != nil {
+			return err
+		}
+		skipped := 0
+		for _, s := range out.Steps {
+			if s.Skip != "" {
+				skipped++
+			}
+		}
+		if out.DryRun {
+			fmt.Fprintf(e.stderr, "dry run: %d files would be changed, %d skipped; add --yes to act\n", len(out.Steps)-skipped, skipped)
+		} else {
+			fmt.Fprintf(e.stderr, "run %s: %d files changed, %d skipped; `simsearch dedup undo` reverses it\n", out.RunID, len(out.Changed), len(out.Steps)-len(out.Changed))
+		}
+	}
+	if c.Bool("exit-code") && len(groups) > 0 {
+		return exitError(3)
+	}
+	return nil
+}
+
+func (e *env) dedupUndo(ctx context.Context, c *cli.Command) error {
+	eng, err := e.openEngine(ctx, c, false)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	res, err := eng.UndoDuplicates(e.stderr)
+	if errors.Is(err, dedup.ErrNoRun) {
+		return fmt.Errorf("%w\nhint: only runs made with --yes are journalled", err)
+	}
+	if err != nil {
+		return err
+	}
+	if len(res.Problems) > 0 {
+		return fmt.Errorf("undo %s: %d files restored, %d could not be (listed above); fix them and run undo again", res.RunID, len(res.Restored), len(res.Problems))
+	}
+	fmt.Fprintf(e.stderr, "undid run %s: %d files restored; `simsearch index` adds them back to the database\n", res.RunID, len(res.Restored))
+	return nil
+}

@@ -1,0 +1,90 @@
+package simsearch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/simsearch/simsearch/dedup"
+)
+
+// DedupOptions configure Engine.Duplicates.
+type DedupOptions struct {
+	Threshold float32      // minimum cosine for near duplicates; 0 means the model's calibrated default
+	Keep      dedup.Policy // "" means dedup.Largest
+	K         int          // neighbours per item; 0 means 16
+	Ef        int          // search breadth; 0 means the index default
+	ExactOnly bool         // content hashes only, no index searches
+}
+
+// Duplicates groups the indexed photos under roots (all when roots is
+// empty) into exact and near duplicates, each group with its keeper. The
+// order of roots matters to dedup.FirstRoot.
+func (e *Engine) Duplicates(ctx context.Context, roots []string, opts *DedupOptions) ([]dedup.Group, error) {
+	var o DedupOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Threshold == 0 {
+		o.Threshold = float32(e.spec.Threshold)
+	}
+	abs, err := orderedAbs(roots)
+	if err != nil {
+		return nil, err
+	}
+	items, err := dedup.Items(e.db, abs)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return dedup.Find(items, e.db, e.idx, &dedup.Options{
+		Threshold: o.Threshold, K: o.K, Ef: o.Ef, Keep: o.Keep, Roots: abs, NoNear: o.ExactOnly,
+	})
+}
+
+// JournalDir is where dedup runs are journalled: next to the database.
+func (e *Engine) JournalDir() string { return e.opts.DB + ".journal" }
+
+// ActOnDuplicates applies an action to the members of groups (see
+// dedup.Act; opts.JournalDir defaults to JournalDir) and removes the files
+// it moved, deleted or replaced from the database. Lines saying what is
+// done go to log.
+func (e *Engine) ActOnDuplicates(groups []dedup.Group, opts dedup.ActOptions, log io.Writer) (dedup.Outcome, error) {
+	if opts.JournalDir == "" {
+		opts.JournalDir = e.JournalDir()
+	}
+	abs, err := orderedAbs(opts.Roots)
+	if err != nil {
+		return dedup.Outcome{}, err
+	}
+	opts.Roots = abs
+	out, err := dedup.Act(groups, &opts, log)
+	if len(out.Changed) > 0 {
+		if _, rerr := e.Remove(out.Changed); rerr != nil && err == nil {
+			err = fmt.Errorf("update database after dedup: %w", rerr)
+		}
+	}
+	return out, err
+}
+
+// UndoDuplicates reverses the last dedup run (see dedup.Undo). Restored
+// files are indexed again by the next Index run.
+func (e *Engine) UndoDuplicates(log io.Writer) (dedup.UndoResult, error) {
+	return dedup.Undo(e.JournalDir(), log)
+}
+
+// orderedAbs absolutises paths, keeping their order.
+func orderedAbs(paths []string) ([]string, error) {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = a
+	}
+	return out, nil
+}

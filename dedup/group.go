@@ -1,0 +1,325 @@
+package dedup
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/simsearch/simsearch/index"
+	"github.com/simsearch/simsearch/store"
+)
+
+// Reason says why a member is in its group.
+type Reason string
+
+const (
+	// Exact means the member has the same content hash as the keeper.
+	Exact Reason = "exact"
+	// Near means the member's embedding is within the threshold of the
+	// keeper's.
+	Near Reason = "near"
+)
+
+// Member is one copy in a group other than the keeper.
+type Member struct {
+	store.Item
+	Score  float32 `json:"score"` // cosine to the keeper; 1 for exact copies
+	Reason Reason  `json:"reason"`
+}
+
+// Group is a keeper and the copies that duplicate it. Every member is
+// within the threshold of the keeper itself, never only of another member.
+type Group struct {
+	Keeper  store.Item `json:"keeper"`
+	Members []Member   `json:"members"`
+}
+
+// Policy chooses the keeper of a group.
+type Policy string
+
+// The keeper policies. Ties are broken by the shorter, then the
+// lexically smaller path, so a run is repeatable.
+const (
+	Largest      Policy = "largest"       // most pixels, then most bytes
+	Oldest       Policy = "oldest"        // earliest modification time
+	Newest       Policy = "newest"        // latest modification time
+	ShortestPath Policy = "shortest-path" // fewest bytes in the path
+	FirstRoot    Policy = "first-root"    // under the first root given, then largest
+)
+
+// Policies lists the keeper policies, default first.
+var Policies = []Policy{Largest, Oldest, Newest, ShortestPath, FirstRoot}
+
+// ErrPolicy is returned for an unknown keeper policy name.
+var ErrPolicy = errors.New("unknown keeper policy")
+
+// ParsePolicy returns the policy named s; "" means Largest.
+func ParsePolicy(s string) (Policy, error) {
+	if s == "" {
+		return Largest, nil
+	}
+	for _, p := range Policies {
+		if string(p) == s {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%q: %w", s, ErrPolicy)
+}
+
+// Searcher answers k-nearest-neighbour queries; index.HNSW and index.Flat
+// are Searchers.
+type Searcher interface {
+	Search(q []float32, k, ef int) ([]index.Hit, error)
+}
+
+// Options configure Find.
+type Options struct {
+	Threshold float32  // minimum cosine for a near duplicate; required unless NoNear
+	K         int      // neighbours asked of the index per item; 0 means 16
+	Ef        int      // search breadth; 0 means the index default
+	Keep      Policy   // "" means Largest
+	Roots     []string // absolute; only items under them are grouped (all when empty); their order matters to FirstRoot
+	NoNear    bool     // exact duplicates only: no index searches
+	Workers   int      // concurrent searches; 0 means GOMAXPROCS
+}
+
+// VectorSource returns an item's stored vector; store.DB is one.
+type VectorSource interface {
+	Vector(id uint64) ([]float32, error)
+}
+
+// Items reads the indexed items under roots (all when roots is empty).
+func Items(db *store.DB, roots []string) ([]store.Item, error) {
+	var out []store.Item
+	err := db.ForEachItem(func(it store.Item) error {
+		if it.State == store.StateIndexed && (len(roots) == 0 || rootOf(it.Path, roots) >= 0) {
+			out = append(out, it)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read items: %w", err)
+	}
+	return out, nil
+}
+
+// Find groups items into exact and near duplicates. Items are visited in
+// keeper order; each item not yet in a group becomes the keeper of a new
+// group and takes every ungrouped item that has its content hash (exact)
+// or a cosine to it of at least opts.Threshold (near). So A~B and B~C
+// never put A and C together unless A~C. Near pairs come from each
+// item's opts.K nearest neighbours in idx, used in both directions.
+// Items without duplicates are left out.
+func Find(items []store.Item, vecs VectorSource, idx Searcher, opts *Options) ([]Group, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.K <= 0 {
+		o.K = 16
+	}
+	if o.Keep == "" {
+		o.Keep = Largest
+	}
+	if _, err := ParsePolicy(string(o.Keep)); err != nil {
+		return nil, err
+	}
+	if !o.NoNear && (o.Threshold <= 0 || o.Threshold > 1) {
+		return nil, fmt.Errorf("threshold %v: must be in (0, 1]", o.Threshold)
+	}
+	items = append([]store.Item(nil), items...)
+	SortByKeeper(items, o.Keep, o.Roots)
+	pos := make(map[uint64]int, len(items))
+	for i, it := range items {
+		pos[it.ID] = i
+	}
+	byHash := make(map[[32]byte][]int)
+	for i, it := range items {
+		byHash[it.Hash] = append(byHash[it.Hash], i)
+	}
+	var adj [][]edge
+	if !o.NoNear {
+		var err error
+		adj, err = neighbours(items, pos, vecs, idx, &o)
+		if err != nil {
+			return nil, err
+		}
+	}
+	taken := make([]bool, len(items))
+	var groups []Group
+	for i, k := range items {
+		if taken[i] {
+			continue
+		}
+		taken[i] = true
+		g := Group{Keeper: k}
+		for _, j := range byHash[k.Hash] {
+			if !taken[j] {
+				taken[j] = true
+				g.Members = append(g.Members, Member{Item: items[j], Score: 1, Reason: Exact})
+			}
+		}
+		if adj != nil {
+			for _, e := range adj[i] {
+				if taken[e.to] || e.score < o.Threshold {
+					continue
+				}
+				// Copies with the same content as a near member are as
+				// close to the keeper as it is.
+				for _, j := range byHash[items[e.to].Hash] {
+					if !taken[j] {
+						taken[j] = true
+						g.Members = append(g.Members, Member{Item: items[j], Score: e.score, Reason: Near})
+					}
+				}
+			}
+		}
+		if len(g.Members) == 0 {
+			continue
+		}
+		sort.SliceStable(g.Members, func(a, b int) bool {
+			ma, mb := g.Members[a], g.Members[b]
+			if ma.Score != mb.Score {
+				return ma.Score > mb.Score
+			}
+			return ma.Path < mb.Path
+		})
+		groups = append(groups, g)
+	}
+	return groups, nil
+}
+
+type edge struct {
+	to    int
+	score float32
+}
+
+// neighbours returns, per item, the items within the threshold of it,
+// from both directions of every kNN list, best first.
+func neighbours(items []store.Item, pos map[uint64]int, vecs VectorSource, idx Searcher, o *Options) ([][]edge, error) {
+	workers := o.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	hits := make([][]edge, len(items))
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan int)
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				v, err := vecs.Vector(items[i].ID)
+				if err == nil {
+					var hs []index.Hit
+					hs, err = idx.Search(v, o.K+1, o.Ef)
+					for _, h := range hs {
+						j, ok := pos[h.ID]
+						if ok && j != i && h.Score >= o.Threshold {
+							hits[i] = append(hits[i], edge{j, h.Score})
+						}
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("neighbours of %s: %w", items[i].Path, err)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range items {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	adj := make([][]edge, len(items))
+	seen := make(map[[2]int]bool)
+	add := func(a, b int, s float32) {
+		k := [2]int{min(a, b), max(a, b)}
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		adj[a] = append(adj[a], edge{b, s})
+		adj[b] = append(adj[b], edge{a, s})
+	}
+	for i, hs := range hits {
+		for _, e := range hs {
+			add(i, e.to, e.score)
+		}
+	}
+	for i := range adj {
+		sort.Slice(adj[i], func(a, b int) bool {
+			if adj[i][a].score != adj[i][b].score {
+				return adj[i][a].score > adj[i][b].score
+			}
+			return adj[i][a].to < adj[i][b].to
+		})
+	}
+	return adj, nil
+}
+
+// SortByKeeper orders items best keeper first under policy p.
+func SortByKeeper(items []store.Item, p Policy, roots []string) {
+	sort.SliceStable(items, func(a, b int) bool { return better(&items[a], &items[b], p, roots) })
+}
+
+// better reports whether a is a better keeper than b.
+func better(a, b *store.Item, p Policy, roots []string) bool {
+	switch p {
+	case Oldest:
+		if a.ModTime != b.ModTime {
+			return a.ModTime < b.ModTime
+		}
+	case Newest:
+		if a.ModTime != b.ModTime {
+			return a.ModTime > b.ModTime
+		}
+	case ShortestPath:
+		if len(a.Path) != len(b.Path) {
+			return len(a.Path) < len(b.Path)
+		}
+	case FirstRoot:
+		ra, rb := rootOf(a.Path, roots), rootOf(b.Path, roots)
+		if ra != rb {
+			return uint(ra) < uint(rb) // -1 (no root) sorts last
+		}
+		fallthrough
+	case Largest:
+		pa, pb := int64(a.Width)*int64(a.Height), int64(b.Width)*int64(b.Height)
+		if pa != pb {
+			return pa > pb
+		}
+		if a.Size != b.Size {
+			return a.Size > b.Size
+		}
+	}
+	if len(a.Path) != len(b.Path) {
+		return len(a.Path) < len(b.Path)
+	}
+	return a.Path < b.Path
+}
+
+// rootOf returns the index of the first root that path is under, or -1.
+func rootOf(path string, roots []string) int {
+	for i, r := range roots {
+		if path == r || strings.HasPrefix(path, strings.TrimSuffix(r, string(filepath.Separator))+string(filepath.Separator)) {
+			return i
+		}
+	}
+	return -1
+}

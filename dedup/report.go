@@ -1,0 +1,196 @@
+package dedup
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"image"
+	_ "image/gif" // decoders for thumbnails
+	"image/jpeg"
+	_ "image/png"
+	"io"
+	"os"
+	"strconv"
+	"text/tabwriter"
+
+	_ "golang.org/x/image/bmp"
+	"golang.org/x/image/draw"
+	_ "golang.org/x/image/tiff"
+	_ "golang.org/x/image/webp"
+)
+
+// Format is a report format.
+type Format string
+
+// The report formats.
+const (
+	Table Format = "table"
+	JSON  Format = "json"
+	CSV   Format = "csv"
+	HTML  Format = "html" // one self-contained file with thumbnails
+)
+
+// ErrFormat is returned for an unknown report format.
+var ErrFormat = errors.New("unknown report format")
+
+// ParseFormat returns the format named s; "" means Table.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(s); f {
+	case "":
+		return Table, nil
+	case Table, JSON, CSV, HTML:
+		return f, nil
+	}
+	return "", fmt.Errorf("%q: %w", s, ErrFormat)
+}
+
+// WriteReport writes groups to w in format f.
+func WriteReport(w io.Writer, f Format, groups []Group) error {
+	switch f {
+	case Table, "":
+		return writeTable(w, groups)
+	case JSON:
+		if groups == nil {
+			groups = []Group{}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Groups []Group `json:"groups"`
+		}{groups})
+	case CSV:
+		return writeCSV(w, groups)
+	case HTML:
+		return writeHTML(w, groups)
+	}
+	return fmt.Errorf("%q: %w", f, ErrFormat)
+}
+
+func writeTable(w io.Writer, groups []Group) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tROLE\tREASON\tSCORE\tSIZE\tBYTES\tPATH")
+	for i, g := range groups {
+		k := g.Keeper
+		fmt.Fprintf(tw, "%d\tkeep\t-\t-\t%dx%d\t%d\t%s\n", i+1, k.Width, k.Height, k.Size, k.Path)
+		for _, m := range g.Members {
+			fmt.Fprintf(tw, "%d\tdup\t%s\t%.4f\t%dx%d\t%d\t%s\n", i+1, m.Reason, m.Score, m.Width, m.Height, m.Size, m.Path)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	dups := 0
+	for _, g := range groups {
+		dups += len(g.Members)
+	}
+	_, err := fmt.Fprintf(w, "%d groups, %d duplicates\n", len(groups), dups)
+	return err
+}
+
+func writeCSV(w io.Writer, groups []Group) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"group", "role", "reason", "score", "path", "keeper", "width", "height", "bytes"})
+	for i, g := range groups {
+		k := g.Keeper
+		cw.Write([]string{strconv.Itoa(i + 1), "keep", "", "", k.Path, k.Path, strconv.Itoa(k.Width), strconv.Itoa(k.Height), strconv.FormatInt(k.Size, 10)})
+		for _, m := range g.Members {
+			cw.Write([]string{strconv.Itoa(i + 1), "dup", string(m.Reason), strconv.FormatFloat(float64(m.Score), 'f', 4, 32), m.Path, k.Path,
+				strconv.Itoa(m.Width), strconv.Itoa(m.Height), strconv.FormatInt(m.Size, 10)})
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+type htmlCard struct {
+	Path, Thumb, Reason, Note string
+	Keeper                    bool
+	Score                     string
+	Width, Height             int
+	Size                      int64
+}
+
+var page = template.Must(template.New("report").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>simsearch duplicates</title>
+<style>
+body{font-family:sans-serif;margin:1em;background:#f6f6f6}
+.group{background:#fff;margin:0 0 1em;padding:.5em;border-radius:6px;overflow-x:auto;white-space:nowrap}
+.card{display:inline-block;vertical-align:top;width:200px;margin:4px;padding:4px;border:3px solid #ddd;white-space:normal;font-size:12px;word-break:break-all}
+.keep{border-color:#2a2}
+.card img{max-width:192px;max-height:192px;display:block;margin:auto}
+.tag{font-weight:bold}
+</style></head><body>
+<h1>{{len .}} duplicate groups</h1>
+{{range $i, $g := .}}<div class="group"><h2>Group {{$i | inc}}</h2>
+{{range $g}}<div class="card{{if .Keeper}} keep{{end}}">{{if .Thumb}}<img alt="" src="data:image/jpeg;base64,{{.Thumb}}">{{else}}<p>(no preview: {{.Note}})</p>{{end}}
+<p class="tag">{{if .Keeper}}KEEP{{else}}{{.Reason}} {{.Score}}{{end}}</p>
+<p>{{.Width}}×{{.Height}}, {{.Size}} bytes</p><p>{{.Path}}</p></div>
+{{end}}</div>
+{{end}}</body></html>
+`))
+
+func writeHTML(w io.Writer, groups []Group) error {
+	data := make([][]htmlCard, len(groups))
+	for i, g := range groups {
+		k := g.Keeper
+		c := htmlCard{Path: k.Path, Keeper: true, Width: k.Width, Height: k.Height, Size: k.Size}
+		c.Thumb, c.Note = thumbnail(k.Path)
+		data[i] = append(data[i], c)
+		for _, m := range g.Members {
+			c := htmlCard{Path: m.Path, Reason: string(m.Reason), Score: strconv.FormatFloat(float64(m.Score), 'f', 4, 32), Width: m.Width, Height: m.Height, Size: m.Size}
+			c.Thumb, c.Note = thumbnail(m.Path)
+			data[i] = append(data[i], c)
+		}
+	}
+	return page.Execute(w, data)
+}
+
+// thumbSide is the longest side of a thumbnail in pixels.
+const thumbSide = 192
+
+// maxThumbPixels bounds the images decoded for thumbnails.
+const maxThumbPixels = 100 << 20
+
+// thumbnail returns a base64 JPEG of the image at path, or why there is none.
+func thumbnail(path string) (string, string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err.Error()
+	}
+	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	if err != nil {
+		return "", "cannot decode: " + err.Error()
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > maxThumbPixels {
+		return "", "too large to preview"
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err.Error()
+	}
+	src, _, err := image.Decode(f)
+	if err != nil {
+		return "", "cannot decode: " + err.Error()
+	}
+	b := src.Bounds()
+	wd, ht := b.Dx(), b.Dy()
+	if wd <= 0 || ht <= 0 {
+		return "", "empty image"
+	}
+	if wd >= ht {
+		wd, ht = thumbSide, max(1, ht*thumbSide/wd)
+	} else {
+		wd, ht = max(1, wd*thumbSide/ht), thumbSide
+	}
+	dst := image.NewRGBA(image.Rect(0, 0, wd, ht))
+	draw.CatmullRom.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 80}); err != nil {
+		return "", err.Error()
+	}
+	return base64.StdEncoding.EncodeToString(buf.Bytes()), ""
+}
