@@ -106,14 +106,14 @@ func Act(groups []Group, opts *ActOptions, log io.Writer) (Outcome, error) {
 	}
 	out.RunID = o.Now().UTC().Format("20060102T150405.000000000Z")
 	trash := filepath.Join(o.JournalDir, out.RunID+".trash")
+	// The journal is created with the first change, so a run that changes
+	// nothing does not hide the previous one from Undo.
 	var j *journal
-	if o.Yes {
-		var err error
-		if j, err = openJournal(o.JournalDir, out.RunID); err != nil {
-			return out, err
+	defer func() {
+		if j != nil {
+			j.Close()
 		}
-		defer j.Close()
-	}
+	}()
 	planned := make(map[string]bool)
 	for _, g := range groups {
 		for _, m := range g.Members {
@@ -141,6 +141,12 @@ func Act(groups []Group, opts *ActOptions, log io.Writer) (Outcome, error) {
 				planned[s.Dest] = true
 			}
 			if s.Skip == "" && o.Yes {
+				if j == nil {
+					var err error
+					if j, err = openJournal(o.JournalDir, out.RunID); err != nil {
+						return out, err
+					}
+				}
 				if err := j.write(record{State: "begin", Step: s}); err != nil {
 					return out, err
 				}

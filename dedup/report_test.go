@@ -1,0 +1,96 @@
+package dedup
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/simsearch/simsearch/store"
+)
+
+func TestWriteReport(t *testing.T) {
+	dir := t.TempDir()
+	img := image.NewRGBA(image.Rect(0, 0, 300, 200))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i)
+	}
+	img.Set(0, 0, color.White)
+	keeper := filepath.Join(dir, "keep.png")
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keeper, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(dir, "broken.jpg")
+	if err := os.WriteFile(broken, []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	groups := []Group{{
+		Keeper:  store.Item{Path: keeper, Width: 300, Height: 200, Size: 1000},
+		Members: []Member{{Item: store.Item{Path: broken, Width: 150, Height: 100, Size: 12}, Score: 0.93, Reason: Near}},
+	}}
+	tests := []struct {
+		f     Format
+		check func(t *testing.T, out string)
+	}{
+		{Table, func(t *testing.T, out string) {
+			for _, want := range []string{"keep", keeper, "near", "0.9300", "1 groups, 1 duplicates"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("table lacks %q:\n%s", want, out)
+				}
+			}
+		}},
+		{JSON, func(t *testing.T, out string) {
+			var r struct {
+				Groups []Group `json:"groups"`
+			}
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Groups) != 1 || r.Groups[0].Keeper.Path != keeper || r.Groups[0].Members[0].Reason != Near || r.Groups[0].Members[0].Score != 0.93 {
+				t.Errorf("json round trip: %+v", r)
+			}
+		}},
+		{CSV, func(t *testing.T, out string) {
+			rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != 3 || rows[1][1] != "keep" || rows[2][2] != "near" || rows[2][5] != keeper {
+				t.Errorf("csv rows %q", rows)
+			}
+		}},
+		{HTML, func(t *testing.T, out string) {
+			if n := strings.Count(out, "data:image/jpeg;base64,"); n != 1 {
+				t.Errorf("%d inline thumbnails, want 1 (the broken file has none)", n)
+			}
+			if !strings.Contains(out, `class="card keep"`) || !strings.Contains(out, "KEEP") {
+				t.Error("keeper not marked")
+			}
+			if !strings.Contains(out, "no preview") {
+				t.Error("broken file not explained")
+			}
+			if strings.Contains(out, "src=\"http") || strings.Contains(out, "<link") {
+				t.Error("report is not self-contained")
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.f), func(t *testing.T) {
+			var b strings.Builder
+			if err := WriteReport(&b, tt.f, groups); err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, b.String())
+		})
+	}
+}
