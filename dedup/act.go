@@ -104,6 +104,13 @@ func Act(groups []Group, opts *ActOptions, log io.Writer) (Outcome, error) {
 		}
 		o.To = to
 	}
+	if len(o.Roots) == 0 {
+		// No roots given: files keep their path below the folder that
+		// holds them all.
+		if d := commonDir(groups); d != "" {
+			o.Roots = []string{d}
+		}
+	}
 	out.RunID = o.Now().UTC().Format("20060102T150405.000000000Z")
 	trash := filepath.Join(o.JournalDir, out.RunID+".trash")
 	// The journal is created with the first change, so a run that changes
@@ -325,4 +332,31 @@ func hashFile(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// commonDir is the deepest folder that holds every file in groups.
+func commonDir(groups []Group) string {
+	dir := ""
+	first := true
+	add := func(p string) {
+		d := filepath.Dir(p)
+		if first {
+			dir, first = d, false
+			return
+		}
+		for rootOf(d, []string{dir}) < 0 {
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	for _, g := range groups {
+		add(g.Keeper.Path)
+		for _, m := range g.Members {
+			add(m.Path)
+		}
+	}
+	return dir
 }
