@@ -197,6 +197,13 @@ func check(s *Step) string {
 	if s.Path == s.Keeper {
 		return "is the keeper"
 	}
+	// The keeper must be a file of its own: a symlink to the copy would
+	// dangle once the copy is gone.
+	if ks, err := os.Lstat(s.Keeper); err != nil {
+		return "keeper unreadable: " + err.Error()
+	} else if !ks.Mode().IsRegular() {
+		return "keeper is not a regular file"
+	}
 	kh, err := hashFile(s.Keeper)
 	if err != nil {
 		return "keeper unreadable: " + err.Error()

@@ -260,3 +260,27 @@ func TestUndo_InterruptedRun(t *testing.T) {
 		t.Fatalf("tree not restored:\nbefore\n%s\nafter\n%s", before, after)
 	}
 }
+
+func TestAct_KeeperSymlinkToCopyIsSkipped(t *testing.T) {
+	tr := newTree(t)
+	g := tr.groups[0]
+	g.Members = g.Members[:1]
+	// The keeper becomes a symlink to its copy: removing the copy would
+	// leave no copy at all.
+	if err := os.Remove(g.Keeper.Path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(g.Members[0].Path, g.Keeper.Path); err != nil {
+		t.Fatal(err)
+	}
+	out, err := Act([]Group{g}, &ActOptions{Action: Delete, JournalDir: tr.journal, Yes: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Changed) != 0 || !strings.Contains(out.Steps[0].Skip, "keeper is not a regular file") {
+		t.Fatalf("steps %+v, want the copy skipped", out.Steps)
+	}
+	if _, err := os.Stat(g.Members[0].Path); err != nil {
+		t.Fatalf("copy gone: %v", err)
+	}
+}
