@@ -25,12 +25,12 @@ func dedupCommand(e *env) *cli.Command {
 			"is journalled next to the database first. delete moves files into the journal's trash\n" +
 			"(<db>.journal/<run>.trash), so `simsearch dedup undo` can restore them; nothing is erased.",
 		Flags: []cli.Flag{
-			&cli.FloatFlag{Name: "threshold", Usage: "minimum cosine `S` to the keeper for a near duplicate (default: the model's calibrated value)"},
+			&cli.FloatFlag{Name: "threshold", Usage: "minimum cosine `S` to the keeper for a near duplicate (0: the model's calibrated value, 0.80 for vgg16-random)"},
 			&cli.StringFlag{Name: "keep", Value: string(dedup.Largest), Usage: "keeper `POLICY`: largest (pixels, then bytes), oldest, newest, shortest-path or first-root"},
-			&cli.StringFlag{Name: "action", Value: string(dedup.Report), Usage: "report, move (needs --to), hardlink (exact copies only) or delete (to the journal's trash)"},
+			&cli.StringFlag{Name: "action", Value: string(dedup.Report), Usage: "`ACTION`: report, move (needs --to), hardlink (exact copies only) or delete (to the journal's trash)"},
 			&cli.StringFlag{Name: "to", Usage: "move: destination `DIR` (files keep their path below their root; nothing is overwritten)"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "act; without it, only say what would be done"},
-			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: string(dedup.Table), Usage: "report format: table, json, csv or html"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: string(dedup.Table), Usage: "report `FORMAT`: table, json, csv or html"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the report to `FILE` instead of standard output"},
 			&cli.BoolFlag{Name: "exit-code", Usage: "exit with status 3 when duplicates were found (0 when none)"},
 			&cli.BoolFlag{Name: "exact", Usage: "exact copies (same content hash) only"},
