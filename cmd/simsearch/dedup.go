@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/urfave/cli/v3"
@@ -94,22 +93,8 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	var w io.Writer = e.stdout
-	if p := c.String("out"); p != "" {
-		f, err := os.Create(p)
-		if err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
-		defer f.Close()
-		w = f
-	}
-	if err := dedup.WriteReport(w, format, groups); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	if f, ok := w.(*os.File); ok && f != os.Stdout {
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
+	if err := e.writeDedupReport(c.String("out"), format, groups); err != nil {
+		return err
 	}
 	if action != dedup.Report {
 		out, err := eng.ActOnDuplicates(groups, dedup.ActOptions{Action: action, To: c.String("to"), Roots: roots, Yes: c.Bool("yes")}, e.stderr)
@@ -151,5 +136,25 @@ func (e *env) dedupUndo(ctx context.Context, c *cli.Command) error {
 		return fmt.Errorf("undo %s: %d files restored, %d could not be (listed above); fix them and run undo again", res.RunID, len(res.Restored), len(res.Problems))
 	}
 	fmt.Fprintf(e.stderr, "undid run %s: %d files restored; `simsearch index` adds them back to the database\n", res.RunID, len(res.Restored))
+	return nil
+}
+
+// writeDedupReport writes the report to the file out, or to standard
+// output when out is "".
+func (e *env) writeDedupReport(out string, format dedup.Format, groups []dedup.Group) error {
+	if out == "" {
+		return dedup.WriteReport(e.stdout, format, groups)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	err = dedup.WriteReport(f, format, groups)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("report %s: %w", out, err)
+	}
 	return nil
 }
