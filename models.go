@@ -32,6 +32,12 @@ func DefaultModel(dir string) string {
 // none. Notices (what was built, that weights are random) go to log.
 func PrepareModel(ctx context.Context, rt *extractor.Runtime, dir, name string, threads int, log io.Writer) (model.Spec, error) {
 	s, err := model.Load(dir, name)
+	if e, ok := model.Lookup(name); err == nil && ok && e.URL == "" && stale(s, e.Spec) {
+		// Built by an older simsearch with other settings: rebuilding
+		// takes seconds and keeps vectors and defaults consistent.
+		fmt.Fprintf(log, "%s in %s was built with older settings; building it again\n", name, dir)
+		err = fmt.Errorf("rebuild: %w", model.ErrNotInstalled)
+	}
 	if errors.Is(err, model.ErrNotInstalled) {
 		e, ok := model.Lookup(name)
 		switch {
@@ -41,7 +47,7 @@ func PrepareModel(ctx context.Context, rt *extractor.Runtime, dir, name string, 
 			return model.Spec{}, fmt.Errorf("model %s: %w", name, ErrModelNotInstalled)
 		}
 		fmt.Fprintf(log, "building %s in %s (%s)\n", name, dir, model.RandomDescription)
-		s, err = model.Pull(ctx, e, dir, nil)
+		s, err = model.Pull(ctx, e, dir, &model.PullOptions{Force: true})
 	}
 	if err != nil {
 		return model.Spec{}, err
@@ -87,4 +93,10 @@ func referenceSources() []extractor.Source {
 		}}
 	}
 	return src
+}
+
+// stale reports whether an offline-built model's installed spec differs
+// from what the catalog builds now.
+func stale(installed, catalog model.Spec) bool {
+	return installed.Pre != catalog.Pre || installed.Pooling != catalog.Pooling || installed.Threshold != catalog.Threshold
 }

@@ -50,6 +50,9 @@ func Tensor(dst []float32, img *RGB, pre model.Preprocess) error {
 		sw, sh = sw/float64(k), sh/float64(k)
 	}
 	normalise(dst, resample(src, x0, y0, sw, sh, n), n, pre)
+	if pre.Standardize {
+		standardize(dst, n, pre.Layout)
+	}
 	return nil
 }
 
@@ -214,6 +217,36 @@ func normalise(dst, rgb []float32, n int, pre model.Preprocess) {
 		plane := dst[c*hw : (c+1)*hw]
 		for p := range plane {
 			plane[p] = rgb[3*p+src[c]]*mul[c] + add[c]
+		}
+	}
+}
+
+// standardize rescales each channel of one image tensor to mean 0 and
+// standard deviation 1; a flat channel becomes all zeros.
+func standardize(t []float32, n int, layout model.Layout) {
+	hw := n * n
+	at := func(c, p int) int {
+		if layout == model.NHWC {
+			return 3*p + c
+		}
+		return c*hw + p
+	}
+	for c := 0; c < 3; c++ {
+		var sum, sq float64
+		for p := 0; p < hw; p++ {
+			v := float64(t[at(c, p)])
+			sum += v
+			sq += v * v
+		}
+		mean := sum / float64(hw)
+		variance := sq/float64(hw) - mean*mean
+		inv := 0.0
+		if variance > 1e-12 {
+			inv = 1 / math.Sqrt(variance)
+		}
+		for p := 0; p < hw; p++ {
+			i := at(c, p)
+			t[i] = float32((float64(t[i]) - mean) * inv)
 		}
 	}
 }

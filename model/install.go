@@ -161,6 +161,9 @@ func (s *Spec) Fingerprint(p Pooling) string {
 	fmt.Fprintf(h, "simsearch fingerprint 1\nmodel %s\ninput %q\noutput %q %s %d %d %d\npooling %q\n",
 		s.SHA256, s.Input, s.Output, orDefault(s.OutputLayout, NCHW), s.Channels, s.GridH, s.GridW, p)
 	fmt.Fprintf(h, "pre %d %q %d %q %q", pre.Size, pre.Resize, pre.ResizeShorter, pre.Layout, pre.Order)
+	if pre.Standardize {
+		fmt.Fprint(h, " standardize")
+	}
 	for _, v := range slices.Concat([]float32{pre.Scale}, pre.Mean[:], pre.Std[:]) {
 		fmt.Fprintf(h, " %08x", math.Float32bits(v))
 	}

@@ -52,6 +52,10 @@ type Preprocess struct {
 	Scale         float32      `json:"scale"` // 1/255 for torch-style, 1 for caffe-style
 	Mean          [3]float32   `json:"mean"`  // per channel, in Order
 	Std           [3]float32   `json:"std"`   // per channel, in Order; 1 means none
+	// Standardize rescales each channel of each image to mean 0 and
+	// standard deviation 1 after the above, which makes the input blind
+	// to a change of brightness or contrast.
+	Standardize bool `json:"standardize,omitempty"`
 }
 
 // Spec describes one runnable model: where its ONNX file is, how to feed it

@@ -5,6 +5,8 @@ set -euo pipefail
 bin=$1
 dir=$2
 mkdir -p "$dir"
+# A fresh database each time: the demo shows a first index, not an update.
+rm -f "$dir/demo.db"
 export SIMSEARCH_DB="$dir/demo.db"
 # Use a model already in the user's cache (pretrained vgg16 after
 # `simsearch model pull vgg16`); otherwise build vgg16-random there.
