@@ -20,7 +20,7 @@
 //		return err
 //	}
 //	groups, err := dedup.Find(items, db, idx, &dedup.Options{
-//		Threshold: 0.80, Keep: dedup.Largest, Roots: roots,
+//		Threshold: 0.72, Keep: dedup.Largest, Roots: roots,
 //	})
 //	if err != nil {
 //		return err

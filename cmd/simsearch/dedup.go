@@ -24,7 +24,7 @@ func dedupCommand(e *env) *cli.Command {
 			"is journalled next to the database first. delete moves files into the journal's trash\n" +
 			"(<db>.journal/<run>.trash), so `simsearch dedup undo` can restore them; nothing is erased.",
 		Flags: []cli.Flag{
-			&cli.FloatFlag{Name: "threshold", Usage: "minimum cosine `S` to the keeper for a near duplicate (0: the model's calibrated value, 0.80 for vgg16-random)"},
+			&cli.FloatFlag{Name: "threshold", Usage: "minimum cosine `S` to the keeper for a near duplicate (0: the model's calibrated value, 0.72 for vgg16-random)"},
 			&cli.StringFlag{Name: "keep", Value: string(dedup.Largest), Usage: "keeper `POLICY`: largest (pixels, then bytes), oldest, newest, shortest-path or first-root"},
 			&cli.StringFlag{Name: "action", Value: string(dedup.Report), Usage: "`ACTION`: report, move (needs --to), hardlink (exact copies only) or delete (to the journal's trash)"},
 			&cli.StringFlag{Name: "to", Usage: "move: destination `DIR` (files keep their path below their root; nothing is overwritten)"},
