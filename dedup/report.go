@@ -9,19 +9,18 @@ import (
 	"fmt"
 	"html/template"
 	"image"
-	_ "image/gif" // decoders for thumbnails
 	"image/jpeg"
-	_ "image/png"
 	"io"
-	"os"
 	"strconv"
 	"text/tabwriter"
 
-	_ "golang.org/x/image/bmp"
 	"golang.org/x/image/draw"
-	_ "golang.org/x/image/tiff"
-	_ "golang.org/x/image/webp"
 )
+
+// ImageDecoder opens an image file for a thumbnail, upright (EXIF
+// orientation applied) and within a pixel limit. The HTML report takes one
+// so that it decodes exactly as indexing did; nil means no thumbnails.
+type ImageDecoder func(path string) (image.Image, error)
 
 // Format is a report format.
 type Format string
@@ -48,8 +47,9 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("%q: %w", s, ErrFormat)
 }
 
-// WriteReport writes groups to w in format f.
-func WriteReport(w io.Writer, f Format, groups []Group) error {
+// WriteReport writes groups to w in format f; decode makes the HTML
+// report's thumbnails.
+func WriteReport(w io.Writer, f Format, groups []Group, decode ImageDecoder) error {
 	switch f {
 	case Table, "":
 		return writeTable(w, groups)
@@ -65,7 +65,7 @@ func WriteReport(w io.Writer, f Format, groups []Group) error {
 	case CSV:
 		return writeCSV(w, groups)
 	case HTML:
-		return writeHTML(w, groups)
+		return writeHTML(w, groups, decode)
 	}
 	return fmt.Errorf("%q: %w", f, ErrFormat)
 }
@@ -133,16 +133,16 @@ body{font-family:sans-serif;margin:1em;background:#f6f6f6}
 {{end}}</body></html>
 `))
 
-func writeHTML(w io.Writer, groups []Group) error {
+func writeHTML(w io.Writer, groups []Group, decode ImageDecoder) error {
 	data := make([][]htmlCard, len(groups))
 	for i, g := range groups {
 		k := g.Keeper
 		c := htmlCard{Path: k.Path, Keeper: true, Width: k.Width, Height: k.Height, Size: k.Size}
-		c.Thumb, c.Note = thumbnail(k.Path)
+		c.Thumb, c.Note = thumbnail(k.Path, decode)
 		data[i] = append(data[i], c)
 		for _, m := range g.Members {
 			c := htmlCard{Path: m.Path, Reason: string(m.Reason), Score: strconv.FormatFloat(float64(m.Score), 'f', 4, 32), Width: m.Width, Height: m.Height, Size: m.Size}
-			c.Thumb, c.Note = thumbnail(m.Path)
+			c.Thumb, c.Note = thumbnail(m.Path, decode)
 			data[i] = append(data[i], c)
 		}
 	}
@@ -152,27 +152,12 @@ func writeHTML(w io.Writer, groups []Group) error {
 // thumbSide is the longest side of a thumbnail in pixels.
 const thumbSide = 192
 
-// maxThumbPixels bounds the images decoded for thumbnails.
-const maxThumbPixels = 100 << 20
-
 // thumbnail returns a base64 JPEG of the image at path, or why there is none.
-func thumbnail(path string) (string, string) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err.Error()
+func thumbnail(path string, decode ImageDecoder) (string, string) {
+	if decode == nil {
+		return "", "no decoder"
 	}
-	defer f.Close()
-	cfg, _, err := image.DecodeConfig(f)
-	if err != nil {
-		return "", "cannot decode: " + err.Error()
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > maxThumbPixels {
-		return "", "too large to preview"
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", err.Error()
-	}
-	src, _, err := image.Decode(f)
+	src, err := decode(path)
 	if err != nil {
 		return "", "cannot decode: " + err.Error()
 	}

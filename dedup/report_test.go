@@ -87,10 +87,20 @@ func TestWriteReport(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.f), func(t *testing.T) {
 			var b strings.Builder
-			if err := WriteReport(&b, tt.f, groups); err != nil {
+			if err := WriteReport(&b, tt.f, groups, decodePNG); err != nil {
 				t.Fatal(err)
 			}
 			tt.check(t, b.String())
 		})
 	}
+}
+
+// decodePNG stands in for the extractor's decoder.
+func decodePNG(path string) (image.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return png.Decode(f)
 }
