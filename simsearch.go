@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -221,7 +220,7 @@ func (e *Engine) saveIndex() error {
 	if m.HasIndex && m.IndexVersion == m.ItemsVersion {
 		return nil
 	}
-	return e.db.SaveIndex(m.ItemsVersion, func(w io.Writer) error { return e.idx.Save(w) })
+	return e.writeIndex()
 }
 
 // writeIndex stores the index snapshot unconditionally.
@@ -233,18 +232,14 @@ func (e *Engine) writeIndex() error {
 	return e.db.SaveIndex(m.ItemsVersion, func(w io.Writer) error { return e.idx.Save(w) })
 }
 
-// hashFile returns the SHA-256 of b.
+// hashBytes returns the SHA-256 of b.
 func hashBytes(b []byte) [32]byte { return sha256.Sum256(b) }
 
-// absPaths cleans and absolutises paths.
+// absPaths absolutises paths and sorts them.
 func absPaths(paths []string) ([]string, error) {
-	out := make([]string, len(paths))
-	for i, p := range paths {
-		a, err := filepath.Abs(p)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = a
+	out, err := orderedAbs(paths)
+	if err != nil {
+		return nil, err
 	}
 	sort.Strings(out)
 	return out, nil
