@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -51,5 +52,53 @@ func compact(src, dst string) (err error) {
 			_ = os.Remove(dst)
 		}
 	}()
-	return guard(func() error { return bolt.Compact(to, from.bolt, compactTxBytes) })
+	return from.with(func(b *bolt.DB) error {
+		return guard(func() error { return bolt.Compact(to, b, compactTxBytes) })
+	})
+}
+
+// CompactInPlace compacts the database at path and puts the result in its
+// place, holding the writer lock throughout (waiting up to timeout for it,
+// as Open does), so no commit of another process can fall between the copy
+// and the rename and be lost. Readers that have the old file open keep
+// reading it; later ones open the new one. It returns the sizes before and
+// after.
+func CompactInPlace(path string, timeout time.Duration) (before, after int64, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("compact %s: %w", path, err)
+		}
+	}()
+	if timeout == 0 {
+		timeout = defaultTimeout
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	w, err := lockWriter(path, timeout)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer unlockWriter(w)
+	tmp := path + ".compact"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, 0, err
+	}
+	if err := compact(path, tmp); err != nil {
+		return 0, 0, err
+	}
+	out, err := os.Stat(tmp)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return 0, 0, err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync() // make the rename durable
+		_ = d.Close()
+	}
+	return st.Size(), out.Size(), nil
 }

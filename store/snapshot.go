@@ -80,6 +80,13 @@ func (db *DB) saveIndex(version uint64, write func(w io.Writer) error) (err erro
 	}
 	db.snapMu.Lock()
 	defer db.snapMu.Unlock()
+	// Hold the file open across the transactions: Release must not close
+	// it between two chunks.
+	b, err := db.acquire()
+	if err != nil {
+		return err
+	}
+	defer db.done()
 	err = db.update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketSnapshot) != nil {
 			if err := tx.DeleteBucket(bucketSnapshot); err != nil {
@@ -96,7 +103,7 @@ func (db *DB) saveIndex(version uint64, write func(w io.Writer) error) (err erro
 	if err != nil {
 		return err
 	}
-	w := &snapshotWriter{db: db, crc: newCRC()}
+	w := &snapshotWriter{db: db, bolt: b, crc: newCRC()}
 	defer func() {
 		w.rollback()
 		if err != nil {
@@ -131,6 +138,7 @@ func (db *DB) saveIndex(version uint64, write func(w io.Writer) error) (err erro
 // write transactions of up to snapshotTxBytes.
 type snapshotWriter struct {
 	db      *DB
+	bolt    *bolt.DB // held open by saveIndex
 	tx      *bolt.Tx // open write transaction, or nil
 	txBytes int
 	buf     []byte // the chunk being filled
@@ -198,7 +206,7 @@ func (w *snapshotWriter) begin() error {
 	if w.tx != nil {
 		return nil
 	}
-	tx, err := w.db.bolt.Begin(true)
+	tx, err := w.bolt.Begin(true)
 	if err != nil {
 		return err
 	}
@@ -225,30 +233,32 @@ func (w *snapshotWriter) rollback() {
 // checksum is wrong. read runs inside a read transaction, so it must not
 // write to the database.
 func (db *DB) LoadIndex(read func(r io.Reader) error) (version uint64, ok bool, err error) {
-	err = db.bolt.View(func(tx *bolt.Tx) error {
-		var info snapshotInfo
-		var exists bool
-		var current uint64
-		var chunks *bolt.Bucket
-		err := guard(func() error {
-			var err error
-			if info, exists, err = readSnapshotInfo(tx); err != nil || !exists {
+	err = db.with(func(b *bolt.DB) error {
+		return b.View(func(tx *bolt.Tx) error {
+			var info snapshotInfo
+			var exists bool
+			var current uint64
+			var chunks *bolt.Bucket
+			err := guard(func() error {
+				var err error
+				if info, exists, err = readSnapshotInfo(tx); err != nil || !exists {
+					return err
+				}
+				current = getUint(tx.Bucket(bucketMeta), keyItemsVersion)
+				if chunks = tx.Bucket(bucketSnapshot).Bucket(bucketChunks); chunks == nil {
+					return fmt.Errorf("%w: snapshot has no chunks bucket", ErrCorrupt)
+				}
+				return nil
+			})
+			if err != nil || !exists {
 				return err
 			}
-			current = getUint(tx.Bucket(bucketMeta), keyItemsVersion)
-			if chunks = tx.Bucket(bucketSnapshot).Bucket(bucketChunks); chunks == nil {
-				return fmt.Errorf("%w: snapshot has no chunks bucket", ErrCorrupt)
+			if err := read(&snapshotReader{c: chunks.Cursor(), info: info, crc: newCRC()}); err != nil {
+				return err
 			}
+			version, ok = info.version, info.version == current
 			return nil
 		})
-		if err != nil || !exists {
-			return err
-		}
-		if err := read(&snapshotReader{c: chunks.Cursor(), info: info, crc: newCRC()}); err != nil {
-			return err
-		}
-		version, ok = info.version, info.version == current
-		return nil
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("load index: %w", err)

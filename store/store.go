@@ -97,10 +97,24 @@ type Options struct {
 // use by several goroutines. Nothing it returns points into the database
 // file: every byte read is copied out before its transaction ends.
 type DB struct {
-	bolt     *bolt.DB
 	path     string
 	readOnly bool
 	snapMu   sync.Mutex // one SaveIndex at a time: it spans transactions
+
+	// writer is the lock file a read-write DB holds from Open to Close;
+	// nil for a read-only one.
+	writer *os.File
+
+	// The bbolt handle, which Release closes between uses so that readers
+	// in other processes can open the file while a long run holds the
+	// writer lock. hmu guards the fields below.
+	hmu       sync.Mutex
+	bolt      *bolt.DB // nil while released
+	boltOpts  bolt.Options
+	users     int  // calls using bolt now
+	releasing bool // close bolt when users drops to 0
+	closed    bool
+
 	// snapshotTxBytes bounds one write transaction of SaveIndex; a field
 	// so tests can cross it without writing 64 MiB.
 	snapshotTxBytes int
@@ -128,12 +142,18 @@ func Open(path string, opts *Options) (*DB, error) {
 	if o.pageSize == 0 {
 		o.pageSize = pageSize
 	}
+	var writer *os.File
 	if !o.ReadOnly {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
+		w, err := lockWriter(path, timeout)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		writer = w
 	}
-	bdb, err := openBolt(path, &bolt.Options{
+	bo := bolt.Options{
 		Timeout:  timeout,
 		ReadOnly: o.ReadOnly,
 		PageSize: o.pageSize,
@@ -144,20 +164,98 @@ func Open(path string, opts *Options) (*DB, error) {
 		// Read the free list now, under guard, and not first in the
 		// goroutine that tx.Check starts (see Check).
 		PreLoadFreelist: true,
-	})
+	}
+	bdb, err := openBolt(path, &bo)
 	if err != nil {
+		unlockWriter(writer)
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	db := &DB{bolt: bdb, path: path, readOnly: o.ReadOnly, snapshotTxBytes: snapshotTxBytes}
+	// Opening again after Release waits longer: the writer already owns
+	// the database, and a query that holds it shared lasts a second or two.
+	bo.Timeout = max(timeout, reopenTimeout)
+	db := &DB{bolt: bdb, boltOpts: bo, writer: writer, path: path, readOnly: o.ReadOnly, snapshotTxBytes: snapshotTxBytes}
 	if err := db.checkSize(); err != nil {
-		_ = bdb.Close()
+		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if err := db.setUp(&o); err != nil {
-		_ = bdb.Close()
+		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// reopenTimeout bounds how long a released DB waits to open its file again.
+const reopenTimeout = 30 * time.Second
+
+// errClosed is returned by calls on a closed DB.
+var errClosed = errors.New("database is closed")
+
+// acquire returns the bbolt handle, opening the file again if Release
+// closed it; every successful call must be paired with done.
+func (db *DB) acquire() (*bolt.DB, error) {
+	db.hmu.Lock()
+	defer db.hmu.Unlock()
+	if db.closed {
+		return nil, errClosed
+	}
+	if db.bolt == nil {
+		opts := db.boltOpts
+		b, err := openBolt(db.path, &opts)
+		if err != nil {
+			return nil, fmt.Errorf("open %s again: %w", db.path, err)
+		}
+		db.bolt = b
+	}
+	db.users++
+	return db.bolt, nil
+}
+
+// done ends a use begun by acquire, closing the file if Release asked to.
+func (db *DB) done() {
+	db.hmu.Lock()
+	defer db.hmu.Unlock()
+	db.users--
+	if db.users == 0 && db.releasing {
+		db.releasing = false
+		if err := db.bolt.Close(); err == nil {
+			db.bolt = nil
+		}
+	}
+}
+
+// Release closes the database file and drops its bbolt lock until the next
+// call needs it, which opens it again (waiting up to 30 s for readers in
+// other processes to let go). A read-write DB keeps its writer lock, so no
+// other writer gets in meanwhile, while readers (queries) in other
+// processes can open the database and see everything committed so far.
+// A long indexing run calls it after each commit. Calls in progress finish
+// first: the file is closed when the last of them ends.
+func (db *DB) Release() error {
+	db.hmu.Lock()
+	defer db.hmu.Unlock()
+	if db.closed || db.bolt == nil || !db.canRelease() {
+		return nil
+	}
+	if db.users > 0 {
+		db.releasing = true
+		return nil
+	}
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("release %s: %w", db.path, err)
+	}
+	db.bolt = nil
+	return nil
+}
+
+// with runs fn with the bbolt handle.
+func (db *DB) with(fn func(*bolt.DB) error) error {
+	b, err := db.acquire()
+	if err != nil {
+		return err
+	}
+	defer db.done()
+	return fn(b)
 }
 
 // openBolt opens the bbolt file, turning a lock timeout into ErrLocked and
@@ -213,12 +311,25 @@ func (db *DB) checkSize() error {
 	})
 }
 
-// Close releases the database and its lock.
+// Close releases the database and its locks. Calls still in progress on
+// other goroutines must have ended.
 func (db *DB) Close() error {
-	if err := db.bolt.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", db.path, err)
+	db.hmu.Lock()
+	defer db.hmu.Unlock()
+	if db.closed {
+		return nil
 	}
-	return nil
+	db.closed = true
+	var err error
+	if db.bolt != nil {
+		if cerr := db.bolt.Close(); cerr != nil {
+			err = fmt.Errorf("close %s: %w", db.path, cerr)
+		}
+		db.bolt = nil
+	}
+	unlockWriter(db.writer)
+	db.writer = nil
+	return err
 }
 
 // Path returns the database file's path as given to Open.
@@ -236,7 +347,9 @@ func (db *DB) Size() (int64, error) {
 // view runs fn in a read transaction, turning a panic or memory fault
 // while reading damaged pages into ErrCorrupt.
 func (db *DB) view(fn func(*bolt.Tx) error) error {
-	return guard(func() error { return db.bolt.View(fn) })
+	return db.with(func(b *bolt.DB) error {
+		return guard(func() error { return b.View(fn) })
+	})
 }
 
 // update runs fn in a write transaction, as view does for reads.
@@ -244,7 +357,9 @@ func (db *DB) update(fn func(*bolt.Tx) error) error {
 	if db.readOnly {
 		return ErrReadOnly
 	}
-	return guard(func() error { return db.bolt.Update(fn) })
+	return db.with(func(b *bolt.DB) error {
+		return guard(func() error { return b.Update(fn) })
+	})
 }
 
 // guard runs fn, which reads pages through the mmap, turning a panic (bbolt

@@ -2,7 +2,18 @@
 
 package store
 
-import "os"
+import (
+	"os"
+	"time"
+)
 
 // unlock is a no-op where bbolt's lock goes with the file handle.
 func unlock(*os.File) {}
+
+// lockWriter is a no-op here: bbolt's own lock keeps writers apart, and
+// Release keeps the file open (canRelease).
+func lockWriter(string, time.Duration) (*os.File, error) { return nil, nil }
+
+func unlockWriter(*os.File) {}
+
+func (db *DB) canRelease() bool { return db.readOnly }

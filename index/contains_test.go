@@ -1,0 +1,33 @@
+package index_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/simsearch/simsearch/index"
+	"github.com/simsearch/simsearch/index/indextest"
+)
+
+func TestHNSW_IDsAndContains(t *testing.T) {
+	h := index.NewHNSW(16, nil)
+	for i, v := range indextest.Clustered(50, 16, 1) {
+		if err := h.Add(uint64(i+1), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id := uint64(1); id <= 50; id += 2 {
+		h.Delete(id)
+	}
+	ids := h.IDs()
+	slices.Sort(ids)
+	var want []uint64
+	for id := uint64(2); id <= 50; id += 2 {
+		want = append(want, id)
+	}
+	if !slices.Equal(ids, want) {
+		t.Errorf("IDs() = %v, want the even ids 2..50", ids)
+	}
+	if h.Contains(1) || !h.Contains(2) || h.Contains(51) {
+		t.Errorf("Contains(1, 2, 51) = %t %t %t, want false true false", h.Contains(1), h.Contains(2), h.Contains(51))
+	}
+}

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// A writer that releases the file between commits lets readers in, keeps
+// other writers out, and sees its next commit wait for the readers.
+func TestRelease_ReadersBetweenCommits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "simsearch.db")
+	w, err := Open(path, &Options{Dims: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	mustPut(t, w, testRecords(0, 10, 8))
+
+	// Before Release, a reader cannot open the file.
+	if _, err := Open(path, &Options{ReadOnly: true, Timeout: -1}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("reader beside an unreleased writer: %v, want ErrLocked", err)
+	}
+	if err := w.Release(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(path, &Options{ReadOnly: true, Timeout: -1})
+	if err != nil {
+		t.Fatalf("reader after Release: %v", err)
+	}
+	if n, err := r.Len(); err != nil || n != 10 {
+		t.Errorf("reader sees Len() = %d, %v; want the 10 committed items", n, err)
+	}
+	// Another writer is still kept out, by the writer lock.
+	if _, err := Open(path, &Options{Timeout: -1}); !errors.Is(err, ErrLocked) {
+		t.Errorf("second writer after Release: %v, want ErrLocked", err)
+	}
+
+	// The writer's next commit waits for the reader to go.
+	committed := make(chan error, 1)
+	go func() {
+		_, err := w.Put(testRecords(10, 5, 8))
+		committed <- err
+	}()
+	select {
+	case err := <-committed:
+		t.Fatalf("Put returned (%v) while a reader held the file", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if n, _ := r.Len(); n != 10 {
+		t.Errorf("reader sees %d items while the writer waits, want 10", n)
+	}
+	r.Close()
+	if err := <-committed; err != nil {
+		t.Fatalf("Put after the reader left: %v", err)
+	}
+	if n, err := w.Len(); err != nil || n != 15 {
+		t.Errorf("Len() = %d, %v; want 15", n, err)
+	}
+}
+
+// Release while another goroutine is in a call closes the file only when
+// that call ends, and calls after it open the file again.
+func TestRelease_WaitsForCallsInProgress(t *testing.T) {
+	db := openTest(t, &Options{Dims: 8})
+	mustPut(t, db, testRecords(0, 3, 8))
+	released := make(chan struct{})
+	err := db.ForEachItem(func(Item) error {
+		if err := db.Release(); err != nil {
+			return err
+		}
+		select {
+		case <-released:
+		default:
+			close(released)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("ForEachItem with a Release inside: %v", err)
+	}
+	for i := 0; i < 3; i++ {
+		mustPut(t, db, testRecords(3+i, 1, 8))
+		if err := db.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := db.Len(); err != nil || n != 6 {
+		t.Errorf("Len() = %d, %v; want 6", n, err)
+	}
+	mustCheck(t, db)
+}
+
+func TestClose_Twice(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "simsearch.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := db.Len(); err == nil {
+		t.Error("Len on a closed database succeeded")
+	}
+}
+
+func TestCompactInPlace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "simsearch.db")
+	opts := &Options{Fingerprint: testFP, ModelName: "vgg16", Dims: 64}
+	db, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := mustPut(t, db, testRecords(0, 2000, 64))
+	if err := db.Delete(ids[:1900]); err != nil {
+		t.Fatal(err)
+	}
+	// Not while a writer holds the database, even a released one.
+	if err := db.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := CompactInPlace(path, -1); !errors.Is(err, ErrLocked) {
+		t.Errorf("CompactInPlace beside a writer: %v, want ErrLocked", err)
+	}
+	db.Close()
+
+	before, after, err := CompactInPlace(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after*2 > before {
+		t.Errorf("compacted %d → %d bytes, want under half", before, after)
+	}
+	db, err = Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustCheck(t, db)
+	if n, _ := db.Len(); n != 100 {
+		t.Errorf("Len() = %d after compaction, want 100", n)
+	}
+	if _, err := os.Stat(path + ".compact"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("temporary file left behind: %v", err)
+	}
+}
