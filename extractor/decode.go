@@ -111,6 +111,9 @@ func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error)
 			img, err = nil, fmt.Errorf("%w: %s decoder panicked: %v", ErrCorrupt, format, r)
 		}
 	}()
+	if format == FormatJPEG && libjpegAvailable {
+		return decodeLibjpeg(b, o, info)
+	}
 	cfg, err := cfgFn(bytes.NewReader(b))
 	if err != nil {
 		return nil, info, fmt.Errorf("%w: %s header: %w", ErrCorrupt, format, err)
