@@ -39,38 +39,15 @@ func photoLike(w, h int) *image.YCbCr {
 }
 
 // BenchmarkDecodePreprocess12MP measures a 4000×3000 camera-like JPEG to a
-// 224×224 VGG16 tensor, with and without letting the decoder shrink
+// 224×224 VGG16 tensor through image/jpeg and through DecodeBytes (libjpeg
+// in cgo builds), each at full size and letting the decoder shrink
 // (MinSide), and the parts on their own.
 func BenchmarkDecodePreprocess12MP(b *testing.B) {
-	m := photoLike(4000, 3000)
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, m, &jpeg.Options{Quality: 90}); err != nil {
-		b.Fatal(err)
-	}
-	data := buf.Bytes()
+	m := benchDecodePreprocess(b, 4000, 3000)
 	pre := vgg16Pre()
 	dst := make([]float32, 3*224*224)
 	full := toRGB(m, 1)
-	b.Run("jpeg.Decode", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := jpeg.Decode(bytes.NewReader(data)); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 	for _, minSide := range []int{0, MinSideFor(pre)} {
-		b.Run(fmt.Sprintf("decode+tensor/minside=%d", minSide), func(b *testing.B) {
-			opts := &DecodeOptions{MinSide: minSide}
-			for b.Loop() {
-				img, _, err := DecodeBytes(data, opts)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := Tensor(dst, img, pre); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 		b.Run(fmt.Sprintf("toRGB/minside=%d", minSide), func(b *testing.B) {
 			k := shrinkFactor(4000, 3000, minSide)
 			for b.Loop() {
@@ -90,6 +67,56 @@ func BenchmarkDecodePreprocess12MP(b *testing.B) {
 			orient(full, 6)
 		}
 	})
+}
+
+// BenchmarkDecodePreprocess2MP is BenchmarkDecodePreprocess12MP's
+// comparison for a 1920×1080 JPEG.
+func BenchmarkDecodePreprocess2MP(b *testing.B) {
+	benchDecodePreprocess(b, 1920, 1080)
+}
+
+// benchDecodePreprocess runs the decoder comparison on a w×h photo-like
+// JPEG at quality 90 and returns the picture.
+func benchDecodePreprocess(b *testing.B, w, h int) *image.YCbCr {
+	m := photoLike(w, h)
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, m, &jpeg.Options{Quality: 90}); err != nil {
+		b.Fatal(err)
+	}
+	data := buf.Bytes()
+	pre := vgg16Pre()
+	dst := make([]float32, 3*224*224)
+	decoder := "DecodeBytes"
+	if libjpegAvailable {
+		decoder = "libjpeg"
+	}
+	for _, minSide := range []int{0, MinSideFor(pre)} {
+		b.Run(fmt.Sprintf("image-jpeg+tensor/minside=%d", minSide), func(b *testing.B) {
+			for b.Loop() {
+				m, err := jpeg.Decode(bytes.NewReader(data))
+				if err != nil {
+					b.Fatal(err)
+				}
+				img := toRGB(m, shrinkFactor(w, h, minSide))
+				if err := Tensor(dst, img, pre); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%s+tensor/minside=%d", decoder, minSide), func(b *testing.B) {
+			opts := &DecodeOptions{MinSide: minSide}
+			for b.Loop() {
+				img, _, err := DecodeBytes(data, opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := Tensor(dst, img, pre); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	return m
 }
 
 // BenchmarkTensor measures preprocessing alone from RGB of typical sizes.
