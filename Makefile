@@ -14,7 +14,15 @@ export SIMSEARCH_ORT_LIB ?= $(ORT_LIB)
 
 all: build ort
 
-build:
+# The cgo JPEG decoder (extractor/jpeg_cgo.go) needs libjpeg's header.
+.PHONY: deps
+deps:
+	@[ -e /usr/include/jpeglib.h ] || [ "$$($(GO) env CGO_ENABLED)" = 0 ] || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y libjpeg62-turbo-dev || { apt-get update && apt-get install -y libjpeg62-turbo-dev; }; \
+	else echo "jpeglib.h is missing: install libjpeg62-turbo-dev (Debian) or libjpeg-turbo8-dev (Ubuntu) as root, or build with CGO_ENABLED=0" >&2; exit 1; fi
+
+build: deps
 	$(GO) build -trimpath -o $(BIN) ./cmd/simsearch
 
 ort: $(ORT_LIB)
