@@ -19,7 +19,11 @@ import (
 
 // FuzzDecode feeds arbitrary bytes to DecodeBytes with a small pixel limit
 // (so the fuzzer explores parsers, not memory) and checks the contract: a
-// sentinel error or a well-formed image, never a panic.
+// sentinel error or a well-formed image, never a panic. Each input is
+// decoded at full size and shrunk, which in cgo builds sends JPEGs through
+// libjpeg at scale 1 and at 1/2..1/8 plus the box filter; the corpus holds
+// progressive, 4:2:2, 4:4:4, grey, CMYK and YCCK JPEGs to start from. The
+// fuzzer's coverage does not see inside libjpeg, only whether it crashes.
 func FuzzDecode(f *testing.F) {
 	small := image.NewNRGBA(image.Rect(0, 0, 8, 4))
 	for i := range small.Pix {
@@ -41,30 +45,38 @@ func FuzzDecode(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		img, info, err := DecodeBytes(data, &DecodeOptions{MaxPixels: 1 << 16, MinSide: 3})
-		if err != nil {
-			if !errors.Is(err, ErrNotImage) && !errors.Is(err, ErrUnsupported) &&
-				!errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTooLarge) {
-				t.Fatalf("error without a sentinel: %v", err)
-			}
-			return
-		}
-		if img.W <= 0 || img.H <= 0 || len(img.Pix) != 3*img.W*img.H {
-			t.Fatalf("malformed image %d×%d with %d bytes", img.W, img.H, len(img.Pix))
-		}
-		if info.Orientation < 1 || info.Orientation > 8 || int64(info.Width)*int64(info.Height) > 1<<16 {
-			t.Fatalf("info %+v", info)
-		}
-		dst := make([]float32, 3*4*4)
-		if err := Tensor(dst, img, torch(4, 5)); err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range dst {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				t.Fatalf("tensor holds %v", v)
-			}
+		for _, minSide := range []int{0, 3} {
+			fuzzDecodeOnce(t, data, minSide)
 		}
 	})
+}
+
+// fuzzDecodeOnce checks DecodeBytes's contract on data at one MinSide.
+func fuzzDecodeOnce(t *testing.T, data []byte, minSide int) {
+	t.Helper()
+	img, info, err := DecodeBytes(data, &DecodeOptions{MaxPixels: 1 << 16, MinSide: minSide})
+	if err != nil {
+		if !errors.Is(err, ErrNotImage) && !errors.Is(err, ErrUnsupported) &&
+			!errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("error without a sentinel: %v", err)
+		}
+		return
+	}
+	if img.W <= 0 || img.H <= 0 || len(img.Pix) != 3*img.W*img.H {
+		t.Fatalf("min side %d: malformed image %d×%d with %d bytes", minSide, img.W, img.H, len(img.Pix))
+	}
+	if info.Orientation < 1 || info.Orientation > 8 || int64(info.Width)*int64(info.Height) > 1<<16 {
+		t.Fatalf("min side %d: info %+v", minSide, info)
+	}
+	dst := make([]float32, 3*4*4)
+	if err := Tensor(dst, img, torch(4, 5)); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range dst {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			t.Fatalf("tensor holds %v", v)
+		}
+	}
 }
 
 // FuzzPool checks that every pooling of any finite map of any shape gives
