@@ -110,6 +110,7 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 		}
 		sum.Removed = len(gone)
 	}
+	e.release() // readers may come in while the first batch is extracted
 
 	failures := walkFailed
 	runErr := e.extractInto(ctx, todo, &o, known, &sum, failures)
@@ -179,6 +180,7 @@ func (e *Engine) extractInto(ctx context.Context, files []walkFile, o *IndexOpti
 			return err
 		}
 		batch, ok = batch[:0], ok[:0]
+		e.release()
 		return nil
 	}
 	done := 0

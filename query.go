@@ -48,6 +48,7 @@ func (e *Engine) Query(ctx context.Context, path string, opts *QueryOptions) ([]
 // QueryVector is Query for a vector already computed; self (0 for none) is
 // left out of the results.
 func (e *Engine) QueryVector(vec []float32, self uint64, o *QueryOptions) ([]Match, error) {
+	defer e.release()
 	k := o.K
 	if self != 0 {
 		k++
@@ -99,6 +100,7 @@ func (e *Engine) queryVector(ctx context.Context, path string) ([]float32, uint6
 			return v, it.ID, nil
 		}
 	}
+	e.release() // embedding takes a while; the database is not needed
 	vecs, err := e.Embed(ctx, []string{abs})
 	if err != nil {
 		return nil, 0, err

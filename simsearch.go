@@ -25,7 +25,7 @@ type Options struct {
 	Pooling     model.Pooling // "" means the model's default
 	Threads     int           // ONNX Runtime threads; 0 means all cores
 	Batch       int           // images per network run; 0 means 8
-	LockTimeout time.Duration // wait for another process's lock; 0 means 2 s
+	LockTimeout time.Duration // wait for another process's lock; 0 means 2 s, 10 s when ReadOnly
 	ReadOnly    bool          // open for queries only (shared lock)
 	Log         io.Writer     // notices (model built, random weights); nil discards
 	Runtime     *extractor.RuntimeOptions
@@ -67,15 +67,21 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 	if e.opts.Model == "" {
 		e.opts.Model = DefaultModel(e.opts.ModelsDir)
 	}
+	if e.opts.ReadOnly {
+		// Say first that there is nothing to read, before any model work.
+		if _, err := os.Stat(e.opts.DB); err != nil {
+			return nil, fmt.Errorf("open %s: %w", e.opts.DB, err)
+		}
+	}
 	spec, err := model.Load(e.opts.ModelsDir, e.opts.Model)
 	if err != nil || len(spec.Center) == 0 {
 		// Build or finish the model; this needs the runtime.
 		rt, rerr := e.runtime()
 		if rerr != nil {
-			if err != nil {
-				return nil, err
+			if en, ok := model.Lookup(e.opts.Model); err != nil && (!ok || en.URL != "") {
+				return nil, err // a model to pull: say that, not that the runtime is missing
 			}
-			return nil, rerr
+			return nil, fmt.Errorf("prepare model %s: %w", e.opts.Model, rerr)
 		}
 		spec, err = PrepareModel(ctx, rt, e.opts.ModelsDir, e.opts.Model, e.opts.Threads, e.opts.Log)
 		if err != nil {
@@ -91,8 +97,14 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 	if spec.Random {
 		fmt.Fprintf(e.opts.Log, "model %s: %s\n", spec.Name, model.RandomDescription)
 	}
+	lockTimeout := e.opts.LockTimeout
+	if lockTimeout == 0 && e.opts.ReadOnly {
+		// A query may arrive while an index run writes its index snapshot,
+		// which takes seconds for a large collection.
+		lockTimeout = 10 * time.Second
+	}
 	db, err := store.Open(e.opts.DB, &store.Options{
-		Timeout:     e.opts.LockTimeout,
+		Timeout:     lockTimeout,
 		ReadOnly:    e.opts.ReadOnly,
 		Fingerprint: spec.Fingerprint(e.pooling),
 		ModelName:   modelLabel(spec.Name, e.pooling),
@@ -107,8 +119,16 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
+	e.release()
 	return e, nil
 }
+
+// release lets other processes open the database until the next call
+// needs it (store.DB.Release): a query can run while an index run is
+// between commits, and an index run can commit while a query embeds its
+// image. A failure to close a file whose transactions are all committed or
+// read-only loses nothing, so it is not reported.
+func (e *Engine) release() { _ = e.db.Release() }
 
 func modelLabel(name string, p model.Pooling) string { return name + "/" + string(p) }
 
@@ -174,19 +194,73 @@ func (e *Engine) extractor() (*extractor.Extractor, error) {
 // indexParams are the HNSW parameters; they are recorded with snapshots.
 func indexOptions() *index.HNSWOptions { return nil }
 
-// loadIndex reads the snapshot when it matches the stored items, else
-// rebuilds the index from the stored vectors.
+// loadIndex reads the snapshot and brings it up to date with the stored
+// items: a snapshot taken before the last commits (an index run that was
+// killed, or one still running in another process) only needs the
+// difference, not a rebuild. An unreadable snapshot is rebuilt from the
+// stored vectors.
 func (e *Engine) loadIndex() error {
 	idx := index.NewHNSW(e.spec.Channels, indexOptions())
 	_, current, err := e.db.LoadIndex(func(r io.Reader) error { return idx.Load(r) })
-	if err == nil && current {
-		e.idx = idx
-		return nil
-	}
 	if err != nil {
 		fmt.Fprintf(e.opts.Log, "index snapshot unusable (%v); rebuilding from stored vectors\n", err)
+		return e.rebuildIndex()
 	}
-	return e.rebuildIndex()
+	e.idx = idx
+	if current {
+		return nil
+	}
+	changed, err := e.catchUp()
+	if err != nil {
+		return err
+	}
+	if changed && !e.opts.ReadOnly {
+		return e.writeIndex()
+	}
+	return nil
+}
+
+// catchUp adds the stored vectors the index lacks and deletes what it holds
+// that is no longer stored; it reports whether anything changed.
+func (e *Engine) catchUp() (bool, error) {
+	stored := map[uint64]bool{}
+	var missing int
+	err := e.db.ForEachItem(func(it store.Item) error {
+		stored[it.ID] = true
+		if !e.idx.Contains(it.ID) {
+			missing++
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("update index: %w", err)
+	}
+	var gone int
+	for _, id := range e.idx.IDs() {
+		if !stored[id] {
+			e.idx.Delete(id)
+			gone++
+		}
+	}
+	if missing == 0 {
+		return gone > 0, nil
+	}
+	var ids []uint64
+	var vecs [][]float32
+	err = e.db.ForEachVector(func(id uint64, v []float32) error {
+		if !e.idx.Contains(id) {
+			ids = append(ids, id)
+			vecs = append(vecs, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("update index: %w", err)
+	}
+	if err := e.idx.AddBatch(ids, vecs); err != nil {
+		return false, fmt.Errorf("update index: %w", err)
+	}
+	return true, nil
 }
 
 func (e *Engine) rebuildIndex() error {

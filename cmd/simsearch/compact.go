@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/urfave/cli/v3"
 
@@ -22,24 +21,11 @@ func compactCommand(e *env) *cli.Command {
 					return err
 				}
 			}
-			before, err := os.Stat(db)
+			before, after, err := store.CompactInPlace(db, c.Duration("lock-timeout"))
 			if err != nil {
-				return fmt.Errorf("compact: %w", err)
-			}
-			tmp := db + ".compact"
-			os.Remove(tmp)
-			if err := store.Compact(db, tmp); err != nil {
-				os.Remove(tmp)
 				return engineHint(err, "", db)
 			}
-			after, err := os.Stat(tmp)
-			if err != nil {
-				return err
-			}
-			if err := os.Rename(tmp, db); err != nil {
-				return fmt.Errorf("compact: %w", err)
-			}
-			fmt.Fprintf(e.stderr, "compacted %s: %s → %s\n", db, bytesize(before.Size()), bytesize(after.Size()))
+			fmt.Fprintf(e.stderr, "compacted %s: %s → %s\n", db, bytesize(before), bytesize(after))
 			return nil
 		},
 	}

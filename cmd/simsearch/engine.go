@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"time"
 
 	"github.com/urfave/cli/v3"
 
@@ -65,4 +64,4 @@ func engineHint(err error, name, db string) error {
 	return modelHint(err, name)
 }
 
-var lockTimeoutFlag = &cli.DurationFlag{Name: "lock-timeout", Value: 2 * time.Second, Usage: "how long to wait for another simsearch process holding the database"}
+var lockTimeoutFlag = &cli.DurationFlag{Name: "lock-timeout", Usage: "how long to wait for another simsearch process holding the database (default 2s, 10s for queries)"}

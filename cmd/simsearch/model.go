@@ -183,6 +183,9 @@ func (e *env) modelPrepare(ctx context.Context, c *cli.Command, name string) err
 
 // modelHint says what to do next about a model error, once, at the edge.
 func modelHint(err error, name string) error {
+	if name == "" {
+		name = "vgg16" // the only default that is pulled rather than built
+	}
 	switch {
 	case errors.Is(err, simsearch.ErrModelNotInstalled), errors.Is(err, model.ErrNotInstalled):
 		return fmt.Errorf("%w\nhint: run `simsearch model pull %s` (or use --model vgg16-random, which is built offline)", err, name)
