@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 	"strings"
@@ -152,4 +153,29 @@ func FuzzDecodeItem(f *testing.F) {
 			t.Fatalf("re-encoding changed the item:\n got %+v\nwant %+v", again, it)
 		}
 	})
+}
+
+// Items are written for scripts: lower-case keys, the hash in hex, the
+// state by name, and read back the same.
+func TestItem_JSON(t *testing.T) {
+	it := testItem(7)
+	it.ID, it.State = 9, StateMissing
+	b, err := json.Marshal(it)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":9,"path":"/photos/0007/IMG_000007.jpg","size":3000007,"mtime_ns":1700000007000000049,"sha256":"` + it.Hash.String() + `","width":4001,"height":3000,"format":"jpeg","state":"missing"}`
+	if string(b) != want {
+		t.Errorf("JSON:\n got %s\nwant %s", b, want)
+	}
+	if len(it.Hash.String()) != 64 || strings.ToLower(it.Hash.String()) != it.Hash.String() {
+		t.Errorf("hash %q is not 64 lower-case hex digits", it.Hash)
+	}
+	var back Item
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back != it {
+		t.Errorf("round trip: %+v, want %+v", back, it)
+	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -12,15 +13,32 @@ import (
 
 // Item is what the database knows about one image file.
 type Item struct {
-	ID      uint64 // assigned by Put; ignored on input
-	Path    string
-	Size    int64    // bytes
-	ModTime int64    // unix nanoseconds
-	Hash    [32]byte // SHA-256 of the file's content
-	Width   int      // pixels, after EXIF orientation
-	Height  int
-	Format  string // "jpeg", "png", ...
-	State   State
+	ID      uint64 `json:"id"` // assigned by Put; ignored on input
+	Path    string `json:"path"`
+	Size    int64  `json:"size"`     // bytes
+	ModTime int64  `json:"mtime_ns"` // unix nanoseconds
+	Hash    Hash   `json:"sha256"`   // SHA-256 of the file's content
+	Width   int    `json:"width"`    // pixels, after EXIF orientation
+	Height  int    `json:"height"`
+	Format  string `json:"format"` // "jpeg", "png", ...
+	State   State  `json:"state"`
+}
+
+// Hash is a SHA-256; in JSON and text it is lower-case hex.
+type Hash [32]byte
+
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// MarshalText writes the hash as hex.
+func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText reads what MarshalText wrote.
+func (h *Hash) UnmarshalText(b []byte) error {
+	if hex.DecodedLen(len(b)) != len(h) {
+		return fmt.Errorf("sha256 of %d hex digits, want %d", len(b), 2*len(h))
+	}
+	_, err := hex.Decode(h[:], b)
+	return err
 }
 
 // State says where an item stands. It is stored with the item, so new
@@ -34,6 +52,26 @@ const (
 	// it is kept (for reports and undo) until deleted.
 	StateMissing
 )
+
+// MarshalText writes the state's name.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads what MarshalText wrote.
+func (s *State) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "indexed":
+		*s = StateIndexed
+	case "missing":
+		*s = StateMissing
+	default:
+		var n uint8
+		if _, err := fmt.Sscanf(string(b), "state(%d)", &n); err != nil {
+			return fmt.Errorf("unknown item state %q", b)
+		}
+		*s = State(n)
+	}
+	return nil
+}
 
 func (s State) String() string {
 	switch s {
