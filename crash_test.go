@@ -1,6 +1,7 @@
 package simsearch
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -144,4 +146,85 @@ func TestIndex_SurvivesSIGKILL(t *testing.T) {
 	if problems, err := e.Check(false); err != nil || len(problems) > 0 {
 		t.Fatalf("engine check: %v %v", problems, err)
 	}
+}
+
+// SIGTERM (and SIGINT, the same path) stops `simsearch index` within one
+// batch: it exits 130, says so, and leaves a database whose index
+// snapshot covers what was committed, so the next run resumes.
+func TestIndex_SIGTERMStopsCleanly(t *testing.T) {
+	rt := openRuntime(t)
+	randomModel(t, rt)
+	bin := buildCLI(t)
+	photos := filepath.Join(t.TempDir(), "photos")
+	os.MkdirAll(photos, 0o755)
+	paths, _ := samplePhotos(t)
+	for r := 0; r < 3; r++ {
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(photos, fmt.Sprintf("%d-%s", r, filepath.Base(p))), b, 0o644)
+		}
+	}
+	db := filepath.Join(t.TempDir(), "photos.db")
+	cmd := exec.Command(bin, "--db", db, "--model", "vgg16-random", "index", "--quiet", photos)
+	cmd.Env = append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the first commit, then stop it.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if n := committedItems(db); n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("nothing committed in 2 minutes\n%s", stderr.Bytes())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("still running a minute after SIGTERM\n%s", stderr.Bytes())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit code %d after SIGTERM, want 130\n%s", code, stderr.Bytes())
+	}
+	if !strings.Contains(stderr.String(), "interrupted; everything committed so far is kept") {
+		t.Errorf("stderr does not say it was interrupted:\n%s", stderr.Bytes())
+	}
+	items, _ := snapshotDB(t, db) // the lock is free, the file checks out
+	if len(items) == 0 || len(items) >= 3*len(paths) {
+		t.Errorf("%d items after SIGTERM; want some but not all of %d", len(items), 3*len(paths))
+	}
+	s, err := store.Open(db, &store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Meta()
+	s.Close()
+	if err != nil || !m.HasIndex || m.IndexVersion != m.ItemsVersion {
+		t.Errorf("index snapshot after SIGTERM: %+v, %v; want one taken at the last commit", m, err)
+	}
+}
+
+// committedItems is how many items the database at path holds now, 0 when
+// it cannot be read yet.
+func committedItems(path string) int {
+	db, err := store.Open(path, &store.Options{ReadOnly: true, Timeout: -1})
+	if err != nil {
+		return 0
+	}
+	defer db.Close()
+	n, _ := db.Len()
+	return n
 }

@@ -5,6 +5,7 @@
 //	1  error
 //	2  usage error (unknown command or flag, missing argument)
 //	3  dedup --exit-code found duplicates
+//	130  interrupted by SIGINT or SIGTERM (what was committed is kept)
 package main
 
 import (
@@ -22,8 +23,18 @@ func main() { os.Exit(mainExit()) }
 func mainExit() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return exitCode(run(ctx, os.Args, os.Stdout, os.Stderr, os.Getenv))
+	err := run(ctx, os.Args, os.Stdout, os.Stderr, os.Getenv)
+	if err != nil && ctx.Err() != nil {
+		// Stopped by a signal: the commands have closed the database and
+		// the ONNX Runtime session on their way out.
+		fmt.Fprintf(os.Stderr, "simsearch: %v\n", err)
+		return exitInterrupted
+	}
+	return exitCode(err)
 }
+
+// exitInterrupted is the shell's code for a process stopped by SIGINT.
+const exitInterrupted = 130
 
 func exitCode(err error) int {
 	var usage usageError
