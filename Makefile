@@ -10,7 +10,7 @@ DEMO_DIR := $(CURDIR)/.cache/demo
 
 export SIMSEARCH_ORT_LIB ?= $(ORT_LIB)
 
-.PHONY: all build ort demo test test-long lint fuzz bench bench-quick clean
+.PHONY: all build ort demo test test-long lint fuzz bench bench-quick bench-peers bench-go clean
 
 all: build ort
 
@@ -37,6 +37,7 @@ demo: all
 test: all
 	$(GO) test -race -short ./...
 	CGO_ENABLED=0 $(GO) test -short ./index/... ./store/...
+	$(MAKE) bench-quick
 
 test-long: all
 	$(GO) test -race -timeout 30m ./...
@@ -48,10 +49,36 @@ lint:
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
-# Go benchmarks of the hot paths; run with nothing else busy (check uptime).
+# The benchmark report (bench/README.md): every row of issue 7, written to
+# bench/results/<date>-<host>.md and .json. Run with nothing else busy
+# (check uptime); BENCHFLAGS=-n1m adds the 1M-vector index row.
+BENCH := $(GO) run -tags compare ./cmd/simsearch-bench
+BENCH_PY ?= /usr/bin/python3
+bench: all bench-peers
+	$(BENCH) -out bench/results -python $(BENCH_PY) $(BENCHFLAGS)
+
+# Every row on tiny sizes (about a minute), so the benchmarks cannot rot;
+# make test runs it. The report goes to bench/results/quick/ (ignored).
+bench-quick: all
+	@mkdir -p bench/results/quick
+	@$(BENCH) -quick -out bench/results/quick -python $(BENCH_PY) >/dev/null 2>bench/results/quick/log || \
+	{ cat bench/results/quick/log; echo "bench-quick failed" >&2; exit 1; }
+	@echo "bench-quick: every row ran; report in bench/results/quick/"
+
+# hnswlib and faiss from Debian for the index row's side-by-side, as root.
+bench-peers:
+	@$(BENCH_PY) -c 'import numpy, hnswlib, faiss' 2>/dev/null || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y python3-numpy python3-hnswlib python3-faiss || \
+		{ apt-get update && apt-get install -y python3-numpy python3-hnswlib python3-faiss; } || \
+		echo "bench: could not install hnswlib and faiss; the report says skipped" >&2; \
+	else echo "bench: hnswlib and faiss are missing and installing them needs root (apt-get install python3-numpy python3-hnswlib python3-faiss); the report says skipped" >&2; fi
+
+# Go benchmarks of the hot paths, for benchstat (BENCHCOUNT=6).
 BENCHTIME ?= 3x
-bench: all
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./extractor/ ./store/ ./index/
+BENCHCOUNT ?= 1
+bench-go: all
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./extractor/ ./store/ ./index/
 
 clean:
 	rm -rf bin .cache

@@ -1,0 +1,9 @@
+//go:build !cgo
+
+package main
+
+import "github.com/simsearch/simsearch/extractor"
+
+func convCeiling(*extractor.Runtime, convShape, int, bool) (convFigure, error) {
+	return convFigure{}, extractor.ErrRuntimeUnavailable
+}

@@ -1,0 +1,319 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/simsearch/simsearch"
+	"github.com/simsearch/simsearch/store"
+)
+
+// dedupThresholds are the cosine thresholds of the precision/recall table.
+var dedupThresholds = []float32{0.60, 0.65, 0.70, 0.72, 0.75, 0.80, 0.85, 0.90}
+
+type prfFigure struct {
+	Threshold float32 `json:"threshold"`
+	// Score pairs: every pair of photos whose cosine is at least the
+	// threshold; group pairs: every pair that Duplicates puts in one group.
+	ScoreP, ScoreR, ScoreF1 float64
+	GroupP, GroupR, GroupF1 float64
+}
+
+type dedupRaw struct {
+	N            int         `json:"n"`
+	Threshold    float32     `json:"threshold"`
+	GroupS       float64     `json:"group_s"`
+	Groups       int         `json:"groups"`
+	Members      int         `json:"members"`
+	Planted      int         `json:"planted_pairs"`
+	PlantedFound int         `json:"planted_found"`
+	OtherPairs   int         `json:"other_pairs"`
+	Photos       int         `json:"photos"`
+	Copies       int         `json:"copies"`
+	TruePairs    int         `json:"true_pairs"`
+	PRF          []prfFigure `json:"prf"`
+}
+
+func dedupRow(ctx context.Context, b *bench) (Section, error) {
+	s := Section{Title: "4. Dedup"}
+	raw := &dedupRaw{}
+	s.Raw = raw
+	d, err := b.bigDB(ctx)
+	if err != nil {
+		return s, err
+	}
+	_, dir, err := b.model(ctx)
+	if err != nil {
+		return s, err
+	}
+	e, err := simsearch.Open(ctx, &simsearch.Options{DB: d.Path, ModelsDir: dir, Model: "vgg16-random", ReadOnly: true})
+	if err != nil {
+		return s, err
+	}
+	raw.N, raw.Planted, raw.Threshold = d.N, d.Planted, e.Spec().Threshold
+	b.logf("grouping %d stored embeddings at %.2f", d.N, raw.Threshold)
+	t := time.Now()
+	groups, err := e.Duplicates(ctx, nil, nil)
+	raw.GroupS = time.Since(t).Seconds()
+	e.Close()
+	if err != nil {
+		return s, err
+	}
+	raw.Groups = len(groups)
+	for _, g := range groups {
+		ki := itemIndex(g.Keeper.Path)
+		for _, m := range g.Members {
+			raw.Members++
+			mi := itemIndex(m.Path)
+			lo, hi := min(ki, mi), max(ki, mi)
+			if hi == lo+1 && isCopy(hi) {
+				raw.PlantedFound++
+			} else {
+				raw.OtherPairs++
+			}
+		}
+	}
+
+	if err := samplePRF(ctx, b, dir, raw); err != nil {
+		return s, err
+	}
+	dedupTables(&s, raw)
+	return s, nil
+}
+
+func itemIndex(path string) int {
+	var i int
+	fmt.Sscanf(filepath.Base(path), "IMG_%06d.jpg", &i)
+	return i
+}
+
+// samplePRF indexes the sample photos with the Engine and scores pair
+// precision and recall against variants.csv, both on raw pair scores (as
+// TestCalibration does) and on the groups Duplicates makes.
+func samplePRF(ctx context.Context, b *bench, modelsDir string, raw *dedupRaw) error {
+	photos, err := filepath.Abs(b.cfg.photos)
+	if err != nil {
+		return err
+	}
+	original, err := readVariants(filepath.Join(photos, "variants.csv"))
+	if err != nil {
+		return err
+	}
+	dbPath := filepath.Join(b.tmp, "photos.db")
+	os.Remove(dbPath)
+	e, err := simsearch.Open(ctx, &simsearch.Options{DB: dbPath, ModelsDir: modelsDir, Model: "vgg16-random"})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	roots := []string{photos}
+	if b.cfg.quick {
+		if roots, err = sampleSubset(photos, original); err != nil {
+			return err
+		}
+		for v, o := range original {
+			if !slices.Contains(roots, filepath.Join(photos, o)) {
+				delete(original, v)
+			}
+		}
+	}
+	b.logf("indexing %d of %s", len(roots), photos)
+	if _, err := e.Index(ctx, roots, nil); err != nil {
+		return err
+	}
+	var items []store.Item
+	var vecs [][]float32
+	err = e.DB().ForEachItem(func(it store.Item) error {
+		items = append(items, it)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		v, err := e.DB().Vector(it.ID)
+		if err != nil {
+			return err
+		}
+		vecs = append(vecs, v)
+	}
+	root := func(p string) string {
+		if o, ok := original[filepath.Base(p)]; ok {
+			return o
+		}
+		return filepath.Base(p)
+	}
+	raw.Photos, raw.Copies = len(items), len(original)
+	type pair struct{ a, b string }
+	key := func(a, b string) pair {
+		if a > b {
+			a, b = b, a
+		}
+		return pair{a, b}
+	}
+	type scored struct {
+		score float32
+		same  bool
+	}
+	var pairs []scored
+	for i := range items {
+		for j := i + 1; j < len(items); j++ {
+			var dot float32
+			for k := range vecs[i] {
+				dot += vecs[i][k] * vecs[j][k]
+			}
+			same := root(items[i].Path) == root(items[j].Path)
+			if same {
+				raw.TruePairs++
+			}
+			pairs = append(pairs, scored{dot, same})
+		}
+	}
+	for _, th := range dedupThresholds {
+		f := prfFigure{Threshold: th}
+		var tp, fp int
+		for _, p := range pairs {
+			if p.score >= th {
+				if p.same {
+					tp++
+				} else {
+					fp++
+				}
+			}
+		}
+		f.ScoreP, f.ScoreR, f.ScoreF1 = prf(tp, fp, raw.TruePairs-tp)
+
+		groups, err := e.Duplicates(ctx, nil, &simsearch.DedupOptions{Threshold: th})
+		if err != nil {
+			return err
+		}
+		predicted := map[pair]bool{}
+		for _, g := range groups {
+			members := []string{g.Keeper.Path}
+			for _, m := range g.Members {
+				members = append(members, m.Path)
+			}
+			for i := range members {
+				for j := i + 1; j < len(members); j++ {
+					predicted[key(members[i], members[j])] = true
+				}
+			}
+		}
+		tp, fp = 0, 0
+		for p := range predicted {
+			if root(p.a) == root(p.b) {
+				tp++
+			} else {
+				fp++
+			}
+		}
+		f.GroupP, f.GroupR, f.GroupF1 = prf(tp, fp, raw.TruePairs-tp)
+		raw.PRF = append(raw.PRF, f)
+	}
+	return nil
+}
+
+// sampleSubset is what a quick run indexes of the sample photos: the
+// first three originals in variants.csv with all their copies, and three
+// photos that have none.
+func sampleSubset(dir string, original map[string]string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	hasCopies := map[string]bool{}
+	for _, o := range original {
+		hasCopies[o] = true
+	}
+	var keep []string
+	var withCopies, without int
+	for _, e := range ents {
+		n := e.Name()
+		switch filepath.Ext(n) {
+		case ".md", ".csv", ".sh":
+			continue
+		}
+		if _, isCopy := original[n]; isCopy {
+			continue
+		}
+		if hasCopies[n] && withCopies < 3 {
+			withCopies++
+			keep = append(keep, filepath.Join(dir, n))
+			for v, o := range original {
+				if o == n {
+					keep = append(keep, filepath.Join(dir, v))
+				}
+			}
+		} else if !hasCopies[n] && without < 3 {
+			without++
+			keep = append(keep, filepath.Join(dir, n))
+		}
+	}
+	slices.Sort(keep)
+	return keep, nil
+}
+
+// readVariants maps each variant's file name to its original's.
+func readVariants(path string) (map[string]string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	rows, err := csv.NewReader(fh).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	out := map[string]string{}
+	for i, r := range rows {
+		if i == 0 || len(r) < 2 {
+			continue
+		}
+		out[r[0]] = r[1]
+	}
+	return out, nil
+}
+
+func prf(tp, fp, fn int) (p, r, f1 float64) {
+	if tp+fp > 0 {
+		p = float64(tp) / float64(tp+fp)
+	}
+	if tp+fn > 0 {
+		r = float64(tp) / float64(tp+fn)
+	}
+	if p+r > 0 {
+		f1 = 2 * p * r / (p + r)
+	}
+	return p, r, f1
+}
+
+func dedupTables(s *Section, raw *dedupRaw) {
+	s.Tables = append(s.Tables, Table{
+		Caption: fmt.Sprintf("Grouping the stored embeddings of the store row's database (random 512-d vectors, every tenth a near copy of the one before it at cosine 0.88–0.99) with `Engine.Duplicates` at the model's threshold %.2f: read the items, search each one's 16 neighbours in HNSW, group.", raw.Threshold),
+		Header:  []string{"items", "time", "items/s", "groups", "planted pairs found", "other pairs"},
+		Rows: [][]string{{num(float64(raw.N)), seconds(raw.GroupS), num(float64(raw.N) / raw.GroupS), num(float64(raw.Groups)),
+			fmt.Sprintf("%s of %s", num(float64(raw.PlantedFound)), num(float64(raw.Planted))), num(float64(raw.OtherPairs))}},
+	})
+	t := Table{
+		Caption: fmt.Sprintf("Pair precision, recall and F1 on `testdata/photos` (%d files: originals and %d generated copies listed in variants.csv, %d true pairs), vgg16-random. Scores: every pair at or above the threshold. Groups: the pairs that `Engine.Duplicates` puts in one group (groups never chain).", raw.Photos, raw.Copies, raw.TruePairs),
+		Header:  []string{"threshold", "score P", "score R", "score F1", "group P", "group R", "group F1"},
+	}
+	for _, f := range raw.PRF {
+		th := fmt.Sprintf("%.2f", f.Threshold)
+		if f.Threshold == raw.Threshold {
+			th += " (default)"
+		}
+		t.Rows = append(t.Rows, []string{th, f3(f.ScoreP), f3(f.ScoreR), f3(f.ScoreF1), f3(f.GroupP), f3(f.GroupR), f3(f.GroupF1)})
+	}
+	s.Tables = append(s.Tables, t)
+	if raw.OtherPairs > 0 {
+		s.Notes = append(s.Notes, fmt.Sprintf("%d grouped pairs are not planted copies: random 512-d vectors should never reach %.2f, so look at them.", raw.OtherPairs, raw.Threshold))
+	}
+}
+
+func f3(v float64) string { return fmt.Sprintf("%.3f", v) }
