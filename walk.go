@@ -110,6 +110,8 @@ func walk(ctx context.Context, roots []string, opts walkOptions) (files []walkFi
 					}
 				case info.Mode().IsRegular():
 					add(path, info)
+				case !info.IsDir() && looksLikeImageName(path):
+					failed[path] = "not a regular file (link to a " + fileKind(info.Mode().Type()) + ")"
 				}
 				// Links to directories are not followed: no loops.
 			default:

@@ -20,7 +20,12 @@ import (
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
+
+	"github.com/simsearch/simsearch/extractor/imagetest"
 )
+
+// hugeHeaders declare a 40000×40000 image in a few dozen bytes.
+func hugeHeaders() map[string][]byte { return imagetest.HugeHeaders(40000) }
 
 var (
 	red   = [3]uint8{255, 0, 0}
@@ -347,58 +352,6 @@ func TestDecodeFile_FormatFromContentNotName(t *testing.T) {
 	if _, _, err := DecodeFile(txt, nil); !errors.Is(err, ErrNotImage) || !strings.Contains(err.Error(), txt) {
 		t.Fatalf("text file named .png: %v, want ErrNotImage naming the path", err)
 	}
-}
-
-// hugeHeaders declare a 40000×40000 image in a few dozen bytes.
-func hugeHeaders() map[string][]byte {
-	const n = 40000
-	le, be := binary.LittleEndian, binary.BigEndian
-	h := map[string][]byte{}
-
-	ihdr := append([]byte("IHDR"), be.AppendUint32(be.AppendUint32(nil, n), n)...)
-	ihdr = append(ihdr, 8, 2, 0, 0, 0)
-	p := append([]byte("\x89PNG\r\n\x1a\n"), be.AppendUint32(nil, 13)...)
-	p = append(p, ihdr...)
-	h["png"] = be.AppendUint32(p, crc32.ChecksumIEEE(ihdr))
-
-	g := append([]byte("GIF89a"), le.AppendUint16(le.AppendUint16(nil, n), n)...)
-	h["gif"] = append(g, 0, 0, 0)
-
-	b := append([]byte("BM"), le.AppendUint32(nil, 54)...)
-	b = append(b, 0, 0, 0, 0)
-	b = le.AppendUint32(b, 54)
-	b = le.AppendUint32(b, 40)
-	b = le.AppendUint32(le.AppendUint32(b, n), n)
-	b = le.AppendUint16(le.AppendUint16(b, 1), 24)
-	h["bmp"] = append(b, make([]byte, 24)...)
-
-	tf := append([]byte("II*\x00"), le.AppendUint32(nil, 8)...)
-	entries := [][3]uint32{{256, 4, n}, {257, 4, n}, {258, 3, 8}, {262, 3, 1}, {273, 4, 0}, {277, 3, 1}, {278, 4, n}, {279, 4, n * n}}
-	tf = le.AppendUint16(tf, uint16(len(entries)))
-	for _, e := range entries {
-		tf = le.AppendUint16(tf, uint16(e[0]))
-		tf = le.AppendUint16(tf, uint16(e[1]))
-		tf = le.AppendUint32(tf, 1)
-		if e[1] == 3 { // SHORT: value in the first two bytes of the field
-			tf = le.AppendUint16(le.AppendUint16(tf, uint16(e[2])), 0)
-		} else {
-			tf = le.AppendUint32(tf, e[2])
-		}
-	}
-	h["tiff"] = le.AppendUint32(tf, 0)
-
-	vp8x := append([]byte("VP8X"), le.AppendUint32(nil, 10)...)
-	vp8x = append(vp8x, 0, 0, 0, 0)
-	m := uint32(n - 1) // canvas sides minus one, 24 bits each
-	vp8x = append(vp8x, byte(m), byte(m>>8), byte(m>>16), byte(m), byte(m>>8), byte(m>>16))
-	w := append([]byte("RIFF"), le.AppendUint32(nil, uint32(4+len(vp8x)))...)
-	h["webp"] = append(append(w, "WEBP"...), vp8x...)
-
-	j := []byte{0xFF, 0xD8, 0xFF, 0xC0, 0, 17, 8}
-	j = be.AppendUint16(be.AppendUint16(j, n), n)
-	j = append(j, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1)
-	h["jpeg"] = append(j, 0xFF, 0xDA, 0, 2)
-	return h
 }
 
 func TestDecode_PixelLimitFromHeader(t *testing.T) {
