@@ -163,6 +163,7 @@ func (e *Engine) extractInto(ctx context.Context, files []walkFile, o *IndexOpti
 	}
 	var batch []store.Record
 	var ok []string
+	var added, updated int // in batch, counted in sum once committed
 	commit := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -171,6 +172,9 @@ func (e *Engine) extractInto(ctx context.Context, files []walkFile, o *IndexOpti
 		if err != nil {
 			return err
 		}
+		sum.Added += added
+		sum.Updated += updated
+		added, updated = 0, 0
 		for i, r := range batch {
 			if err := e.idx.Add(ids[i], r.Vector); err != nil {
 				return err
@@ -199,9 +203,9 @@ func (e *Engine) extractInto(ctx context.Context, files []walkFile, o *IndexOpti
 			return nil
 		}
 		if _, had := known[r.Path]; had {
-			sum.Updated++
+			updated++
 		} else {
-			sum.Added++
+			added++
 		}
 		batch = append(batch, store.Record{
 			Item: store.Item{

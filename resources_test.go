@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"testing"
 
@@ -104,4 +105,68 @@ func vmHWM(path string) int64 {
 		}
 	}
 	return 0
+}
+
+// A full disk stops `simsearch index` with a clear error, and the database
+// it leaves opens, passes its checks and resumes once there is room. The
+// database lives on a small tmpfs, which needs root (CAP_SYS_ADMIN).
+func TestIndex_FullDisk(t *testing.T) {
+	rt := openRuntime(t)
+	randomModel(t, rt)
+	small := t.TempDir()
+	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=160k"); err != nil {
+		t.Skipf("cannot mount a small tmpfs to fill (needs root): %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
+	bin := buildCLI(t)
+	photos := filepath.Join(t.TempDir(), "photos")
+	os.MkdirAll(photos, 0o755)
+	paths, _ := samplePhotos(t)
+	for _, p := range paths[:16] { // 160 KiB holds about half of them
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(photos, filepath.Base(p)), b, 0o644)
+	}
+	db := filepath.Join(small, "photos.db")
+	cmd := exec.Command(bin, "--db", db, "--model", "vgg16-random", "index", "--quiet", photos)
+	cmd.Env = append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("index on a full disk succeeded:\n%s", out)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	for _, want := range []string{"no space left on device", "hint: free space on the disk holding " + db} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the error does not say %q:\n%s", want, out)
+		}
+	}
+	t.Logf("on a full disk:\n%s", out)
+	items, _ := snapshotDB(t, db) // opens, bbolt check and invariants hold
+	t.Logf("%d items committed before the disk filled", len(items))
+	if want := fmt.Sprintf(": %d added", len(items)); !strings.Contains(string(out), want) {
+		t.Errorf("summary does not count the %d committed items as added (%q)", len(items), want)
+	}
+
+	// With room again (the file moved to a roomy disk), the run resumes.
+	roomy := filepath.Join(t.TempDir(), "photos.db")
+	b, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(roomy, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(bin, "--db", roomy, "--model", "vgg16-random", "index", photos)
+	cmd.Env = append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir)
+	out, err = cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("index with room again: %v\n%s", err, out)
+	}
+	if want := fmt.Sprintf("%d unchanged", len(items)); !strings.Contains(string(out), want) {
+		t.Errorf("resumed run does not keep the %d committed items (%q):\n%s", len(items), want, out)
+	}
 }

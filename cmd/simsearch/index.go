@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -49,6 +50,9 @@ func (e *env) index(ctx context.Context, c *cli.Command) error {
 	}
 	if sum.Interrupted {
 		return errors.New("interrupted; everything committed so far is kept, run index again to resume")
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w\nhint: free space on the disk holding %s; everything committed so far is kept, run index again to resume", err, eng.DB().Path())
 	}
 	return err
 }
