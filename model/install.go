@@ -79,8 +79,17 @@ func LoadSpec(path string) (Spec, error) {
 	return s, nil
 }
 
-// SaveSpec writes s as indented JSON to path, atomically.
+// SaveSpec writes s as indented JSON to path, atomically. A model file in
+// the spec's directory (or below it) is recorded relative to it, so the
+// models directory can be moved or copied whole.
 func SaveSpec(path string, s Spec) error {
+	if filepath.IsAbs(s.Path) {
+		if dir, err := filepath.Abs(filepath.Dir(path)); err == nil {
+			if rel, err := filepath.Rel(dir, s.Path); err == nil && filepath.IsLocal(rel) {
+				s.Path = rel
+			}
+		}
+	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return fmt.Errorf("save spec: %w", err)

@@ -288,3 +288,39 @@ func TestRegister_Rejects(t *testing.T) {
 		})
 	}
 }
+
+// A models directory moved or copied whole still loads: a model file
+// beside its spec is recorded relative to it.
+func TestSaveSpec_MovableDirectory(t *testing.T) {
+	root := t.TempDir()
+	old := filepath.Join(root, "old")
+	os.MkdirAll(old, 0o755)
+	e, _ := Lookup("vgg16")
+	s := e.Spec
+	s.Path = filepath.Join(old, "vgg16.onnx")
+	if err := os.WriteFile(s.Path, []byte("onnx"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveSpec(filepath.Join(old, "vgg16.json"), s); err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(root, "moved")
+	if err := os.Rename(old, moved); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(moved, "vgg16")
+	if err != nil {
+		t.Fatalf("Load after moving the directory: %v", err)
+	}
+	if got.Path != filepath.Join(moved, "vgg16.onnx") {
+		t.Errorf("path = %q, want it in the moved directory", got.Path)
+	}
+	// A model file elsewhere keeps its absolute path.
+	s.Path = "/opt/models/vgg16.onnx"
+	if err := SaveSpec(filepath.Join(moved, "elsewhere.json"), s); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadSpec(filepath.Join(moved, "elsewhere.json")); err != nil || got.Path != s.Path {
+		t.Errorf("LoadSpec = %q, %v; want the absolute path kept", got.Path, err)
+	}
+}
