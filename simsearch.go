@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -220,15 +223,20 @@ func (e *Engine) loadIndex() error {
 	return nil
 }
 
-// catchUp adds the stored vectors the index lacks and deletes what it holds
-// that is no longer stored; it reports whether anything changed.
+// catchUp brings the index in line with the stored vectors: it adds those
+// it lacks, replaces those that changed (a file embedded again keeps its
+// id) and deletes what is no longer stored; it reports whether anything
+// changed. Reading every vector costs about as much as loading the
+// snapshot, far less than a rebuild.
 func (e *Engine) catchUp() (bool, error) {
 	stored := map[uint64]bool{}
-	var missing int
-	err := e.db.ForEachItem(func(it store.Item) error {
-		stored[it.ID] = true
-		if !e.idx.Contains(it.ID) {
-			missing++
+	var ids []uint64
+	var vecs [][]float32
+	err := e.db.ForEachVector(func(id uint64, v []float32) error {
+		stored[id] = true
+		if old, ok := e.idx.Vector(id); !ok || !slices.Equal(old, v) {
+			ids = append(ids, id)
+			vecs = append(vecs, v)
 		}
 		return nil
 	})
@@ -242,25 +250,25 @@ func (e *Engine) catchUp() (bool, error) {
 			gone++
 		}
 	}
-	if missing == 0 {
-		return gone > 0, nil
-	}
-	var ids []uint64
-	var vecs [][]float32
-	err = e.db.ForEachVector(func(id uint64, v []float32) error {
-		if !e.idx.Contains(id) {
-			ids = append(ids, id)
-			vecs = append(vecs, v)
+	for i, id := range ids {
+		if e.idx.Contains(id) { // changed: Add replaces it
+			if err := e.idx.Add(id, vecs[i]); err != nil {
+				return false, fmt.Errorf("update index: %w", err)
+			}
+			vecs[i] = nil
 		}
-		return nil
-	})
-	if err != nil {
+	}
+	var newIDs []uint64
+	var newVecs [][]float32
+	for i, v := range vecs {
+		if v != nil {
+			newIDs, newVecs = append(newIDs, ids[i]), append(newVecs, v)
+		}
+	}
+	if err := e.idx.AddBatch(newIDs, newVecs); err != nil {
 		return false, fmt.Errorf("update index: %w", err)
 	}
-	if err := e.idx.AddBatch(ids, vecs); err != nil {
-		return false, fmt.Errorf("update index: %w", err)
-	}
-	return true, nil
+	return len(ids) > 0 || gone > 0, nil
 }
 
 func (e *Engine) rebuildIndex() error {
@@ -321,12 +329,54 @@ func absPaths(paths []string) ([]string, error) {
 
 // Check verifies the database (bbolt's own check and the store's
 // invariants) and that the index holds exactly the stored items. With
-// repair, the index is rebuilt from the stored vectors when it does not.
-// It returns the problems found, in plain words.
+// repair, a damaged database is salvaged (see salvage) and an index that
+// does not match the items is rebuilt from the stored vectors. It returns
+// the problems found and what was done, in plain words.
 func (e *Engine) Check(repair bool) ([]string, error) {
 	problems, err := e.db.Check()
 	if err != nil {
 		return nil, err
+	}
+	if len(problems) > 0 {
+		// The file itself is damaged: the index cannot be trusted to be
+		// compared with it, and only a copy of what is readable helps.
+		if !repair {
+			return problems, nil
+		}
+		done, err := e.salvage()
+		return append(problems, done...), err
+	}
+	// Vectors are stored L2-normalised and bbolt keeps no checksums, so a
+	// vector whose length is not 1 was damaged on disk. Its photo is still
+	// there: drop the item and the next index run embeds it again.
+	var bad []uint64
+	var badPaths []string
+	err = e.db.ForEachVector(func(id uint64, v []float32) error {
+		var ss float64
+		for _, x := range v {
+			ss += float64(x) * float64(x)
+		}
+		if math.IsNaN(ss) || math.Abs(math.Sqrt(ss)-1) > 1e-3 {
+			bad = append(bad, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		for _, id := range bad {
+			if it, ok, err := e.db.Item(id); err == nil && ok {
+				badPaths = append(badPaths, it.Path)
+			}
+		}
+		problems = append(problems, fmt.Sprintf("%d stored vectors are damaged (not of unit length): %s", len(bad), strings.Join(firstN(badPaths, 5), ", ")))
+		if repair {
+			if err := e.remove(bad); err != nil {
+				return problems, err
+			}
+			problems = append(problems, fmt.Sprintf("repaired: %d damaged items removed; run `simsearch index` on their folders to embed them again", len(bad)))
+		}
 	}
 	n, err := e.db.Len()
 	if err != nil {
@@ -343,6 +393,11 @@ func (e *Engine) Check(repair bool) ([]string, error) {
 		return nil, err
 	}
 	indexOK := missing == 0 && e.idx.Len() == n
+	if len(bad) > 0 && repair && indexOK {
+		if err := e.writeIndex(); err != nil {
+			return problems, err
+		}
+	}
 	if !indexOK {
 		problems = append(problems, fmt.Sprintf("index holds %d vectors for %d stored items (%d items missing from it)", e.idx.Len(), n, missing))
 		if repair {
@@ -353,4 +408,32 @@ func (e *Engine) Check(repair bool) ([]string, error) {
 		}
 	}
 	return problems, nil
+}
+
+// salvage puts a copy of every readable item in place of a damaged
+// database (store.DB.SalvageInPlace, which keeps the damaged file) and
+// rebuilds the index.
+func (e *Engine) salvage() ([]string, error) {
+	rep, err := e.db.SalvageInPlace()
+	if err != nil {
+		return nil, err
+	}
+	out := append(rep.Problems, SalvageSummary(rep))
+	if err := e.rebuildIndex(); err != nil {
+		return out, err
+	}
+	return append(out, "repaired: index rebuilt from the stored vectors"), nil
+}
+
+// SalvageSummary says in one line what a salvage did.
+func SalvageSummary(rep store.SalvageReport) string {
+	return fmt.Sprintf("repaired: %d items salvaged into a new database, %d damaged records or runs of records lost; the damaged file is kept as %s", rep.Items, rep.Lost, rep.Kept)
+}
+
+// firstN returns up to n of s, with "..." when there were more.
+func firstN(s []string, n int) []string {
+	if len(s) <= n {
+		return s
+	}
+	return append(s[:n:n], "...")
 }

@@ -18,3 +18,15 @@ func (h *HNSW) IDs() []uint64 {
 	}
 	return ids
 }
+
+// Vector returns a copy of the vector stored under id, and whether it is a
+// live one.
+func (h *HNSW) Vector(id uint64) ([]float32, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	s, ok := h.slots[id]
+	if !ok || h.deleted[s] {
+		return nil, false
+	}
+	return append([]float32(nil), h.vec(s)...), true
+}

@@ -27,6 +27,13 @@ func TestHNSW_IDsAndContains(t *testing.T) {
 	if !slices.Equal(ids, want) {
 		t.Errorf("IDs() = %v, want the even ids 2..50", ids)
 	}
+	data := indextest.Clustered(50, 16, 1)
+	if v, ok := h.Vector(2); !ok || !slices.Equal(v, data[1]) {
+		t.Errorf("Vector(2) = %v, %t; want the vector added under 2", v, ok)
+	}
+	if _, ok := h.Vector(1); ok {
+		t.Error("Vector(1) of a deleted id reports it live")
+	}
 	if h.Contains(1) || !h.Contains(2) || h.Contains(51) {
 		t.Errorf("Contains(1, 2, 51) = %t %t %t, want false true false", h.Contains(1), h.Contains(2), h.Contains(51))
 	}

@@ -2,18 +2,40 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v3"
+
+	"github.com/simsearch/simsearch"
+	"github.com/simsearch/simsearch/store"
 )
 
 func checkCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:  "check",
-		Usage: "verify the database and the index; --repair rebuilds the index from the stored vectors",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "repair", Usage: "rebuild what can be rebuilt (the index), never dropping items"}},
+		Usage: "verify the database and the index; --repair salvages a damaged file and rebuilds the index",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "repair", Usage: "rebuild the index from the stored vectors; copy every readable item out of a damaged file (which is kept)"}},
 		Action: func(ctx context.Context, c *cli.Command) error {
-			eng, err := e.openEngine(ctx, c, !c.Bool("repair"))
+			repair := c.Bool("repair")
+			eng, err := e.openEngine(ctx, c, !repair)
+			if err != nil && repair && errors.Is(err, store.ErrCorrupt) {
+				// Too damaged for the engine to open (its index could not
+				// be read or rebuilt): salvage the file first.
+				db, derr := e.dbPath(c)
+				if derr != nil {
+					return derr
+				}
+				rep, serr := store.SalvageInPlace(db, c.Duration("lock-timeout"))
+				for _, p := range rep.Problems {
+					fmt.Fprintln(e.stdout, p)
+				}
+				if serr != nil {
+					return fmt.Errorf("%w\nhint: the database cannot be salvaged; move it away and index again", serr)
+				}
+				fmt.Fprintln(e.stdout, simsearch.SalvageSummary(rep))
+				eng, err = e.openEngine(ctx, c, false)
+			}
 			if err != nil {
 				return err
 			}

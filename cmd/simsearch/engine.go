@@ -14,14 +14,19 @@ import (
 	"github.com/simsearch/simsearch/store"
 )
 
+// dbPath is the database the global flags name.
+func (e *env) dbPath(c *cli.Command) (string, error) {
+	if db := c.String("db"); db != "" {
+		return db, nil
+	}
+	return defaultDB(e.getenv)
+}
+
 // openEngine opens the engine from the global flags.
 func (e *env) openEngine(ctx context.Context, c *cli.Command, readOnly bool) (*simsearch.Engine, error) {
-	db := c.String("db")
-	if db == "" {
-		var err error
-		if db, err = defaultDB(e.getenv); err != nil {
-			return nil, err
-		}
+	db, err := e.dbPath(c)
+	if err != nil {
+		return nil, err
 	}
 	dir, err := e.modelsDir(c)
 	if err != nil {
@@ -57,11 +62,11 @@ func engineHint(err error, name, db string) error {
 	case errors.Is(err, store.ErrSchemaTooNew):
 		return fmt.Errorf("%w\nhint: this database was written by a newer simsearch; upgrade simsearch", err)
 	case errors.Is(err, store.ErrCorrupt):
-		return fmt.Errorf("%w\nhint: run `simsearch check --db %s`, or move the file away and index again", err, db)
+		return fmt.Errorf("%w\nhint: run `simsearch check --repair --db %s` (it keeps the damaged file), or move the file away and index again", err, db)
 	case errors.Is(err, extractor.ErrNoLibrary):
 		return fmt.Errorf("%w\nhint: run `make` in the source tree (it fetches lib/libonnxruntime.so.1) or set %s", err, extractor.LibraryEnv)
 	}
 	return modelHint(err, name)
 }
 
-var lockTimeoutFlag = &cli.DurationFlag{Name: "lock-timeout", Usage: "how long to wait for another simsearch process holding the database (default 2s, 10s for queries)"}
+var lockTimeoutFlag = &cli.DurationFlag{Name: "lock-timeout", DefaultText: "2s, 10s for queries", Usage: "how long to wait for another simsearch process holding the database"}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"runtime"
 	"sync"
 	"testing"
@@ -76,6 +77,39 @@ func TestCLI(t *testing.T) {
 				db, err := store.Open(ts.Getenv("SIMSEARCH_DB"), nil)
 				ts.Check(err)
 				ts.Defer(func() { db.Close() })
+			},
+			// flipbytes FILE OFFSET COUNT inverts COUNT bytes of FILE.
+			"flipbytes": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: flipbytes FILE OFFSET COUNT")
+				}
+				off, err := strconv.Atoi(args[1])
+				ts.Check(err)
+				n, err := strconv.Atoi(args[2])
+				ts.Check(err)
+				b, err := os.ReadFile(ts.MkAbs(args[0]))
+				ts.Check(err)
+				for i := off; i < off+n && i < len(b); i++ {
+					b[i] ^= 0xff
+				}
+				ts.Check(os.WriteFile(ts.MkAbs(args[0]), b, 0o600))
+			},
+			// truncatefile FILE SIZE cuts FILE to SIZE bytes.
+			"truncatefile": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: truncatefile FILE SIZE")
+				}
+				n, err := strconv.ParseInt(args[1], 10, 64)
+				ts.Check(err)
+				ts.Check(os.Truncate(ts.MkAbs(args[0]), n))
+			},
+			// copymodels DIR copies the shared models directory to DIR, for
+			// scripts that damage a model.
+			"copymodels": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: copymodels DIR")
+				}
+				ts.Check(os.CopyFS(ts.MkAbs(args[0]), os.DirFS(models)))
 			},
 		},
 	})
