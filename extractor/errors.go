@@ -22,4 +22,8 @@ var (
 	// header or pixel data cannot be decoded (truncated, zero dimensions,
 	// damaged).
 	ErrCorrupt = errors.New("corrupt image")
+
+	// ErrModelFile means ONNX Runtime could not load a model file: it is
+	// damaged, truncated, not ONNX, or lacks the spec's input or output.
+	ErrModelFile = errors.New("model file cannot be loaded")
 )

@@ -126,7 +126,7 @@ func (r *Runtime) NewSession(spec model.Spec, opts *SessionOptions) (*Session, e
 	}
 	s, err := ort.NewDynamicAdvancedSession(spec.Path, []string{spec.Input}, []string{spec.Output}, so)
 	if err != nil {
-		return nil, fmt.Errorf("open model %s (%s): %s", spec.Name, spec.Path, firstLine(err))
+		return nil, fmt.Errorf("open model %s (%s): %w: %s", spec.Name, spec.Path, ErrModelFile, firstLine(err))
 	}
 	n := spec.Pre.Size
 	return &Session{

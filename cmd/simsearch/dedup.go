@@ -84,7 +84,7 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 	if len(roots) > 0 {
 		sum, err := eng.Index(ctx, roots, nil)
 		if err != nil {
-			return err
+			return modelHint(err, eng.Spec().Name)
 		}
 		fmt.Fprintf(e.stderr, "indexed: %d added, %d updated, %d removed, %d unchanged, %d skipped\n",
 			sum.Added, sum.Updated, sum.Removed, sum.Unchanged, len(sum.Skipped))

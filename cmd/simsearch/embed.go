@@ -88,7 +88,7 @@ func (e *env) embed(ctx context.Context, c *cli.Command) error {
 		Threads: int(c.Int("threads")),
 	})
 	if err != nil {
-		return err
+		return modelHint(err, spec.Name)
 	}
 	defer ex.Close()
 	enc := json.NewEncoder(e.stdout)

@@ -54,7 +54,10 @@ func (e *env) index(ctx context.Context, c *cli.Command) error {
 	if errors.Is(err, syscall.ENOSPC) {
 		return fmt.Errorf("%w\nhint: free space on the disk holding %s; everything committed so far is kept, run index again to resume", err, eng.DB().Path())
 	}
-	return err
+	if err != nil {
+		return modelHint(err, eng.Spec().Name)
+	}
+	return nil
 }
 
 func printIndexSummary(e *env, s simsearch.IndexSummary) {

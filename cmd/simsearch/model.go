@@ -186,9 +186,20 @@ func modelHint(err error, name string) error {
 	if name == "" {
 		name = "vgg16" // the only default that is pulled rather than built
 	}
+	en, inCatalog := model.Lookup(name)
 	switch {
+	case (errors.Is(err, simsearch.ErrModelNotInstalled) || errors.Is(err, model.ErrNotInstalled)) && !inCatalog:
+		return fmt.Errorf("%w\nhint: `simsearch model list` shows the models; install your own export with `simsearch model register %s FILE.onnx`", err, name)
 	case errors.Is(err, simsearch.ErrModelNotInstalled), errors.Is(err, model.ErrNotInstalled):
 		return fmt.Errorf("%w\nhint: run `simsearch model pull %s` (or use --model vgg16-random, which is built offline)", err, name)
+	case errors.Is(err, extractor.ErrModelFile) && inCatalog:
+		verb := "download"
+		if en.URL == "" {
+			verb = "build"
+		}
+		return fmt.Errorf("%w\nhint: %s it again with `simsearch model pull --force %s`", err, verb, name)
+	case errors.Is(err, extractor.ErrModelFile):
+		return fmt.Errorf("%w\nhint: register a working ONNX export again with `simsearch model register %s FILE.onnx`", err, name)
 	case errors.Is(err, model.ErrOffline):
 		return fmt.Errorf("%w\nhint: meanwhile --model vgg16-random works offline (random weights: near-duplicates only)", err)
 	}

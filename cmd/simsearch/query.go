@@ -54,7 +54,7 @@ func (e *env) query(ctx context.Context, c *cli.Command) error {
 	for _, q := range c.Args().Slice() {
 		m, err := eng.Query(ctx, q, opts)
 		if err != nil {
-			return err
+			return modelHint(err, eng.Spec().Name)
 		}
 		if m == nil {
 			m = []simsearch.Match{}
