@@ -13,6 +13,7 @@ import (
 	"time"
 	"testing"
 
+	"github.com/simsearch/simsearch/extractor"
 	"github.com/simsearch/simsearch/extractor/imagetest"
 )
 
@@ -168,5 +169,65 @@ func TestIndex_FullDisk(t *testing.T) {
 	}
 	if want := fmt.Sprintf("%d unchanged", len(items)); !strings.Contains(string(out), want) {
 		t.Errorf("resumed run does not keep the %d committed items (%q):\n%s", len(items), want, out)
+	}
+}
+
+// A directory that cannot be read is skipped with its reason and the rest
+// indexed. Root reads every directory, so as root the command runs as
+// nobody (the hostile-folder test covers this as any other user).
+func TestIndex_UnreadableDirectoryAsAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("runs the command as nobody, which needs root; TestEngine_HostileFolder covers it otherwise")
+	}
+	rt := openRuntime(t)
+	randomModel(t, rt)
+	bin := buildCLI(t)
+	// Everything nobody needs, in a directory nobody can enter.
+	dir, err := os.MkdirTemp("", "simsearch-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(filepath.Join(dir, "photos", "locked"), 0o755); os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	cp := func(src, dst string, mode os.FileMode) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Dir(dst), 0o755)
+		if err := os.WriteFile(dst, b, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp(bin, filepath.Join(dir, "simsearch"), 0o755)
+	ents, err := os.ReadDir(testModels.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		cp(filepath.Join(testModels.dir, e.Name()), filepath.Join(dir, "models", e.Name()), 0o644)
+	}
+	cp("testdata/photos/cat.jpg", filepath.Join(dir, "photos", "cat.jpg"), 0o644)
+	cp("testdata/photos/cat.jpg", filepath.Join(dir, "photos", "locked", "cat.jpg"), 0o644)
+	os.Chmod(filepath.Join(dir, "photos", "locked"), 0)
+	os.MkdirAll(filepath.Join(dir, "db"), 0o755)
+	os.Chown(filepath.Join(dir, "db"), 65534, 65534)
+
+	cmd := exec.Command(filepath.Join(dir, "simsearch"), "--db", filepath.Join(dir, "db", "s.db"), "--model", "vgg16-random", "index", filepath.Join(dir, "photos"))
+	env := append(os.Environ(), "SIMSEARCH_MODELS="+filepath.Join(dir, "models"))
+	if lib := os.Getenv(extractor.LibraryEnv); lib != "" { // the checkout may be out of nobody's reach
+		cp(lib, filepath.Join(dir, "lib", filepath.Base(lib)), 0o644)
+		env = append(env, extractor.LibraryEnv+"="+filepath.Join(dir, "lib", filepath.Base(lib)))
+	}
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("index as nobody: %v\n%s", err, out)
+	}
+	for _, want := range []string{"skipped " + filepath.Join(dir, "photos", "locked") + ": cannot read: permission denied", "1 added", "1 skipped"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output does not say %q:\n%s", want, out)
+		}
 	}
 }
