@@ -122,7 +122,7 @@ func samplePRF(ctx context.Context, b *bench, modelsDir string, raw *dedupRaw) e
 			}
 		}
 	}
-	b.logf("indexing %d of %s", len(roots), photos)
+	b.logf("indexing %s (%d roots)", photos, len(roots))
 	if _, err := e.Index(ctx, roots, nil); err != nil {
 		return err
 	}
