@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
@@ -116,14 +117,14 @@ func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error)
 	}
 	cfg, err := cfgFn(bytes.NewReader(b))
 	if err != nil {
-		return nil, info, fmt.Errorf("%w: %s header: %w", ErrCorrupt, format, err)
+		return nil, info, fmt.Errorf("%w: %s header: %w", ErrCorrupt, format, unprefixed{format, err})
 	}
 	if err := checkSize(cfg.Width, cfg.Height, o.MaxPixels); err != nil {
 		return nil, info, err
 	}
 	m, err := decFn(bytes.NewReader(b))
 	if err != nil {
-		return nil, info, fmt.Errorf("%w: %s: %w", ErrCorrupt, format, err)
+		return nil, info, fmt.Errorf("%w: %s: %w", ErrCorrupt, format, unprefixed{format, err})
 	}
 	if r := m.Bounds(); r.Empty() || int64(r.Dx())*int64(r.Dy()) > o.MaxPixels {
 		// A frame other than the header said: never trust one over the other.
@@ -194,3 +195,16 @@ func shrinkFactor(w, h, minSide int) int {
 	}
 	return max(1, min(w, h)/minSide)
 }
+
+// unprefixed is a decoder's error without the "png: " its package puts in
+// front, which the caller says already.
+type unprefixed struct {
+	format string
+	err    error
+}
+
+func (u unprefixed) Error() string {
+	return strings.TrimPrefix(u.err.Error(), u.format+": ")
+}
+
+func (u unprefixed) Unwrap() error { return u.err }
