@@ -150,6 +150,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case err != nil:
 		return err
 	}
+	// Run from the checkout without make: use its lib/ (go run's binary
+	// lives in the build cache, so "lib/ beside the binary" cannot find
+	// it). Set in the environment, so the CLI and probes see it too.
+	if os.Getenv(extractor.LibraryEnv) == "" {
+		if p, err := filepath.Abs(filepath.Join("lib", "libonnxruntime.so.1")); err == nil {
+			if _, err := os.Stat(p); err == nil {
+				os.Setenv(extractor.LibraryEnv, p)
+			}
+		}
+	}
 	b := &bench{cfg: cfg, sz: sizesFor(cfg.quick, cfg.n1m), log: stderr}
 	defer b.close()
 	return b.run(ctx, stdout)

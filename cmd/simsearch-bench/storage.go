@@ -382,6 +382,20 @@ func runProbe(ctx context.Context, p probeRequest, stdout io.Writer) error {
 			return err
 		}
 		return json.NewEncoder(stdout).Encode(q)
+	case "hnsw-load":
+		if len(p.args) != 1 {
+			return fmt.Errorf("probe hnsw-load wants FILE")
+		}
+		t := time.Now()
+		f, err := os.Open(p.args[0])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := index.NewHNSW(indexDims, nil).Load(f); err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(map[string]float64{"load_ms": msSince(t)})
 	}
 	return fmt.Errorf("unknown probe %q", p.name)
 }
