@@ -13,19 +13,9 @@ import (
 // `query` while `index` runs in another process answers from what is
 // committed, in seconds, and never sees a half-written item.
 func TestQuery_WhileIndexRuns(t *testing.T) {
-	rt := openRuntime(t)
-	randomModel(t, rt)
-	bin := buildCLI(t)
+	bin := cliWithModel(t)
+	photos := photoSet(t, 24, 1)
 	paths, _ := samplePhotos(t)
-	photos := filepath.Join(t.TempDir(), "photos")
-	os.MkdirAll(photos, 0o755)
-	for _, p := range paths[:24] {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(photos, filepath.Base(p)), b, 0o644)
-	}
 	db := filepath.Join(t.TempDir(), "photos.db")
 	env := append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir)
 	run := func(ctx context.Context, args ...string) *exec.Cmd {

@@ -31,6 +31,37 @@ func buildCLI(t *testing.T) string {
 	return bin
 }
 
+// cliWithModel builds the CLI and vgg16-random, for tests that run the
+// command as users do.
+func cliWithModel(t *testing.T) string {
+	t.Helper()
+	rt := openRuntime(t)
+	randomModel(t, rt)
+	return buildCLI(t)
+}
+
+// photoSet copies the first n sample photos (all when n is 0) copies
+// times, under names prefixed by the copy's number, into a new directory.
+func photoSet(t *testing.T, n, copies int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "photos")
+	os.MkdirAll(dir, 0o755)
+	paths, _ := samplePhotos(t)
+	if n > 0 {
+		paths = paths[:n]
+	}
+	for r := 0; r < copies; r++ {
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("%d-%s", r, filepath.Base(p))), b, 0o644)
+		}
+	}
+	return dir
+}
+
 // snapshotDB reads every item and vector of the database at path.
 func snapshotDB(t *testing.T, path string) (map[string]store.Item, map[string][]float32) {
 	t.Helper()
@@ -76,22 +107,8 @@ func TestIndex_SurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kill loop: make test-long")
 	}
-	rt := openRuntime(t)
-	randomModel(t, rt)
-	bin := buildCLI(t)
-	// A few hundred photos: the samples copied under several names.
-	photos := filepath.Join(t.TempDir(), "photos")
-	os.MkdirAll(photos, 0o755)
-	paths, _ := samplePhotos(t)
-	for r := 0; r < 6; r++ {
-		for _, p := range paths {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			os.WriteFile(filepath.Join(photos, fmt.Sprintf("%d-%s", r, filepath.Base(p))), b, 0o644)
-		}
-	}
+	bin := cliWithModel(t)
+	photos := photoSet(t, 0, 6) // a few hundred photos
 	env := append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir)
 	index := func(db string) *exec.Cmd {
 		cmd := exec.Command(bin, "--db", db, "--model", "vgg16-random", "index", "--quiet", photos)
@@ -154,21 +171,9 @@ func TestIndex_SurvivesSIGKILL(t *testing.T) {
 // batch: it exits 130, says so, and leaves a database whose index
 // snapshot covers what was committed, so the next run resumes.
 func TestIndex_SIGTERMStopsCleanly(t *testing.T) {
-	rt := openRuntime(t)
-	randomModel(t, rt)
-	bin := buildCLI(t)
-	photos := filepath.Join(t.TempDir(), "photos")
-	os.MkdirAll(photos, 0o755)
+	bin := cliWithModel(t)
+	photos := photoSet(t, 0, 3)
 	paths, _ := samplePhotos(t)
-	for r := 0; r < 3; r++ {
-		for _, p := range paths {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			os.WriteFile(filepath.Join(photos, fmt.Sprintf("%d-%s", r, filepath.Base(p))), b, 0o644)
-		}
-	}
 	db := filepath.Join(t.TempDir(), "photos.db")
 	cmd := exec.Command(bin, "--db", db, "--model", "vgg16-random", "index", "--quiet", photos)
 	cmd.Env = append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir)
@@ -269,9 +274,7 @@ func TestDedupMove_SurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kill loop: make test-long")
 	}
-	rt := openRuntime(t)
-	randomModel(t, rt)
-	bin := buildCLI(t)
+	bin := cliWithModel(t)
 	root := t.TempDir()
 	photos, dupes := filepath.Join(root, "photos"), filepath.Join(root, "dupes")
 	paths, _ := samplePhotos(t)

@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/simsearch/simsearch/extractor"
 	"github.com/simsearch/simsearch/extractor/imagetest"
@@ -21,9 +21,7 @@ import (
 // index run over them, beside a real photo (so the network is loaded too),
 // peaks under 500 MB of resident memory and exits 0.
 func TestIndex_BombsPeakMemory(t *testing.T) {
-	rt := openRuntime(t)
-	randomModel(t, rt)
-	bin := buildCLI(t)
+	bin := cliWithModel(t)
 	dir := filepath.Join(t.TempDir(), "bombs")
 	os.MkdirAll(dir, 0o755)
 	for _, n := range []uint32{40000, 65000} {
@@ -120,16 +118,7 @@ func TestIndex_FullDisk(t *testing.T) {
 	}
 	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
 	bin := buildCLI(t)
-	photos := filepath.Join(t.TempDir(), "photos")
-	os.MkdirAll(photos, 0o755)
-	paths, _ := samplePhotos(t)
-	for _, p := range paths[:16] { // 160 KiB holds about half of them
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(photos, filepath.Base(p)), b, 0o644)
-	}
+	photos := photoSet(t, 16, 1) // 160 KiB holds about half of them
 	db := filepath.Join(small, "photos.db")
 	cmd := exec.Command(bin, "--db", db, "--model", "vgg16-random", "index", "--quiet", photos)
 	cmd.Env = append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir)
