@@ -15,7 +15,7 @@ import (
 // sessions use (all graph optimisations, threads intra-op threads). rt
 // must stay open: it owns the environment.
 func convCeiling(rt *extractor.Runtime, c convShape, threads int, quick bool) (convFigure, error) {
-	f := convFigure{Threads: threads, Shape: fmt.Sprintf("%dx%dx%dx%d conv3x3 to %d", c.Batch, c.Channels, c.Side, c.Side, c.Channels)}
+	f := convFigure{Threads: threads, Depth: max(c.Depth, 1), Shape: fmt.Sprintf("%dx%dx%dx%d conv3x3 to %d", c.Batch, c.Channels, c.Side, c.Side, c.Channels)}
 	_ = rt
 	data, err := convModel(c)
 	if err != nil {
