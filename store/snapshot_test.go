@@ -160,3 +160,30 @@ func TestSnapshot_DamageIsCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// The snapshot reader says how long it is, so the index decoder sizes its
+// arrays once.
+func TestLoadIndex_ReaderKnowsItsLength(t *testing.T) {
+	db := openTest(t, nil)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 200_000) // 3.2 MB: four chunks
+	if err := db.SaveIndex(1, writeBytes(data)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := db.LoadIndex(func(r io.Reader) error {
+		l, ok := r.(interface{ Len() int })
+		if !ok {
+			t.Fatal("snapshot reader has no Len")
+		}
+		if l.Len() != len(data) {
+			t.Errorf("Len() = %d before reading, want %d", l.Len(), len(data))
+		}
+		got, err := io.ReadAll(io.LimitReader(r, 1000))
+		if err != nil || len(got) != 1000 || l.Len() != len(data)-1000 {
+			t.Errorf("after reading 1000 bytes: Len() = %d (%v)", l.Len(), err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
