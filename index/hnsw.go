@@ -53,10 +53,11 @@ const (
 // never returned but still routing, until they exceed 20% of the nodes and
 // Delete (or a replacing Add) rebuilds the graph.
 //
-// Measured on 100k clustered 512-d vectors (indextest.Clustered), 2 cores,
-// defaults: build 1,635 vectors/s with AddBatch (hnswlib 0.6.2 on the same
-// data: 1,395); one query at ef=32 recall@10 0.955, p50 0.23 ms (hnswlib
-// 0.951, 0.22 ms); ef=64 0.993, 0.33 ms; Flat 13 ms; Load 0.13 s.
+// Measured by make bench (bench/results/2026-11-29-vm.md) on 100k
+// clustered 512-d vectors, 2 cores, defaults: build 3,287 vectors/s with
+// AddBatch (hnswlib 0.6.2 on the same data: 2,862); one query at ef=32
+// recall@10 0.948, p50 0.141 ms (hnswlib 0.946, 0.168 ms); ef=64 0.993,
+// 0.181 ms; Flat 7.1 ms; Load 0.25 s.
 type HNSW struct {
 	mu      sync.RWMutex
 	epoch   uint64 // bumped when slots are renumbered (compact, Load)
