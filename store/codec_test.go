@@ -179,3 +179,23 @@ func TestItem_JSON(t *testing.T) {
 		t.Errorf("round trip: %+v, want %+v", back, it)
 	}
 }
+
+func FuzzDecodeFailure(f *testing.F) {
+	f.Add(appendFailure(nil, Failure{Reason: "corrupt image: jpeg: premature end of JPEG file", Time: time.Unix(1_700_000_000, 5)}))
+	f.Add(appendFailure(nil, Failure{}))
+	f.Add([]byte{failureCodec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{failureCodec + 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		reason, ns, err := decodeFailure(b)
+		if err != nil {
+			if reason != "" || ns != 0 {
+				t.Fatalf("failed decode returned %q, %d", reason, ns)
+			}
+			return
+		}
+		r2, ns2, err := decodeFailure(appendFailure(nil, Failure{Reason: reason, Time: time.Unix(0, ns)}))
+		if err != nil || r2 != reason || ns2 != ns {
+			t.Fatalf("re-encoding changed the failure: %q %d (%v), want %q %d", r2, ns2, err, reason, ns)
+		}
+	})
+}

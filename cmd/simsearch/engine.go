@@ -63,8 +63,6 @@ func engineHint(err error, name, db string) error {
 		return fmt.Errorf("%w\nhint: this database was written by a newer simsearch; upgrade simsearch", err)
 	case errors.Is(err, store.ErrCorrupt):
 		return fmt.Errorf("%w\nhint: run `simsearch check --repair --db %s` (it keeps the damaged file), or move the file away and index again", err, db)
-	case errors.Is(err, extractor.ErrNoLibrary):
-		return fmt.Errorf("%w\nhint: run `make` in the source tree (it fetches lib/libonnxruntime.so.1) or set %s", err, extractor.LibraryEnv)
 	}
 	return modelHint(err, name)
 }

@@ -200,6 +200,8 @@ func modelHint(err error, name string) error {
 		return fmt.Errorf("%w\nhint: %s it again with `simsearch model pull --force %s`", err, verb, name)
 	case errors.Is(err, extractor.ErrModelFile):
 		return fmt.Errorf("%w\nhint: register a working ONNX export again with `simsearch model register %s FILE.onnx`", err, name)
+	case errors.Is(err, extractor.ErrNoLibrary):
+		return fmt.Errorf("%w\nhint: run `make` in the source tree (it fetches lib/libonnxruntime.so.1) or set %s", err, extractor.LibraryEnv)
 	case errors.Is(err, model.ErrOffline):
 		return fmt.Errorf("%w\nhint: meanwhile --model vgg16-random works offline (random weights: near-duplicates only)", err)
 	}
