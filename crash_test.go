@@ -110,8 +110,8 @@ func TestIndex_SurvivesSIGKILL(t *testing.T) {
 	bin := cliWithModel(t)
 	photos := photoSet(t, 0, 6) // a few hundred photos
 	env := append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir)
-	index := func(db string) *exec.Cmd {
-		cmd := exec.Command(bin, "--db", db, "--model", "vgg16-random", "index", "--quiet", photos)
+	index := func(db string, flags ...string) *exec.Cmd {
+		cmd := exec.Command(bin, append(append([]string{"--db", db, "--model", "vgg16-random", "index"}, flags...), photos)...)
 		cmd.Env = env
 		return cmd
 	}
@@ -167,60 +167,79 @@ func TestIndex_SurvivesSIGKILL(t *testing.T) {
 	}
 }
 
-// SIGTERM (and SIGINT, the same path) stops `simsearch index` within one
-// batch: it exits 130, says so, and leaves a database whose index
-// snapshot covers what was committed, so the next run resumes.
-func TestIndex_SIGTERMStopsCleanly(t *testing.T) {
+// SIGINT and SIGTERM stop `simsearch index` within one batch: it exits
+// 130, says so, and leaves a database whose index snapshot covers what was
+// committed; the next run adds the rest and ends with every photo.
+func TestIndex_StopsCleanlyOnSignal(t *testing.T) {
 	bin := cliWithModel(t)
 	photos := photoSet(t, 0, 3)
 	paths, _ := samplePhotos(t)
-	db := filepath.Join(t.TempDir(), "photos.db")
-	cmd := exec.Command(bin, "--db", db, "--model", "vgg16-random", "index", "--quiet", photos)
-	cmd.Env = append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	total := 3 * len(paths)
+	index := func(db string, flags ...string) *exec.Cmd {
+		cmd := exec.Command(bin, append(append([]string{"--db", db, "--model", "vgg16-random", "index"}, flags...), photos)...)
+		cmd.Env = append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir)
+		return cmd
 	}
-	// Wait for the first commit, then stop it.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if n := committedItems(db); n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("nothing committed in 2 minutes\n%s", stderr.Bytes())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		cmd.Process.Kill()
-		t.Fatalf("still running a minute after SIGTERM\n%s", stderr.Bytes())
-	}
-	if code := cmd.ProcessState.ExitCode(); code != 130 {
-		t.Errorf("exit code %d after SIGTERM, want 130\n%s", code, stderr.Bytes())
-	}
-	if !strings.Contains(stderr.String(), "interrupted; everything committed so far is kept") {
-		t.Errorf("stderr does not say it was interrupted:\n%s", stderr.Bytes())
-	}
-	items, _ := snapshotDB(t, db) // the lock is free, the file checks out
-	if len(items) == 0 || len(items) >= 3*len(paths) {
-		t.Errorf("%d items after SIGTERM; want some but not all of %d", len(items), 3*len(paths))
-	}
-	s, err := store.Open(db, &store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := s.Meta()
-	s.Close()
-	if err != nil || !m.HasIndex || m.IndexVersion != m.ItemsVersion {
-		t.Errorf("index snapshot after SIGTERM: %+v, %v; want one taken at the last commit", m, err)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "photos.db")
+			cmd := index(db, "--quiet")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Wait for the first commit, then stop it.
+			deadline := time.Now().Add(2 * time.Minute)
+			for committedItems(db) == 0 {
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					t.Fatalf("nothing committed in 2 minutes\n%s", stderr.Bytes())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			cmd.Process.Signal(sig)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				cmd.Process.Kill()
+				t.Fatalf("still running a minute after %v\n%s", sig, stderr.Bytes())
+			}
+			if code := cmd.ProcessState.ExitCode(); code != 130 {
+				t.Errorf("exit code %d after %v, want 130\n%s", code, sig, stderr.Bytes())
+			}
+			if !strings.Contains(stderr.String(), "interrupted; everything committed so far is kept") {
+				t.Errorf("stderr does not say it was interrupted:\n%s", stderr.Bytes())
+			}
+			items, _ := snapshotDB(t, db) // the lock is free, the file checks out
+			if len(items) == 0 || len(items) >= total {
+				t.Errorf("%d items after %v; want some but not all of %d", len(items), sig, total)
+			}
+			s, err := store.Open(db, &store.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := s.Meta()
+			s.Close()
+			if err != nil || !m.HasIndex || m.IndexVersion != m.ItemsVersion {
+				t.Errorf("index snapshot after %v: %+v, %v; want one taken at the last commit", sig, m, err)
+			}
+
+			// The next run resumes: it adds only what was missing.
+			out, err := index(db).CombinedOutput()
+			if err != nil {
+				t.Fatalf("run after %v: %v\n%s", sig, err, out)
+			}
+			want := fmt.Sprintf("%d added, 0 updated, 0 removed, %d unchanged", total-len(items), len(items))
+			if !strings.Contains(string(out), want) {
+				t.Errorf("run after %v does not say %q:\n%s", sig, want, out)
+			}
+			if after, _ := snapshotDB(t, db); len(after) != total {
+				t.Errorf("%d items after the next run, want %d", len(after), total)
+			}
+		})
 	}
 }
 

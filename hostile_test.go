@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -175,8 +176,8 @@ func noisePNG(t *testing.T, w, h int) []byte {
 	return b.Bytes()
 }
 
-// oddImages are valid files of the kinds that trip decoders: YCCK and
-// progressive JPEG, grey JPEG, 16-bit PNG with alpha, palette PNG with a
+// oddImages are valid files of the kinds that trip decoders: CMYK, YCCK
+// and progressive JPEG, grey JPEG, 16-bit PNG with alpha, palette PNG with a
 // transparent colour, animated GIF, 16-bit TIFF, WebP, a 1×1 image.
 func oddImages(t *testing.T) map[string][]byte {
 	t.Helper()
@@ -193,6 +194,18 @@ func oddImages(t *testing.T) map[string][]byte {
 		}
 		out[name] = b
 	}
+	// The decoder's fuzz corpus has a CMYK JPEG (Adobe APP14, inverted
+	// ink, as Photoshop writes it); reuse it rather than keep a second copy.
+	seed, err := os.ReadFile("extractor/testdata/fuzz/FuzzDecode/jpeg-cmyk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lit, ok := strings.CutPrefix(strings.TrimSpace(string(seed)), "go test fuzz v1\n[]byte(")
+	cmyk, err := strconv.Unquote(strings.TrimSuffix(lit, ")"))
+	if !ok || err != nil {
+		t.Fatalf("jpeg-cmyk seed: not a []byte corpus entry (%v)", err)
+	}
+	out["cmyk.jpg"] = []byte(cmyk)
 	enc := func(name string, fn func(*bytes.Buffer) error) {
 		var b bytes.Buffer
 		if err := fn(&b); err != nil {
