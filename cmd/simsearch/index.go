@@ -63,7 +63,7 @@ func (e *env) index(ctx context.Context, c *cli.Command) error {
 func printIndexSummary(e *env, s simsearch.IndexSummary) {
 	sort.Slice(s.Skipped, func(i, j int) bool { return s.Skipped[i].Path < s.Skipped[j].Path })
 	for _, f := range s.Skipped {
-		fmt.Fprintf(e.stderr, "skipped %s: %s\n", f.Path, f.Reason)
+		fmt.Fprintf(e.stderr, "skipped %s: %s\n", linePath(f.Path), f.Reason)
 	}
 	rate := ""
 	if n := s.Added + s.Updated; n > 0 && s.Elapsed > 0 {

@@ -49,7 +49,7 @@ func statsCommand(e *env) *cli.Command {
 			fmt.Fprintf(tw, "skipped\t%d\n", len(s.Failures))
 			tw.Flush()
 			for _, f := range s.Failures {
-				fmt.Fprintf(e.stdout, "  %s: %s\n", f.Path, f.Reason)
+				fmt.Fprintf(e.stdout, "  %s: %s\n", linePath(f.Path), f.Reason)
 			}
 			return nil
 		},
