@@ -36,6 +36,7 @@ func dedupCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "exit-code", Usage: "exit with status 3 when duplicates were found (0 when none)"},
 			&cli.BoolFlag{Name: "exact", Usage: "exact copies (same content hash) only"},
 			&cli.IntFlag{Name: "k", Value: 16, Usage: "neighbours examined per photo"},
+			&cli.IntFlag{Name: "ef", Usage: "HNSW search breadth (higher: misses fewer near-duplicates in very large collections, slower; default from the index)"},
 		},
 		Commands: []*cli.Command{{
 			Name:  "undo",
@@ -90,7 +91,7 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 			sum.Added, sum.Updated, sum.Removed, sum.Unchanged, len(sum.Skipped))
 	}
 	groups, err := eng.Duplicates(ctx, roots, &simsearch.DedupOptions{
-		Threshold: float32(th), Keep: keep, K: int(c.Int("k")), ExactOnly: c.Bool("exact"),
+		Threshold: float32(th), Keep: keep, K: int(c.Int("k")), Ef: int(c.Int("ef")), ExactOnly: c.Bool("exact"),
 	})
 	if err != nil {
 		return err
