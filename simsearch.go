@@ -250,22 +250,8 @@ func (e *Engine) catchUp() (bool, error) {
 			gone++
 		}
 	}
-	for i, id := range ids {
-		if e.idx.Contains(id) { // changed: Add replaces it
-			if err := e.idx.Add(id, vecs[i]); err != nil {
-				return false, fmt.Errorf("update index: %w", err)
-			}
-			vecs[i] = nil
-		}
-	}
-	var newIDs []uint64
-	var newVecs [][]float32
-	for i, v := range vecs {
-		if v != nil {
-			newIDs, newVecs = append(newIDs, ids[i]), append(newVecs, v)
-		}
-	}
-	if err := e.idx.AddBatch(newIDs, newVecs); err != nil {
+	// AddBatch replaces the vector of an id the index already holds.
+	if err := e.idx.AddBatch(ids, vecs); err != nil {
 		return false, fmt.Errorf("update index: %w", err)
 	}
 	return len(ids) > 0 || gone > 0, nil

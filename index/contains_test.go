@@ -38,3 +38,43 @@ func TestHNSW_IDsAndContains(t *testing.T) {
 		t.Errorf("Contains(1, 2, 51) = %t %t %t, want false true false", h.Contains(1), h.Contains(2), h.Contains(51))
 	}
 }
+
+// AddBatch replaces the vectors of ids the index already holds, as Add
+// does, also when the tombstones it leaves make the graph compact itself
+// in the middle of a batch.
+func TestHNSW_AddBatchReplacesHeldIDs(t *testing.T) {
+	data := indextest.Clustered(300, 16, 9)
+	h := index.NewHNSW(16, nil)
+	ids := make([]uint64, 200)
+	for i := range ids {
+		ids[i] = uint64(i)
+	}
+	if err := h.AddBatch(ids, data[:200]); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		vecs := make([][]float32, 100)
+		for i := range vecs {
+			vecs[i] = data[200+(i+round)%100]
+		}
+		if err := h.AddBatch(ids[:100], vecs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := h.Len(); got != 200 {
+		t.Fatalf("Len = %d after re-adding, want 200", got)
+	}
+	for i := range 200 {
+		want := data[i]
+		if i < 100 {
+			want = data[200+(i+2)%100]
+		}
+		if v, ok := h.Vector(uint64(i)); !ok || !slices.Equal(v, want) {
+			t.Fatalf("Vector(%d): live %t, not the last vector added under it", i, ok)
+		}
+		hits, err := h.Search(want, 1, 0)
+		if err != nil || len(hits) != 1 || hits[0].ID != uint64(i) {
+			t.Fatalf("id %d: search for its vector gives %v, %v", i, hits, err)
+		}
+	}
+}

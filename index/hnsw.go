@@ -182,7 +182,8 @@ func (h *HNSW) Add(id uint64, v []float32) error {
 }
 
 // AddBatch inserts many vectors, linking them in parallel over GOMAXPROCS
-// goroutines. A later duplicate id in the batch replaces an earlier one.
+// goroutines. As with Add, an id the index holds is replaced, and a later
+// duplicate id in the batch replaces an earlier one.
 // Nothing is added if any vector has the wrong dimension.
 func (h *HNSW) AddBatch(ids []uint64, vecs [][]float32) error {
 	if len(ids) != len(vecs) {
