@@ -96,9 +96,15 @@ func CompactInPlace(path string, timeout time.Duration) (before, after int64, er
 		_ = os.Remove(tmp)
 		return 0, 0, err
 	}
+	syncDir(path)
+	return st.Size(), out.Size(), nil
+}
+
+// syncDir flushes the directory holding path, so that a rename into it
+// survives a power cut. It is best effort: the rename itself has been done.
+func syncDir(path string) {
 	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync() // make the rename durable
+		_ = d.Sync()
 		_ = d.Close()
 	}
-	return st.Size(), out.Size(), nil
 }

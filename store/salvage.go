@@ -73,6 +73,7 @@ func salvageInPlace(path string) (SalvageReport, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return rep, fmt.Errorf("salvage %s: %w (the damaged file is %s, the salvaged copy %s)", path, err, rep.Kept, tmp)
 	}
+	syncDir(path)
 	return rep, nil
 }
 
