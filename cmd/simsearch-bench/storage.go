@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -77,7 +76,7 @@ func (b *bench) bigDB(ctx context.Context) (*bigDB, error) {
 				v[j] = float32(rng.NormFloat64())
 			}
 		}
-		normalise(v)
+		extractor.L2Normalize(v)
 		prev = v
 		var h [32]byte
 		for j := range 4 {
@@ -128,17 +127,6 @@ func (b *bench) bigDB(ctx context.Context) (*bigDB, error) {
 	}
 	b.big = d
 	return d, nil
-}
-
-func normalise(v []float32) {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	inv := float32(1 / math.Sqrt(s))
-	for i := range v {
-		v[i] *= inv
-	}
 }
 
 // queryParts is what the query-parts probe measures in a fresh process.
