@@ -14,7 +14,7 @@ export SIMSEARCH_ORT_LIB ?= $(ORT_LIB)
 
 all: build ort
 
-# The cgo JPEG decoder (extractor/jpeg_cgo.go) needs libjpeg's header.
+# The cgo JPEG decoder (internal/extractor/jpeg_cgo.go) needs libjpeg's header.
 .PHONY: deps
 deps:
 	@[ -e /usr/include/jpeglib.h ] || [ "$$($(GO) env CGO_ENABLED)" = 0 ] || \
@@ -36,7 +36,7 @@ demo: all
 # The race detector needs cgo, which the ONNX Runtime binding needs anyway.
 test: all
 	$(GO) test -race -short ./...
-	CGO_ENABLED=0 $(GO) test -short ./index/... ./store/...
+	CGO_ENABLED=0 $(GO) test -short ./index/... ./internal/store/...
 	$(MAKE) bench-quick
 
 test-long: all
@@ -78,7 +78,7 @@ bench-peers:
 BENCHTIME ?= 3x
 BENCHCOUNT ?= 1
 bench-go: all
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./extractor/ ./store/ ./index/
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./internal/extractor/ ./internal/store/ ./index/
 
 clean:
 	rm -rf bin .cache

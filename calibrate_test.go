@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/simsearch/simsearch/extractor"
+	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/model"
 )
 

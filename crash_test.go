@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/simsearch/simsearch/store"
+	"github.com/simsearch/simsearch/internal/store"
 )
 
 // buildCLI builds bin/simsearch into a temporary directory.

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/simsearch/simsearch/extractor/imagetest"
-	"github.com/simsearch/simsearch/store"
+	"github.com/simsearch/simsearch/internal/extractor/imagetest"
+	"github.com/simsearch/simsearch/internal/store"
 )
 
 func smallPNG(t *testing.T) []byte {
@@ -89,7 +89,7 @@ func TestEngine_HostileFolder(t *testing.T) {
 	}
 	big := noisePNG(t, 64, 64)
 	write("truncated.png", big[:len(big)/2])
-	webp, err := os.ReadFile("extractor/testdata/lossy.webp")
+	webp, err := os.ReadFile("internal/extractor/testdata/lossy.webp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,9 +183,9 @@ func oddImages(t *testing.T) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
 	for name, path := range map[string]string{
-		"ycck.jpg":        "extractor/testdata/ycck.jpg",
-		"rgb16.tif":       "extractor/testdata/rgb16.tif",
-		"lossy.webp":      "extractor/testdata/lossy.webp",
+		"ycck.jpg":        "internal/extractor/testdata/ycck.jpg",
+		"rgb16.tif":       "internal/extractor/testdata/rgb16.tif",
+		"lossy.webp":      "internal/extractor/testdata/lossy.webp",
 		"progressive.jpg": "testdata/hostile/progressive.jpg",
 	} {
 		b, err := os.ReadFile(path)
@@ -196,7 +196,7 @@ func oddImages(t *testing.T) map[string][]byte {
 	}
 	// The decoder's fuzz corpus has a CMYK JPEG (Adobe APP14, inverted
 	// ink, as Photoshop writes it); reuse it rather than keep a second copy.
-	seed, err := os.ReadFile("extractor/testdata/fuzz/FuzzDecode/jpeg-cmyk")
+	seed, err := os.ReadFile("internal/extractor/testdata/fuzz/FuzzDecode/jpeg-cmyk")
 	if err != nil {
 		t.Fatal(err)
 	}

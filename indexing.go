@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/simsearch/simsearch/extractor"
-	"github.com/simsearch/simsearch/store"
+	"github.com/simsearch/simsearch/internal/extractor"
+	"github.com/simsearch/simsearch/internal/store"
 )
 
 // IndexOptions configure Engine.Index.

@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/simsearch/simsearch/extractor"
+	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/model"
-	"github.com/simsearch/simsearch/reference"
+	"github.com/simsearch/simsearch/internal/reference"
 )
 
 // ErrModelNotInstalled is returned when the requested model must be pulled

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/simsearch/simsearch/store"
+	"github.com/simsearch/simsearch/internal/store"
 )
 
 // indexFour indexes four sample photos into a new database and returns

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/simsearch/simsearch/extractor"
-	"github.com/simsearch/simsearch/extractor/imagetest"
+	"github.com/simsearch/simsearch/internal/extractor"
+	"github.com/simsearch/simsearch/internal/extractor/imagetest"
 )
 
 // Decompression bombs of every format are refused from their headers: an

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/simsearch/simsearch/store"
+	"github.com/simsearch/simsearch/internal/store"
 )
 
 // copyPhotos copies testdata/photos into a temporary directory.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/simsearch/simsearch/store"
+	"github.com/simsearch/simsearch/internal/store"
 )
 
 // tree is a photo folder with a keeper, an exact copy and a near copy,

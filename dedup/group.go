@@ -10,7 +10,7 @@ import (
 	"sync"
 
 	"github.com/simsearch/simsearch/index"
-	"github.com/simsearch/simsearch/store"
+	"github.com/simsearch/simsearch/internal/store"
 )
 
 // Reason says why a member is in its group.

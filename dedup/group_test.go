@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/simsearch/simsearch/index"
-	"github.com/simsearch/simsearch/store"
+	"github.com/simsearch/simsearch/internal/store"
 )
 
 // fixture holds items with hand-made vectors in a Flat index.

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/simsearch/simsearch/store"
+	"github.com/simsearch/simsearch/internal/store"
 )
 
 func TestWriteReport(t *testing.T) {

@@ -1,21 +1,14 @@
 // Package model knows the networks simsearch can run and prepares them:
 // a catalog of models (Catalog, Lookup), their installation in a model
-// directory (Pull, BuildRandom, Register, Load, Installed), and the ONNX
-// work that needs no runtime: reading and writing ONNX files (ReadModel,
-// WriteModel), shape inference (InferShapes), exposing the last max-pool
-// as a feature output (ExposeFeatures), building VGG networks with
-// deterministic random or given weights (NewVGG, BuildVGG) and describing
-// a graph (Summary, Dot).
+// directory (Pull, BuildRandom, Register, Load, Installed) and a look at
+// an ONNX file (Describe, Dot). The ONNX work behind it (protobuf types,
+// shape inference, graph surgery, building VGG networks) is in
+// internal/onnx.
 //
 // An installed model is two files in the model directory: <name>.onnx and
 // <name>.json, the Spec that says how to feed it and which output holds
 // the feature map. Spec.Fingerprint identifies the vectors a model and a
 // pooling give, so that a database never mixes incompatible vectors.
-//
-// The ONNX protobuf types live in model/onnxpb, generated from the
-// official onnx.proto with protoc-gen-go. The module that already exports
-// such types (advancedclimatesystems/gonnx) brings gorgonia, arrow and
-// flatbuffers with it; ours depend on google.golang.org/protobuf only.
 //
 // Example: install the offline model and print its layers.
 //
@@ -28,9 +21,5 @@
 //	if err != nil {
 //		return err
 //	}
-//	m, err := model.ReadModel(spec.Path)
-//	if err != nil {
-//		return err
-//	}
-//	return model.Summary(os.Stdout, m)
+//	return model.Describe(os.Stdout, spec.Path)
 package model

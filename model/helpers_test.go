@@ -3,20 +3,16 @@ package model
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/simsearch/simsearch/model/onnxpb"
+	"github.com/simsearch/simsearch/internal/onnx"
+	"github.com/simsearch/simsearch/internal/onnx/onnxpb"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files and the fuzz seed corpus")
 
 // tinyConfig is a VGG-like network small enough to build in microseconds:
 // two blocks of 4 and 8 channels on a 32×32 input, with two dense layers.
-func tinyConfig() VGGConfig {
-	return VGGConfig{Name: "tiny", Size: 32, InChannels: 3, Blocks: [][]int{{4}, {8, 8}}, Dense: []int{16, 10}, Seed: 1}
+func tinyConfig() onnx.VGGConfig {
+	return onnx.VGGConfig{Name: "tiny", Size: 32, InChannels: 3, Blocks: [][]int{{4}, {8, 8}}, Dense: []int{16, 10}, Seed: 1}
 }
 
 // zooStyle rewrites a built VGG the way a model zoo classifier comes: the
@@ -28,7 +24,7 @@ func zooStyle(t *testing.T, m *onnxpb.ModelProto) {
 	if len(g.GetOutput()) != 2 {
 		t.Fatalf("want a model with feature and classifier outputs, got %d outputs", len(g.GetOutput()))
 	}
-	g.ValueInfo = append(g.ValueInfo, tensorValueInfo("block1_pool", 1, 99, 99, 99))
+	g.ValueInfo = append(g.ValueInfo, onnx.TensorValueInfo("block1_pool", 1, 99, 99, 99))
 	g.Output = g.Output[1:]
 	for _, v := range append(g.GetInput(), g.GetOutput()...) {
 		v.GetType().GetTensorType().GetShape().GetDim()[0].Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 1}
@@ -38,12 +34,12 @@ func zooStyle(t *testing.T, m *onnxpb.ModelProto) {
 // tinyZooBytes is the encoded zoo-style tiny model.
 func tinyZooBytes(t *testing.T) []byte {
 	t.Helper()
-	v, err := NewVGG(tinyConfig())
+	v, err := onnx.NewVGG(tinyConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	zooStyle(t, v.Model)
-	b, err := EncodeModel(v.Model)
+	b, err := onnx.EncodeModel(v.Model)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,27 +49,6 @@ func tinyZooBytes(t *testing.T) []byte {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-// golden compares got with testdata/name, rewriting it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s differs from the golden file (rerun with -update if intended):\n got:\n%s\nwant:\n%s", name, got, want)
-	}
 }
 
 // outputNames lists the graph's output names.

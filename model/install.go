@@ -16,7 +16,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/simsearch/simsearch/model/onnxpb"
+	"github.com/simsearch/simsearch/internal/onnx"
+	"github.com/simsearch/simsearch/internal/onnx/onnxpb"
 )
 
 // ErrNotInstalled is returned when a model is not in the model directory.
@@ -94,7 +95,7 @@ func SaveSpec(path string, s Spec) error {
 	if err != nil {
 		return fmt.Errorf("save spec: %w", err)
 	}
-	return writeFileAtomic(path, append(b, '\n'))
+	return onnx.WriteFileAtomic(path, append(b, '\n'))
 }
 
 // Load returns the spec of the installed model called name in dir. It
@@ -232,7 +233,7 @@ func install(dir string, m *onnxpb.ModelProto, s Spec) (Spec, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Spec{}, fmt.Errorf("install %s: %w", s.Name, err)
 	}
-	b, err := EncodeModel(m)
+	b, err := onnx.EncodeModel(m)
 	if err != nil {
 		return Spec{}, err
 	}
@@ -241,7 +242,7 @@ func install(dir string, m *onnxpb.ModelProto, s Spec) (Spec, error) {
 	if s.Path, err = filepath.Abs(filepath.Join(dir, s.Name+".onnx")); err != nil {
 		return Spec{}, fmt.Errorf("install %s: %w", s.Name, err)
 	}
-	if err := writeFileAtomic(s.Path, b); err != nil {
+	if err := onnx.WriteFileAtomic(s.Path, b); err != nil {
 		return Spec{}, err
 	}
 	if err := SaveSpec(filepath.Join(dir, s.Name+".json"), s); err != nil {
@@ -251,10 +252,10 @@ func install(dir string, m *onnxpb.ModelProto, s Spec) (Spec, error) {
 }
 
 // BuildRandom builds the vgg16-random model (the VGG16 trunk with
-// deterministic He-normal weights, see NewVGG) and installs it in dir.
+// deterministic He-normal weights, see onnx.NewVGG) and installs it in dir.
 func BuildRandom(dir string) (Spec, error) {
 	e, _ := Lookup("vgg16-random")
-	v, err := NewVGG(VGG16Config(false))
+	v, err := onnx.NewVGG(onnx.VGG16Config(false))
 	if err != nil {
 		return Spec{}, err
 	}
@@ -277,12 +278,12 @@ func Register(dir, onnxPath string, s Spec) (Spec, error) {
 	if err := s.Pre.Validate(); err != nil {
 		return Spec{}, err
 	}
-	m, err := ReadModel(onnxPath)
+	m, err := onnx.ReadModel(onnxPath)
 	if err != nil {
 		return Spec{}, err
 	}
 	g := m.GetGraph()
-	inputs := graphInputs(g)
+	inputs := onnx.GraphInputs(g)
 	var in *onnxpb.ValueInfoProto
 	for _, v := range inputs {
 		if v.GetName() == s.Input || s.Input == "" && len(inputs) == 1 {
@@ -302,7 +303,7 @@ func Register(dir, onnxPath string, s Spec) (Spec, error) {
 	if s.Pre.Layout == NHWC {
 		want = []int64{-1, size, size, 3}
 	}
-	if dims, ok := valueInfoDims(in); ok {
+	if dims, ok := onnx.ValueInfoDims(in); ok {
 		if len(dims) != 4 {
 			return Spec{}, fmt.Errorf("register %s: %w: input %q has rank %d, want 4", s.Name, ErrSpec, s.Input, len(dims))
 		}
@@ -321,7 +322,7 @@ func Register(dir, onnxPath string, s Spec) (Spec, error) {
 			}
 		}
 		if out == "" {
-			return Spec{}, fmt.Errorf("register %s: %w: no MaxPool; name the feature output", s.Name, ErrNoFeature)
+			return Spec{}, fmt.Errorf("register %s: %w: no MaxPool; name the feature output", s.Name, onnx.ErrNoFeature)
 		}
 	}
 	var producer *onnxpb.NodeProto
@@ -333,7 +334,7 @@ func Register(dir, onnxPath string, s Spec) (Spec, error) {
 	if producer == nil {
 		return Spec{}, fmt.Errorf("register %s: %w: no tensor %q in the graph", s.Name, ErrSpec, out)
 	}
-	dims, err := exposeOutput(m, out, map[string][]int64{s.Input: want})
+	dims, err := onnx.ExposeOutput(m, out, map[string][]int64{s.Input: want})
 	if err != nil {
 		return Spec{}, fmt.Errorf("register %s: %w", s.Name, err)
 	}
@@ -364,7 +365,7 @@ func guessLayout(producer *onnxpb.NodeProto, dims []int64) Layout {
 	case "MaxPool", "AveragePool", "Conv", "Relu":
 		return NCHW
 	case "Transpose":
-		switch perm := attrInts(producer, "perm"); {
+		switch perm := onnx.AttrInts(producer, "perm"); {
 		case slices.Equal(perm, []int64{0, 2, 3, 1}):
 			return NHWC
 		case slices.Equal(perm, []int64{0, 3, 1, 2}):

@@ -10,7 +10,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/simsearch/simsearch/model/onnxpb"
+	"github.com/simsearch/simsearch/internal/onnx"
+	"github.com/simsearch/simsearch/internal/onnx/onnxpb"
 )
 
 func TestDefaultDir(t *testing.T) {
@@ -165,16 +166,16 @@ func TestPreprocess_Validate(t *testing.T) {
 }
 
 // kerasStyle turns a built trunk into what tf2onnx makes of a Keras
-// include_top=False VGG: an NHWC input named input_1, a Transpose to NCHW
+// include_top=False onnx.VGG: an NHWC input named input_1, a Transpose to NCHW
 // before the first convolution and one back to NHWC at the end, which is
 // the only output.
-func kerasStyle(t *testing.T, v *VGG) {
+func kerasStyle(t *testing.T, v *onnx.VGG) {
 	t.Helper()
 	g := v.Model.GetGraph()
 	s := g.GetInput()[0].GetType().GetTensorType().GetShape().GetDim()
-	g.Input[0] = tensorValueInfo("input_1", -1, s[2].GetDimValue(), s[3].GetDimValue(), s[1].GetDimValue())
-	toNCHW := node("Transpose", []string{"input_1"}, "data", intsAttr("perm", 0, 3, 1, 2))
-	toNHWC := node("Transpose", []string{v.Feature.Name}, "features", intsAttr("perm", 0, 2, 3, 1))
+	g.Input[0] = onnx.TensorValueInfo("input_1", -1, s[2].GetDimValue(), s[3].GetDimValue(), s[1].GetDimValue())
+	toNCHW := onnx.Node("Transpose", []string{"input_1"}, "data", onnx.IntsAttr("perm", 0, 3, 1, 2))
+	toNHWC := onnx.Node("Transpose", []string{v.Feature.Name}, "features", onnx.IntsAttr("perm", 0, 2, 3, 1))
 	g.Node = slices.Concat([]*onnxpb.NodeProto{toNCHW}, g.Node, []*onnxpb.NodeProto{toNHWC})
 	g.Output = []*onnxpb.ValueInfoProto{{Name: proto.String("features")}}
 }
@@ -182,25 +183,25 @@ func kerasStyle(t *testing.T, v *VGG) {
 func writeModel(t *testing.T, m *onnxpb.ModelProto) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "user.onnx")
-	if err := WriteModel(path, m); err != nil {
+	if err := onnx.WriteModel(path, m); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
 
 func TestRegister(t *testing.T) {
-	trunk := VGGConfig{Size: 32, InChannels: 3, Blocks: [][]int{{4}, {16}}, Seed: 2}
-	plain, err := NewVGG(trunk)
+	trunk := onnx.VGGConfig{Size: 32, InChannels: 3, Blocks: [][]int{{4}, {16}}, Seed: 2}
+	plain, err := onnx.NewVGG(trunk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keras, err := NewVGG(trunk)
+	keras, err := onnx.NewVGG(trunk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	kerasStyle(t, keras)
 	dense := tinyConfig()
-	zoo, err := NewVGG(dense)
+	zoo, err := onnx.NewVGG(dense)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func TestRegister(t *testing.T) {
 			if err := loaded.Verify(); err != nil {
 				t.Error(err)
 			}
-			m, err := ReadModel(loaded.Path)
+			m, err := onnx.ReadModel(loaded.Path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,7 +253,7 @@ func TestRegister(t *testing.T) {
 }
 
 func TestRegister_Rejects(t *testing.T) {
-	v, err := NewVGG(VGGConfig{Size: 32, InChannels: 3, Blocks: [][]int{{4}}, Seed: 2})
+	v, err := onnx.NewVGG(onnx.VGGConfig{Size: 32, InChannels: 3, Blocks: [][]int{{4}}, Seed: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +275,7 @@ func TestRegister_Rejects(t *testing.T) {
 		{"wrong layout", path, Spec{Name: "x", Pre: CaffePreprocess(32)}, ErrSpec},
 		{"no such output", path, Spec{Name: "x", Output: "fc9", Pre: TorchPreprocess(32)}, ErrSpec},
 		{"output not a map", path, Spec{Name: "x", Output: "block1_conv1_b", Pre: TorchPreprocess(32)}, ErrSpec},
-		{"not onnx", garbage, Spec{Name: "x", Pre: TorchPreprocess(32)}, ErrInvalidModel},
+		{"not onnx", garbage, Spec{Name: "x", Pre: TorchPreprocess(32)}, onnx.ErrInvalidModel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

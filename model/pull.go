@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/simsearch/simsearch/internal/onnx"
 )
 
 // ErrChecksum is returned when a downloaded or installed file does not have
@@ -50,7 +52,7 @@ type PullOptions struct {
 // partial download with an HTTP Range request; its size and SHA-256 are
 // checked (a mismatch deletes the partial file and wraps ErrChecksum);
 // then its last max-pool is exposed as the feature output (see
-// ExposeFeatures) and the edited model and its spec are written. A model
+// onnx.ExposeFeatures) and the edited model and its spec are written. A model
 // without a URL is built locally (vgg16-random). A model already installed
 // is returned as is unless opts.Force is set.
 //
@@ -97,18 +99,18 @@ func Pull(ctx context.Context, e Entry, dir string, opts *PullOptions) (Spec, er
 		os.Remove(part)
 		return Spec{}, fmt.Errorf("pull %s: %w", e.Name, err)
 	}
-	m, err := ReadModel(part)
+	m, err := onnx.ReadModel(part)
 	if err != nil {
 		return Spec{}, fmt.Errorf("pull %s: %w", e.Name, err)
 	}
-	f, err := ExposeFeatures(m)
+	f, err := onnx.ExposeFeatures(m)
 	if err != nil {
 		return Spec{}, fmt.Errorf("pull %s: %w", e.Name, err)
 	}
 	s := e.Spec
 	if (s.Channels != 0 && f.C != s.Channels) || (s.GridH != 0 && f.H != s.GridH) || (s.GridW != 0 && f.W != s.GridW) {
 		return Spec{}, fmt.Errorf("pull %s: %w: last max-pool %s is %d×%d×%d, want %d×%d×%d",
-			e.Name, ErrNoFeature, f.Name, f.C, f.H, f.W, s.Channels, s.GridH, s.GridW)
+			e.Name, onnx.ErrNoFeature, f.Name, f.C, f.H, f.W, s.Channels, s.GridH, s.GridW)
 	}
 	s.Output, s.Channels, s.GridH, s.GridW = f.Name, f.C, f.H, f.W
 	s, err = install(dir, m, s)

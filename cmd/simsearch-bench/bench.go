@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/simsearch/simsearch"
-	"github.com/simsearch/simsearch/extractor"
+	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/model"
 )
 

@@ -6,8 +6,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/simsearch/simsearch/model"
-	"github.com/simsearch/simsearch/model/onnxpb"
+	"github.com/simsearch/simsearch/internal/onnx"
+	"github.com/simsearch/simsearch/internal/onnx/onnxpb"
 )
 
 // convShape is the convolution that measures the machine's practical
@@ -90,5 +90,5 @@ func convModel(c convShape) ([]byte, error) {
 		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(13)}},
 		Graph:        g,
 	}
-	return model.EncodeModel(m)
+	return onnx.EncodeModel(m)
 }

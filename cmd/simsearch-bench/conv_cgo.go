@@ -8,7 +8,7 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
-	"github.com/simsearch/simsearch/extractor"
+	"github.com/simsearch/simsearch/internal/extractor"
 )
 
 // convCeiling times c in ONNX Runtime with the options the extractor's

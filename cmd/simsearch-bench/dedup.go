@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/simsearch/simsearch"
-	"github.com/simsearch/simsearch/store"
+	"github.com/simsearch/simsearch/internal/store"
 )
 
 // dedupThresholds are the cosine thresholds of the precision/recall table.

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/simsearch/simsearch"
-	"github.com/simsearch/simsearch/extractor"
+	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/index"
 	"github.com/simsearch/simsearch/model"
-	"github.com/simsearch/simsearch/store"
+	"github.com/simsearch/simsearch/internal/store"
 )
 
 // bigDB is the database of the store and dedup rows: n items with random

@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/simsearch/simsearch/store"
+	"github.com/simsearch/simsearch/internal/store"
 )
 
 func compactCommand(e *env) *cli.Command {

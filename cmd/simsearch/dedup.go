@@ -11,7 +11,7 @@ import (
 
 	"github.com/simsearch/simsearch"
 	"github.com/simsearch/simsearch/dedup"
-	"github.com/simsearch/simsearch/extractor"
+	"github.com/simsearch/simsearch/internal/extractor"
 )
 
 func dedupCommand(e *env) *cli.Command {

@@ -13,8 +13,8 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/simsearch/simsearch"
-	"github.com/simsearch/simsearch/extractor"
-	"github.com/simsearch/simsearch/store"
+	"github.com/simsearch/simsearch/internal/extractor"
+	"github.com/simsearch/simsearch/internal/store"
 )
 
 func TestMain(m *testing.M) {

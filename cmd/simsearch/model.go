@@ -11,7 +11,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/simsearch/simsearch"
-	"github.com/simsearch/simsearch/extractor"
+	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/model"
 )
 
@@ -249,22 +249,18 @@ func (e *env) modelInfo(c *cli.Command) error {
 		}
 		path = s.Path
 	}
-	m, err := model.ReadModel(path)
-	if err != nil {
-		return err
-	}
-	if err := model.Summary(e.stdout, m); err != nil {
+	if err := model.Describe(e.stdout, path); err != nil {
 		return err
 	}
 	if d := c.String("dot"); d != "" {
 		if d == "-" {
-			return model.Dot(e.stdout, m)
+			return model.Dot(e.stdout, path)
 		}
 		f, err := os.Create(d)
 		if err != nil {
 			return err
 		}
-		if err := model.Dot(f, m); err != nil {
+		if err := model.Dot(f, path); err != nil {
 			f.Close()
 			return err
 		}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"image/jpeg"
 
-	"github.com/simsearch/simsearch/reference"
+	"github.com/simsearch/simsearch/internal/reference"
 )
 
 func ExampleNames() {

@@ -86,7 +86,7 @@ func BenchmarkFiles(b *testing.B) {
 	}
 	defer rt.Close()
 	spec := vgg16Random(b)
-	paths, err := filepath.Glob("../testdata/photos/*.jpg")
+	paths, err := filepath.Glob("../../testdata/photos/*.jpg")
 	if err != nil || len(paths) == 0 {
 		b.Fatal("no sample photos", err)
 	}

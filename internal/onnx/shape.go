@@ -1,4 +1,4 @@
-package model
+package onnx
 
 import (
 	"encoding/binary"
@@ -6,7 +6,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/simsearch/simsearch/model/onnxpb"
+	"github.com/simsearch/simsearch/internal/onnx/onnxpb"
 )
 
 // maxDim bounds every dimension, pad and stride read from a graph so that
@@ -49,12 +49,12 @@ func inferShapes(g *onnxpb.GraphProto, override map[string][]int64) (map[string]
 			s.consts[t.GetName()] = v
 		}
 	}
-	for _, v := range graphInputs(g) {
+	for _, v := range GraphInputs(g) {
 		if dims, ok := override[v.GetName()]; ok {
 			s.shapes[v.GetName()] = slices.Clone(dims)
 			continue
 		}
-		if dims, ok := valueInfoDims(v); ok {
+		if dims, ok := ValueInfoDims(v); ok {
 			if err := checkDims(dims); err != nil {
 				return nil, fmt.Errorf("%w: input %q: %v", ErrInvalidModel, v.GetName(), err)
 			}
@@ -184,7 +184,7 @@ func (s *shapeState) node(n *onnxpb.NodeProto) error {
 		if len(x) < 3 {
 			return fmt.Errorf("input rank %d, want at least 3", len(x))
 		}
-		out, err := pooled(n, x, attrInts(n, "kernel_shape"))
+		out, err := pooled(n, x, AttrInts(n, "kernel_shape"))
 		if err != nil {
 			return err
 		}
@@ -220,7 +220,7 @@ func (s *shapeState) node(n *onnxpb.NodeProto) error {
 		if x == nil {
 			return nil
 		}
-		perm := attrInts(n, "perm")
+		perm := AttrInts(n, "perm")
 		if perm == nil {
 			for i := len(x) - 1; i >= 0; i-- {
 				perm = append(perm, int64(i))
@@ -312,9 +312,9 @@ func pooled(n *onnxpb.NodeProto, x, kernel []int64) ([]int64, error) {
 	if len(kernel) != sp {
 		return nil, fmt.Errorf("kernel %v for %d spatial dims", kernel, sp)
 	}
-	strides := attrInts(n, "strides")
-	dil := attrInts(n, "dilations")
-	pads := attrInts(n, "pads")
+	strides := AttrInts(n, "strides")
+	dil := AttrInts(n, "dilations")
+	pads := AttrInts(n, "pads")
 	autoPad := attrString(n, "auto_pad")
 	ceil := attrInt(n, "ceil_mode", 0) == 1
 	if strides != nil && len(strides) != sp || dil != nil && len(dil) != sp || pads != nil && len(pads) != 2*sp {
@@ -393,7 +393,7 @@ func (s *shapeState) conv(n *onnxpb.NodeProto, x []int64) error {
 	if b := s.in(n, 2); b != nil && (len(b) != 1 || b[0] != w[0]) {
 		return fmt.Errorf("bias %v for %d filters", b, w[0])
 	}
-	kernel := attrInts(n, "kernel_shape")
+	kernel := AttrInts(n, "kernel_shape")
 	if kernel == nil {
 		kernel = w[2:]
 	} else if !slices.Equal(kernel, w[2:]) {
@@ -555,7 +555,7 @@ func (s *shapeState) axesOp(n *onnxpb.NodeProto, x []int64) error {
 	if x == nil {
 		return nil
 	}
-	axes := attrInts(n, "axes")
+	axes := AttrInts(n, "axes")
 	if axes == nil && len(n.GetInput()) > 1 {
 		v, ok := s.consts[n.GetInput()[1]]
 		if !ok {

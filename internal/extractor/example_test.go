@@ -7,7 +7,7 @@ import (
 	"image/color"
 	"image/png"
 
-	"github.com/simsearch/simsearch/extractor"
+	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/model"
 )
 

@@ -1,4 +1,4 @@
-package model
+package onnx
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/simsearch/simsearch/model/onnxpb"
+	"github.com/simsearch/simsearch/internal/onnx/onnxpb"
 )
 
 // ErrInvalidModel is returned when bytes do not hold a usable ONNX model:
@@ -64,12 +64,12 @@ func WriteModel(path string, m *onnxpb.ModelProto) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b)
+	return WriteFileAtomic(path, b)
 }
 
-// writeFileAtomic writes b to a temporary file next to path, syncs it and
+// WriteFileAtomic writes b to a temporary file next to path, syncs it and
 // renames it over path.
-func writeFileAtomic(path string, b []byte) (err error) {
+func WriteFileAtomic(path string, b []byte) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -101,9 +101,9 @@ func writeFileAtomic(path string, b []byte) (err error) {
 // batchParam is the symbolic name given to the batch dimension.
 const batchParam = "N"
 
-// tensorValueInfo describes a float tensor; a negative dim is symbolic
+// TensorValueInfo describes a float tensor; a negative dim is symbolic
 // and named batchParam.
-func tensorValueInfo(name string, dims ...int64) *onnxpb.ValueInfoProto {
+func TensorValueInfo(name string, dims ...int64) *onnxpb.ValueInfoProto {
 	shape := &onnxpb.TensorShapeProto{}
 	for _, d := range dims {
 		shape.Dim = append(shape.Dim, dimProto(d))
@@ -124,9 +124,9 @@ func dimProto(d int64) *onnxpb.TensorShapeProto_Dimension {
 	return &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}}
 }
 
-// valueInfoDims returns the declared dims of a tensor value; unknown or
+// ValueInfoDims returns the declared dims of a tensor value; unknown or
 // symbolic dims are -1. ok is false when no shape is declared.
-func valueInfoDims(v *onnxpb.ValueInfoProto) (dims []int64, ok bool) {
+func ValueInfoDims(v *onnxpb.ValueInfoProto) (dims []int64, ok bool) {
 	tt := v.GetType().GetTensorType()
 	if tt == nil || tt.GetShape() == nil {
 		return nil, false
@@ -150,7 +150,7 @@ func attrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
 	return def
 }
 
-func attrInts(n *onnxpb.NodeProto, name string) []int64 {
+func AttrInts(n *onnxpb.NodeProto, name string) []int64 {
 	for _, a := range n.GetAttribute() {
 		if a.GetName() == name {
 			return a.GetInts()
@@ -168,7 +168,7 @@ func attrString(n *onnxpb.NodeProto, name string) string {
 	return ""
 }
 
-func intsAttr(name string, v ...int64) *onnxpb.AttributeProto {
+func IntsAttr(name string, v ...int64) *onnxpb.AttributeProto {
 	return &onnxpb.AttributeProto{
 		Name: proto.String(name),
 		Type: onnxpb.AttributeProto_INTS.Enum(),
@@ -176,7 +176,7 @@ func intsAttr(name string, v ...int64) *onnxpb.AttributeProto {
 	}
 }
 
-func intAttr(name string, v int64) *onnxpb.AttributeProto {
+func IntAttr(name string, v int64) *onnxpb.AttributeProto {
 	return &onnxpb.AttributeProto{
 		Name: proto.String(name),
 		Type: onnxpb.AttributeProto_INT.Enum(),
@@ -184,9 +184,9 @@ func intAttr(name string, v int64) *onnxpb.AttributeProto {
 	}
 }
 
-// graphInputs returns the graph inputs that are fed at run time, leaving out
+// GraphInputs returns the graph inputs that are fed at run time, leaving out
 // the initializers that older exporters also list as inputs.
-func graphInputs(g *onnxpb.GraphProto) []*onnxpb.ValueInfoProto {
+func GraphInputs(g *onnxpb.GraphProto) []*onnxpb.ValueInfoProto {
 	init := make(map[string]bool, len(g.GetInitializer()))
 	for _, t := range g.GetInitializer() {
 		init[t.GetName()] = true
@@ -198,4 +198,9 @@ func graphInputs(g *onnxpb.GraphProto) []*onnxpb.ValueInfoProto {
 		}
 	}
 	return in
+}
+
+// Node is a node of type op named after its one output.
+func Node(op string, in []string, out string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
+	return &onnxpb.NodeProto{OpType: proto.String(op), Name: proto.String(out), Input: in, Output: []string{out}, Attribute: attrs}
 }

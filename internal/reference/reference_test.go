@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/simsearch/simsearch/reference"
+	"github.com/simsearch/simsearch/internal/reference"
 )
 
 func TestPhotos_AllDecodeWithShorterSide256(t *testing.T) {
@@ -85,7 +85,7 @@ func TestPhotos_EachHasASourcesRow(t *testing.T) {
 // a resized copy 0.99 or more (TestCorrelation_SeesAResizedCopy).
 func TestPhotos_DistinctFromTestdata(t *testing.T) {
 	const maxCorrelation = 0.95
-	testdata := filepath.Join("..", "testdata", "photos")
+	testdata := filepath.Join("..", "..", "testdata", "photos")
 	originals, err := filepath.Glob(filepath.Join(testdata, "*.jpg"))
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +118,7 @@ func TestPhotos_DistinctFromTestdata(t *testing.T) {
 // Self-check of the distinctness measure: it must call a photo and its
 // resized, re-encoded copy (a testdata half-size variant) the same.
 func TestCorrelation_SeesAResizedCopy(t *testing.T) {
-	dir := os.DirFS(filepath.Join("..", "testdata", "photos"))
+	dir := os.DirFS(filepath.Join("..", "..", "testdata", "photos"))
 	c := correlation(thumb(t, decode(t, dir, "ladybird.jpg")), thumb(t, decode(t, dir, "ladybird--half.jpg")))
 	if c < 0.99 {
 		t.Errorf("ladybird and its half-size copy: correlation %.3f, want >= 0.99", c)

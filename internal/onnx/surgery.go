@@ -1,11 +1,11 @@
-package model
+package onnx
 
 import (
 	"errors"
 	"fmt"
 	"slices"
 
-	"github.com/simsearch/simsearch/model/onnxpb"
+	"github.com/simsearch/simsearch/internal/onnx/onnxpb"
 )
 
 // Feature names a feature-map tensor and its size per image (C×H×W).
@@ -39,17 +39,17 @@ func ExposeFeatures(m *onnxpb.ModelProto) (Feature, error) {
 		return Feature{}, fmt.Errorf("%w: the graph has no MaxPool", ErrNoFeature)
 	}
 	name := g.GetNode()[last].GetOutput()[0]
-	dims, err := exposeOutput(m, name, nil)
+	dims, err := ExposeOutput(m, name, nil)
 	if err != nil {
 		return Feature{}, err
 	}
 	return Feature{Name: name, C: int(dims[1]), H: int(dims[2]), W: int(dims[3])}, nil
 }
 
-// exposeOutput makes the tensor name a graph output after checking that it
+// ExposeOutput makes the tensor name a graph output after checking that it
 // is a 4-D map with a symbolic batch; input shapes may be overridden for
 // inference. It returns the tensor's shape.
-func exposeOutput(m *onnxpb.ModelProto, name string, override map[string][]int64) ([]int64, error) {
+func ExposeOutput(m *onnxpb.ModelProto, name string, override map[string][]int64) ([]int64, error) {
 	g := m.GetGraph()
 	batchSymbolic(g)
 	shapes, err := inferShapes(g, override)
@@ -63,7 +63,7 @@ func exposeOutput(m *onnxpb.ModelProto, name string, override map[string][]int64
 	if len(dims) != 4 || dims[1] <= 0 || dims[2] <= 0 || dims[3] <= 0 {
 		return nil, fmt.Errorf("%w: %q has shape %v, want N×C×H×W", ErrNoFeature, name, dims)
 	}
-	out := tensorValueInfo(name, -1, dims[1], dims[2], dims[3])
+	out := TensorValueInfo(name, -1, dims[1], dims[2], dims[3])
 	if i := slices.IndexFunc(g.GetOutput(), func(v *onnxpb.ValueInfoProto) bool { return v.GetName() == name }); i >= 0 {
 		g.Output[i] = out
 	} else {
@@ -79,7 +79,7 @@ func exposeOutput(m *onnxpb.ModelProto, name string, override map[string][]int64
 // other batch sizes, so such a leading 1 becomes 0 ("copy the input's").
 func batchSymbolic(g *onnxpb.GraphProto) {
 	fixed := map[int64]bool{}
-	for _, v := range slices.Concat(graphInputs(g), g.GetOutput()) {
+	for _, v := range slices.Concat(GraphInputs(g), g.GetOutput()) {
 		shape := v.GetType().GetTensorType().GetShape()
 		if shape == nil || len(shape.GetDim()) == 0 {
 			continue

@@ -1,4 +1,4 @@
-package model
+package onnx
 
 import (
 	"bufio"
@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/simsearch/simsearch/model/onnxpb"
+	"github.com/simsearch/simsearch/internal/onnx/onnxpb"
 )
 
 // layerRow is one node of the graph as Summary and Dot show it.
@@ -134,7 +134,7 @@ func Summary(w io.Writer, m *onnxpb.ModelProto) error {
 	bw := bufio.NewWriter(w)
 	g := m.GetGraph()
 	fmt.Fprintf(bw, "Model: %q\n", g.GetName())
-	for _, in := range graphInputs(g) {
+	for _, in := range GraphInputs(g) {
 		s := "?"
 		if d, ok := shapes[in.GetName()]; ok {
 			s = formatShape(d)
@@ -208,7 +208,7 @@ func Dot(w io.Writer, m *onnxpb.ModelProto) error {
 	fmt.Fprintln(bw, `  node [shape=record, style="rounded,filled", fillcolor="#eef3fb", fontname="Helvetica", fontsize=10];`)
 	fmt.Fprintln(bw, `  edge [arrowsize=0.7];`)
 	producer := map[string]string{}
-	for i, in := range graphInputs(g) {
+	for i, in := range GraphInputs(g) {
 		id := fmt.Sprintf("in%d", i)
 		producer[in.GetName()] = id
 		s := "?"

@@ -21,7 +21,7 @@ import (
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
 
-	"github.com/simsearch/simsearch/extractor/imagetest"
+	"github.com/simsearch/simsearch/internal/extractor/imagetest"
 )
 
 // hugeHeaders declare a 40000×40000 image in a few dozen bytes.

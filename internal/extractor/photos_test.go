@@ -10,7 +10,7 @@ import (
 
 // photosDir holds the project's sample photos and their generated copies
 // (testdata/photos/make-variants.sh).
-var photosDir = filepath.Join("..", "testdata", "photos")
+var photosDir = filepath.Join("..", "..", "testdata", "photos")
 
 // meanAbsDiff is the mean absolute difference of two same-sized images,
 // in grey levels per channel.

@@ -1,4 +1,4 @@
-package model
+package onnx
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/simsearch/simsearch/model/onnxpb"
+	"github.com/simsearch/simsearch/internal/onnx/onnxpb"
 )
 
 // TestExposeFeatures_DownscaledVGG16 runs the surgery on the real VGG16
@@ -70,7 +70,7 @@ func TestExposeFeatures_DownscaledVGG16(t *testing.T) {
 	if len(g.GetValueInfo()) != 0 {
 		t.Errorf("stale value_info kept: %v", g.GetValueInfo())
 	}
-	dims, _ := valueInfoDims(g.GetOutput()[1])
+	dims, _ := ValueInfoDims(g.GetOutput()[1])
 	if want := []int64{-1, 32, 1, 1}; !slices.Equal(dims, want) {
 		t.Errorf("declared feature shape = %v, want %v", dims, want)
 	}
@@ -87,7 +87,7 @@ func TestExposeFeatures_DownscaledVGG16(t *testing.T) {
 
 func TestExposeFeatures_NoMaxPool(t *testing.T) {
 	m := graphModel(
-		[]*onnxpb.ValueInfoProto{tensorValueInfo("x", 1, 4)},
+		[]*onnxpb.ValueInfoProto{TensorValueInfo("x", 1, 4)},
 		[]*onnxpb.NodeProto{node("Relu", []string{"x"}, "y")},
 		nil)
 	if _, err := ExposeFeatures(m); !errors.Is(err, ErrNoFeature) {
@@ -98,8 +98,8 @@ func TestExposeFeatures_NoMaxPool(t *testing.T) {
 func TestExposeFeatures_PoolNotAMap(t *testing.T) {
 	// A 1-D max-pool gives N×C×L, not a C×H×W map.
 	m := graphModel(
-		[]*onnxpb.ValueInfoProto{tensorValueInfo("x", 1, 4, 8)},
-		[]*onnxpb.NodeProto{node("MaxPool", []string{"x"}, "y", intsAttr("kernel_shape", 2), intsAttr("strides", 2))},
+		[]*onnxpb.ValueInfoProto{TensorValueInfo("x", 1, 4, 8)},
+		[]*onnxpb.NodeProto{node("MaxPool", []string{"x"}, "y", IntsAttr("kernel_shape", 2), IntsAttr("strides", 2))},
 		nil)
 	if _, err := ExposeFeatures(m); !errors.Is(err, ErrNoFeature) {
 		t.Errorf("err = %v, want ErrNoFeature", err)
@@ -111,13 +111,13 @@ func TestExposeFeatures_ReshapeWithFixedBatch(t *testing.T) {
 	// edit must make it copy the batch instead.
 	shape := &onnxpb.TensorProto{Name: proto.String("shape"), DataType: proto.Int32(int32(onnxpb.TensorProto_INT64)), Dims: []int64{2}, Int64Data: []int64{1, -1}}
 	m := graphModel(
-		[]*onnxpb.ValueInfoProto{tensorValueInfo("x", 1, 2, 4, 4)},
+		[]*onnxpb.ValueInfoProto{TensorValueInfo("x", 1, 2, 4, 4)},
 		[]*onnxpb.NodeProto{
-			node("MaxPool", []string{"x"}, "pool", intsAttr("kernel_shape", 2, 2), intsAttr("strides", 2, 2)),
+			node("MaxPool", []string{"x"}, "pool", IntsAttr("kernel_shape", 2, 2), IntsAttr("strides", 2, 2)),
 			node("Reshape", []string{"pool", "shape"}, "flat"),
 		},
 		[]*onnxpb.TensorProto{shape})
-	m.Graph.Output = []*onnxpb.ValueInfoProto{tensorValueInfo("flat", 1, 8)}
+	m.Graph.Output = []*onnxpb.ValueInfoProto{TensorValueInfo("flat", 1, 8)}
 	f, err := ExposeFeatures(m)
 	if err != nil {
 		t.Fatal(err)
@@ -144,5 +144,5 @@ func graphModel(in []*onnxpb.ValueInfoProto, nodes []*onnxpb.NodeProto, init []*
 }
 
 func node(op string, in []string, out string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
-	return &onnxpb.NodeProto{OpType: proto.String(op), Name: proto.String(out), Input: in, Output: []string{out}, Attribute: attrs}
+	return Node(op, in, out, attrs...)
 }

@@ -17,4 +17,4 @@
 //	go generate ./model/onnxpb
 package onnxpb
 
-//go:generate protoc --go_out=. --go_opt=paths=source_relative --go_opt=Monnx.proto=github.com/simsearch/simsearch/model/onnxpb onnx.proto
+//go:generate protoc --go_out=. --go_opt=paths=source_relative --go_opt=Monnx.proto=github.com/simsearch/simsearch/internal/onnx/onnxpb onnx.proto

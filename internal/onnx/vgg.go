@@ -1,4 +1,4 @@
-package model
+package onnx
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/simsearch/simsearch/model/onnxpb"
+	"github.com/simsearch/simsearch/internal/onnx/onnxpb"
 )
 
 // VGGConfig describes a VGG-style network: blocks of 3×3 convolutions
@@ -138,7 +138,7 @@ func NewVGG(c VGGConfig) (*VGG, error) {
 	}
 
 	g := &onnxpb.GraphProto{Name: proto.String(c.Name)}
-	g.Input = append(g.Input, tensorValueInfo(c.Input, -1, int64(c.InChannels), int64(c.Size), int64(c.Size)))
+	g.Input = append(g.Input, TensorValueInfo(c.Input, -1, int64(c.InChannels), int64(c.Size), int64(c.Size)))
 	x := c.Input
 	li := 0
 	size := c.Size
@@ -152,7 +152,7 @@ func NewVGG(c VGGConfig) (*VGG, error) {
 				Input:  []string{x, l.Name + "_W", l.Name + "_b"},
 				Output: []string{l.Name},
 				Attribute: []*onnxpb.AttributeProto{
-					intsAttr("kernel_shape", 3, 3), intsAttr("pads", 1, 1, 1, 1), intsAttr("strides", 1, 1),
+					IntsAttr("kernel_shape", 3, 3), IntsAttr("pads", 1, 1, 1, 1), IntsAttr("strides", 1, 1),
 				},
 			})
 			relu := fmt.Sprintf("block%d_relu%d", bi+1, ci+1)
@@ -166,19 +166,19 @@ func NewVGG(c VGGConfig) (*VGG, error) {
 		g.Node = append(g.Node, &onnxpb.NodeProto{
 			Name: proto.String(pool), OpType: proto.String("MaxPool"),
 			Input: []string{x}, Output: []string{pool},
-			Attribute: []*onnxpb.AttributeProto{intsAttr("kernel_shape", 2, 2), intsAttr("strides", 2, 2)},
+			Attribute: []*onnxpb.AttributeProto{IntsAttr("kernel_shape", 2, 2), IntsAttr("strides", 2, 2)},
 		})
 		x = pool
 		size /= 2
 	}
 	feat := Feature{Name: x, C: c.Blocks[len(c.Blocks)-1][len(c.Blocks[len(c.Blocks)-1])-1], H: size, W: size}
-	g.Output = append(g.Output, tensorValueInfo(feat.Name, -1, int64(feat.C), int64(feat.H), int64(feat.W)))
+	g.Output = append(g.Output, TensorValueInfo(feat.Name, -1, int64(feat.C), int64(feat.H), int64(feat.W)))
 	out := feat.Name
 	if len(c.Dense) > 0 {
 		g.Node = append(g.Node, &onnxpb.NodeProto{
 			Name: proto.String("flatten"), OpType: proto.String("Flatten"),
 			Input: []string{x}, Output: []string{"flatten"},
-			Attribute: []*onnxpb.AttributeProto{intAttr("axis", 1)},
+			Attribute: []*onnxpb.AttributeProto{IntAttr("axis", 1)},
 		})
 		x = "flatten"
 		for i, l := range w.Dense {
@@ -187,7 +187,7 @@ func NewVGG(c VGGConfig) (*VGG, error) {
 				Name: proto.String(l.Name), OpType: proto.String("Gemm"),
 				Input:     []string{x, l.Name + "_W", l.Name + "_b"},
 				Output:    []string{l.Name},
-				Attribute: []*onnxpb.AttributeProto{intAttr("transB", 1)},
+				Attribute: []*onnxpb.AttributeProto{IntAttr("transB", 1)},
 			})
 			x = l.Name
 			if i < len(w.Dense)-1 {
@@ -200,7 +200,7 @@ func NewVGG(c VGGConfig) (*VGG, error) {
 			}
 		}
 		out = x
-		g.Output = append(g.Output, tensorValueInfo(out, -1, int64(c.Dense[len(c.Dense)-1])))
+		g.Output = append(g.Output, TensorValueInfo(out, -1, int64(c.Dense[len(c.Dense)-1])))
 	}
 	m := &onnxpb.ModelProto{
 		IrVersion:       proto.Int64(7),

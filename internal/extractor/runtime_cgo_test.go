@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/simsearch/simsearch/internal/onnx"
 	"github.com/simsearch/simsearch/model"
 )
 
@@ -36,15 +37,15 @@ func openTestRuntime(t *testing.T) *Runtime {
 
 // tinyVGG builds a small VGG-like network: 16×16×3 input, blocks of 4 and
 // 8 channels, so the feature map is 8×4×4.
-func tinyVGG(t *testing.T) (model.Spec, *model.VGG) {
+func tinyVGG(t *testing.T) (model.Spec, *onnx.VGG) {
 	t.Helper()
-	cfg := model.VGGConfig{Name: "tiny", Size: 16, InChannels: 3, Blocks: [][]int{{4}, {8, 8}}, Seed: 7}
-	v, err := model.NewVGG(cfg)
+	cfg := onnx.VGGConfig{Name: "tiny", Size: 16, InChannels: 3, Blocks: [][]int{{4}, {8, 8}}, Seed: 7}
+	v, err := onnx.NewVGG(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "tiny.onnx")
-	if err := model.WriteModel(path, v.Model); err != nil {
+	if err := onnx.WriteModel(path, v.Model); err != nil {
 		t.Fatal(err)
 	}
 	pre := model.TorchPreprocess(16)
@@ -58,7 +59,7 @@ func tinyVGG(t *testing.T) (model.Spec, *model.VGG) {
 
 // reference computes the VGG trunk in plain Go: conv 3×3 pad 1 + ReLU,
 // 2×2 max-pool after each block.
-func reference(cfg [][]int, w *model.VGGWeights, x []float32, c, n int) []float32 {
+func reference(cfg [][]int, w *onnx.VGGWeights, x []float32, c, n int) []float32 {
 	li := 0
 	for _, block := range cfg {
 		for range block {
