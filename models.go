@@ -9,8 +9,8 @@ import (
 	"sort"
 
 	"github.com/simsearch/simsearch/internal/extractor"
-	"github.com/simsearch/simsearch/model"
 	"github.com/simsearch/simsearch/internal/reference"
+	"github.com/simsearch/simsearch/model"
 )
 
 // ErrModelNotInstalled is returned when the requested model must be pulled

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/index"
+	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/internal/store"
 )
 

@@ -14,10 +14,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/index"
-	"github.com/simsearch/simsearch/model"
+	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/internal/store"
+	"github.com/simsearch/simsearch/model"
 )
 
 // Options configure Open. DB is required; everything else has a default.

@@ -9,10 +9,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/index"
-	"github.com/simsearch/simsearch/model"
+	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/internal/store"
+	"github.com/simsearch/simsearch/model"
 )
 
 // trunkGFLOP is the VGG16 trunk's cost per 224×224 image: 15.35 G

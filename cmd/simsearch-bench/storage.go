@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/simsearch/simsearch"
-	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/index"
-	"github.com/simsearch/simsearch/model"
+	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/internal/store"
+	"github.com/simsearch/simsearch/model"
 )
 
 // bigDB is the database of the store and dedup rows: n items with random

@@ -10,8 +10,8 @@ import (
 
 	"github.com/simsearch/simsearch"
 	"github.com/simsearch/simsearch/internal/extractor"
-	"github.com/simsearch/simsearch/model"
 	"github.com/simsearch/simsearch/internal/store"
+	"github.com/simsearch/simsearch/model"
 )
 
 // dbPath is the database the global flags name.
