@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -65,7 +64,12 @@ func randomModel(t testing.TB, rt *extractor.Runtime) model.Spec {
 			return
 		}
 		testModels.dir = dir
-		testModels.spec, testModels.err = PrepareModel(context.Background(), rt, dir, "vgg16-random", 0, io.Discard)
+		var m *Model
+		m, testModels.err = PrepareModel(context.Background(), &ModelOptions{Dir: dir, Name: "vgg16-random"})
+		if testModels.err == nil {
+			testModels.spec = m.Spec()
+			testModels.err = m.Close()
+		}
 	})
 	if testModels.err != nil {
 		t.Fatal(testModels.err)

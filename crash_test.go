@@ -157,7 +157,7 @@ func TestIndex_SurvivesSIGKILL(t *testing.T) {
 		}
 	}
 	// And the engine opens it and its index covers exactly the items.
-	e, err := Open(context.Background(), &Options{DB: killed, ModelsDir: testModels.dir, Model: "vgg16-random"})
+	e, err := Open(context.Background(), &Options{DB: killed, ModelOptions: &ModelOptions{Dir: testModels.dir, Name: "vgg16-random"}})
 	if err != nil {
 		t.Fatal(err)
 	}

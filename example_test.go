@@ -3,53 +3,57 @@ package simsearch_test
 import (
 	"context"
 	"fmt"
-	"io"
+	"log"
 	"os"
 	"path/filepath"
 
 	"github.com/simsearch/simsearch"
 )
 
-// Index two photos and a re-encoded copy, then find the copy's original.
+// Prepare the offline model, index a folder, then find the photo most
+// like a re-encoded copy of one of them.
 func Example() {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "simsearch-example-")
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	eng, err := simsearch.Open(ctx, &simsearch.Options{
-		DB:        filepath.Join(dir, "photos.db"),
-		ModelsDir: filepath.Join(dir, "models"),
-		Model:     "vgg16-random",
-		Log:       io.Discard,
+
+	// PrepareModel builds vgg16-random when it is missing (LoadModel only
+	// loads an installed model).
+	m, err := simsearch.PrepareModel(ctx, &simsearch.ModelOptions{
+		Dir:  filepath.Join(dir, "models"),
+		Name: "vgg16-random",
 	})
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
+	}
+	defer m.Close()
+
+	eng, err := simsearch.Open(ctx, &simsearch.Options{
+		DB:    filepath.Join(dir, "photos.db"),
+		Model: m,
+	})
+	if err != nil {
+		log.Fatal(err)
 	}
 	defer eng.Close()
-	photos := []string{"testdata/photos/jetty.jpg", "testdata/photos/cat.jpg", "testdata/photos/jetty--q30.jpg"}
-	if _, err := eng.Index(ctx, photos, nil); err != nil {
-		fmt.Println(err)
-		return
+
+	sum, err := eng.Index(ctx, []string{"testdata/photos/jetty.jpg", "testdata/photos/cat.jpg", "testdata/photos/rocket.jpg"}, nil)
+	if err != nil {
+		log.Fatal(err)
 	}
+	fmt.Println("added", sum.Added)
+
 	matches, err := eng.Query(ctx, "testdata/photos/jetty--q30.jpg", &simsearch.QueryOptions{K: 1})
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
-	for _, m := range matches {
-		rel, _ := filepath.Rel(mustGetwd(), m.Path)
-		fmt.Println(m.Rank, rel)
+	for _, r := range matches {
+		fmt.Println(r.Rank, filepath.Base(r.Path), r.Score > 0.9)
 	}
-	// It prints "1 testdata/photos/jetty.jpg". (Not checked as an Output
-	// example: it needs ONNX Runtime; TestEngine_CopiesFindTheirOriginal
-	// checks the same.)
-}
-
-func mustGetwd() string {
-	wd, _ := os.Getwd()
-	return wd
+	// Output:
+	// added 3
+	// 1 jetty.jpg true
 }

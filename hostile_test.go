@@ -272,13 +272,13 @@ func TestEngine_FileChangedAfterWalk(t *testing.T) {
 	var sum IndexSummary
 	failures := map[string]string{}
 	o := &IndexOptions{BatchSize: 256, MaxBytes: defaultMaxBytes}
-	if err := e.extractInto(ctx, files, o, map[string]store.Item{}, &sum, failures); err != nil {
+	if err := e.extractInto(ctx, e.model, files, o, map[string]store.Item{}, &sum, failures); err != nil {
 		t.Fatal(err)
 	}
 	if r := failures[gone]; !strings.Contains(r, "no such file") {
 		t.Errorf("deleted after the walk: reason %q, want it to say there is no such file", r)
 	}
-	it, ok, err := e.DB().ItemByPath(rewritten)
+	it, ok, err := e.db.ItemByPath(rewritten)
 	if err != nil || !ok {
 		t.Fatalf("rewritten file not stored: %v", err)
 	}

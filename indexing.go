@@ -2,11 +2,13 @@ package simsearch
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/simsearch/simsearch/internal/extractor"
@@ -69,8 +71,12 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 	if err != nil {
 		return sum, err
 	}
+	m, err := e.embedder()
+	if err != nil {
+		return sum, err
+	}
 	skip := map[string]bool{}
-	for _, p := range []string{e.db.Path(), e.opts.ModelsDir} {
+	for _, p := range []string{e.db.Path(), m.Dir()} {
 		if a, err := filepath.Abs(p); err == nil {
 			skip[a] = true
 		}
@@ -113,7 +119,7 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 	e.release() // readers may come in while the first batch is extracted
 
 	failures := walkFailed
-	runErr := e.extractInto(ctx, todo, &o, known, &sum, failures)
+	runErr := e.extractInto(ctx, m, todo, &o, known, &sum, failures)
 	if len(failures) > 0 {
 		if err := e.db.PutFailures(failures); err != nil && runErr == nil {
 			runErr = err
@@ -134,13 +140,9 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 }
 
 // extractInto embeds files and commits them in batches.
-func (e *Engine) extractInto(ctx context.Context, files []walkFile, o *IndexOptions, known map[string]store.Item, sum *IndexSummary, failures map[string]string) error {
+func (e *Engine) extractInto(ctx context.Context, m *Model, files []walkFile, o *IndexOptions, known map[string]store.Item, sum *IndexSummary, failures map[string]string) error {
 	if len(files) == 0 {
 		return nil
-	}
-	ex, err := e.extractor()
-	if err != nil {
-		return err
 	}
 	type meta struct {
 		f    walkFile
@@ -157,7 +159,7 @@ func (e *Engine) extractInto(ctx context.Context, files []walkFile, o *IndexOpti
 			}
 			// Record what was actually read, not what the walk saw: a
 			// file rewritten in between is then caught by the next run.
-			metas[i] = meta{f: walkFile{Path: f.Path, Size: st.Size(), ModTime: st.ModTime().UnixNano()}, hash: hashBytes(b)}
+			metas[i] = meta{f: walkFile{Path: f.Path, Size: st.Size(), ModTime: st.ModTime().UnixNano()}, hash: sha256.Sum256(b)}
 			return extractor.DecodeBytes(b, do)
 		}}
 	}
@@ -189,7 +191,7 @@ func (e *Engine) extractInto(ctx context.Context, files []walkFile, o *IndexOpti
 	}
 	done := 0
 	lastCommit := time.Now()
-	err = ex.Sources(ctx, src, func(r extractor.Result) error {
+	err := m.sources(ctx, src, func(r Embedding) error {
 		done++
 		if o.Progress != nil {
 			o.Progress(IndexProgress{Done: done, Total: len(files), Path: r.Path})
@@ -199,7 +201,7 @@ func (e *Engine) extractInto(ctx context.Context, files []walkFile, o *IndexOpti
 			if !looksLikeImageName(r.Path) && errors.Is(r.Err, extractor.ErrNotImage) {
 				return nil // not a photo and not named like one: ignore quietly
 			}
-			failures[r.Path] = oneLine(r.Err.Error())
+			failures[r.Path] = Reason(r.Err)
 			return nil
 		}
 		if _, had := known[r.Path]; had {
@@ -320,11 +322,12 @@ func (e *Engine) Remove(paths []string) (int, error) {
 	return len(gone), e.saveIndex()
 }
 
-func oneLine(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			return s[:i]
-		}
+// Reason is how a per-file problem is reported: err's message up to its
+// first line break, as index records a skipped file's reason.
+func Reason(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
 	}
 	return s
 }

@@ -6,10 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/simsearch/simsearch/index"
-	"github.com/simsearch/simsearch/internal/extractor"
-	"github.com/simsearch/simsearch/internal/store"
+	"github.com/simsearch/simsearch/model"
 )
 
 // QueryOptions configure Engine.Query.
@@ -24,7 +24,7 @@ type QueryOptions struct {
 type Match struct {
 	Rank  int     `json:"rank"`
 	Score float32 `json:"score"`
-	store.Item
+	Item
 }
 
 // Query returns the stored photos most similar to the image at path. When
@@ -100,8 +100,12 @@ func (e *Engine) queryVector(ctx context.Context, path string) ([]float32, uint6
 			return v, it.ID, nil
 		}
 	}
+	m, err := e.embedder()
+	if err != nil {
+		return nil, 0, err
+	}
 	e.release() // embedding takes a while; the database is not needed
-	vecs, err := e.Embed(ctx, []string{abs})
+	vecs, err := m.Embed(ctx, []string{abs})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -109,21 +113,6 @@ func (e *Engine) queryVector(ctx context.Context, path string) ([]float32, uint6
 		return nil, 0, fmt.Errorf("query %s: %w", path, vecs[0].Err)
 	}
 	return vecs[0].Vector, 0, nil
-}
-
-// Embed returns the embeddings of the files at paths, in order. Per-file
-// problems are in each result's Err.
-func (e *Engine) Embed(ctx context.Context, paths []string) ([]extractor.Result, error) {
-	ex, err := e.extractor()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]extractor.Result, len(paths))
-	err = ex.Files(ctx, paths, func(r extractor.Result) error {
-		out[r.Seq] = r
-		return nil
-	})
-	return out, err
 }
 
 // exactSearch scans every stored vector.
@@ -138,17 +127,17 @@ func (e *Engine) exactSearch(q []float32, k int) ([]index.Hit, error) {
 
 // Stats describes the database.
 type Stats struct {
-	Path        string          `json:"path"`
-	Items       int             `json:"items"`
-	Model       string          `json:"model"`
-	Random      bool            `json:"random_weights"`
-	Pooling     string          `json:"pooling"`
-	Dims        int             `json:"dims"`
-	Fingerprint string          `json:"fingerprint"`
-	SizeBytes   int64           `json:"size_bytes"`
-	IndexParams string          `json:"index"`
-	IndexLen    int             `json:"index_len"`
-	Failures    []store.Failure `json:"skipped"`
+	Path        string    `json:"path"`
+	Items       int       `json:"items"`
+	Model       string    `json:"model"`
+	Random      bool      `json:"random_weights"`
+	Pooling     string    `json:"pooling"`
+	Dims        int       `json:"dims"`
+	Fingerprint string    `json:"fingerprint"`
+	SizeBytes   int64     `json:"size_bytes"`
+	IndexParams string    `json:"index"`
+	IndexLen    int       `json:"index_len"`
+	Failures    []Failure `json:"skipped"`
 }
 
 // Stats reports what the database holds.
@@ -170,8 +159,15 @@ func (e *Engine) Stats() (Stats, error) {
 		return Stats{}, err
 	}
 	sort.Slice(f, func(i, j int) bool { return f[i].Path < f[j].Path })
+	name, pooling, _ := strings.Cut(e.label, "/")
+	random := false
+	if e.model != nil {
+		random = e.model.Spec().Random
+	} else if en, ok := model.Lookup(name); ok {
+		random = en.Spec.Random
+	}
 	return Stats{
-		Path: e.db.Path(), Items: n, Model: e.spec.Name, Random: e.spec.Random, Pooling: string(e.pooling),
+		Path: e.db.Path(), Items: n, Model: name, Random: random, Pooling: pooling,
 		Dims: m.Dims, Fingerprint: m.Fingerprint, SizeBytes: size, IndexParams: indexParams(e.idx.Options()), IndexLen: e.idx.Len(),
 		Failures: f,
 	}, nil
@@ -179,4 +175,17 @@ func (e *Engine) Stats() (Stats, error) {
 
 func indexParams(o index.HNSWOptions) string {
 	return fmt.Sprintf("hnsw M=%d efConstruction=%d efSearch=%d", o.M, o.EfConstruction, o.EfSearch)
+}
+
+// ForEachItem calls fn for every stored photo, in id order, until fn
+// returns an error.
+func (e *Engine) ForEachItem(fn func(Item) error) error {
+	defer e.release()
+	return e.db.ForEachItem(fn)
+}
+
+// Vector returns the stored embedding of item id.
+func (e *Engine) Vector(id uint64) ([]float32, error) {
+	defer e.release()
+	return e.db.Vector(id)
 }

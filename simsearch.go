@@ -2,54 +2,55 @@ package simsearch
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
-	"sort"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/simsearch/simsearch/index"
-	"github.com/simsearch/simsearch/internal/extractor"
-	"github.com/simsearch/simsearch/internal/store"
 	"github.com/simsearch/simsearch/model"
 )
 
 // Options configure Open. DB is required; everything else has a default.
 type Options struct {
-	DB          string        // database file
-	ModelsDir   string        // model cache; "" means model.DefaultDir
-	Model       string        // model name; "" means DefaultModel(ModelsDir)
-	Pooling     model.Pooling // "" means the model's default
-	Threads     int           // ONNX Runtime threads; 0 means all cores
-	Batch       int           // images per network run; 0 means 8
-	LockTimeout time.Duration // wait for another process's lock; 0 means 2 s, 10 s when ReadOnly
-	ReadOnly    bool          // open for queries only (shared lock)
-	Log         io.Writer     // notices (model built, random weights); nil discards
-	Runtime     *extractor.RuntimeOptions
+	DB string // database file
+	// Model embeds new photos and queries. Nil means LoadModel with
+	// ModelOptions; the engine then owns it and closes it. Open never
+	// builds, downloads or writes a model: when the model is not
+	// installed, an existing database still opens (stats, rm, check,
+	// queries by indexed photos) and whatever must embed returns
+	// ErrModelNotInstalled.
+	Model        *Model
+	ModelOptions *ModelOptions // how to load the model when Model is nil
+	LockTimeout  time.Duration // wait for another process's lock; 0 means 2 s, 10 s when ReadOnly
+	ReadOnly     bool          // open for queries only (shared lock)
+	Log          io.Writer     // notices (random weights, index rebuilt); nil discards
+
+	// openStorage opens the database; nil means the bbolt store. Tests
+	// put the engine on other implementations of the interface.
+	openStorage func(path string, o storageOptions) (storage, error)
 }
 
-// Engine wires a model, its extractor, the database and the index. Its
-// methods are safe for concurrent use, but one Index run at a time.
+// Engine wires a model, the database and the index. Its methods are safe
+// for concurrent use, but one Index run at a time.
 type Engine struct {
-	opts    Options
-	spec    model.Spec
-	pooling model.Pooling
-	db      *store.DB
-	idx     *index.HNSW
-
-	mu sync.Mutex // guards rt and ex, created on first extraction
-	rt *extractor.Runtime
-	ex *extractor.Extractor
+	opts      Options
+	model     *Model // nil when modelErr says why
+	modelErr  error
+	ownModel  bool
+	label     string // model/pooling the database was built with
+	threshold float32
+	dims      int // vector length
+	db        storage
+	idx       *index.HNSW
 }
 
-// Open opens (or creates) the database for the chosen model and loads its
-// index. Opening a database built with another model fails with
-// store.ErrModelMismatch; ONNX Runtime is loaded only when an image has to
-// be embedded.
+// Open opens (or creates) the database and loads its index. Opening a
+// database built with another model fails with ErrModelMismatch; ONNX
+// Runtime is loaded only when an image has to be embedded.
 func Open(ctx context.Context, opts *Options) (*Engine, error) {
 	if opts == nil || opts.DB == "" {
 		return nil, errors.New("open engine: no database path")
@@ -58,64 +59,61 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 	if e.opts.Log == nil {
 		e.opts.Log = io.Discard
 	}
-	if e.opts.ModelsDir == "" {
-		d, err := model.DefaultDir(os.Getenv)
-		if err != nil {
-			return nil, err
-		}
-		e.opts.ModelsDir = d
-	}
-	if e.opts.Model == "" {
-		e.opts.Model = DefaultModel(e.opts.ModelsDir)
-	}
 	if e.opts.ReadOnly {
 		// Say first that there is nothing to read, before any model work.
 		if _, err := os.Stat(e.opts.DB); err != nil {
 			return nil, fmt.Errorf("open %s: %w", e.opts.DB, err)
 		}
 	}
-	spec, err := model.Load(e.opts.ModelsDir, e.opts.Model)
-	if err != nil || len(spec.Center) == 0 {
-		// Build or finish the model; this needs the runtime.
-		rt, rerr := e.runtime()
-		if rerr != nil {
-			if en, ok := model.Lookup(e.opts.Model); err != nil && (!ok || en.URL != "") {
-				return nil, err // a model to pull: say that, not that the runtime is missing
-			}
-			return nil, fmt.Errorf("prepare model %s: %w", e.opts.Model, rerr)
-		}
-		spec, err = PrepareModel(ctx, rt, e.opts.ModelsDir, e.opts.Model, e.opts.Threads, e.opts.Log)
-		if err != nil {
-			e.Close()
-			return nil, err
-		}
-	}
-	e.spec = spec
-	e.pooling = e.opts.Pooling
-	if e.pooling == "" {
-		e.pooling = spec.Pooling
-	}
-	if spec.Random {
-		fmt.Fprintf(e.opts.Log, "model %s: %s\n", spec.Name, model.RandomDescription)
-	}
-	lockTimeout := e.opts.LockTimeout
-	if lockTimeout == 0 && e.opts.ReadOnly {
+	so := storageOptions{LockTimeout: e.opts.LockTimeout, ReadOnly: e.opts.ReadOnly}
+	if so.LockTimeout == 0 && e.opts.ReadOnly {
 		// A query may arrive while an index run writes its index snapshot,
 		// which takes seconds for a large collection.
-		lockTimeout = 10 * time.Second
+		so.LockTimeout = 10 * time.Second
 	}
-	db, err := store.Open(e.opts.DB, &store.Options{
-		Timeout:     lockTimeout,
-		ReadOnly:    e.opts.ReadOnly,
-		Fingerprint: spec.Fingerprint(e.pooling),
-		ModelName:   modelLabel(spec.Name, e.pooling),
-		Dims:        spec.Channels,
-	})
+	e.model = e.opts.Model
+	if e.model == nil {
+		m, err := LoadModel(ctx, e.opts.ModelOptions)
+		switch {
+		case errors.Is(err, ErrModelNotInstalled) && dbExists(e.opts.DB):
+			// The database says which model it holds; what needs no
+			// embedding still works.
+			e.modelErr = err
+		case err != nil:
+			return nil, err
+		default:
+			e.model, e.ownModel = m, true
+		}
+	}
+	if e.model != nil {
+		spec := e.model.Spec()
+		so.Fingerprint, so.ModelName, so.Dims = e.model.Fingerprint(), e.model.Label(), spec.Channels
+		e.threshold = float32(spec.Threshold)
+		if spec.Random {
+			fmt.Fprintf(e.opts.Log, "model %s: %s\n", spec.Name, model.RandomDescription)
+		}
+	}
+	open := e.opts.openStorage
+	if open == nil {
+		open = openStore
+	}
+	db, err := open(e.opts.DB, so)
 	if err != nil {
 		e.Close()
 		return nil, err
 	}
 	e.db = db
+	m, err := db.Meta()
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.label, e.dims = m.ModelName, m.Dims
+	if e.model != nil {
+		e.label, e.dims = e.model.Label(), e.model.Spec().Channels
+	} else if en, ok := model.Lookup(e.ModelName()); ok {
+		e.threshold = float32(en.Spec.Threshold)
+	}
 	if err := e.loadIndex(); err != nil {
 		e.Close()
 		return nil, err
@@ -124,36 +122,50 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 	return e, nil
 }
 
+func dbExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}
+
 // release lets other processes open the database until the next call
-// needs it (store.DB.Release): a query can run while an index run is
+// needs it (see storage.Release): a query can run while an index run is
 // between commits, and an index run can commit while a query embeds its
 // image. A failure to close a file whose transactions are all committed or
 // read-only loses nothing, so it is not reported.
 func (e *Engine) release() { _ = e.db.Release() }
 
-func modelLabel(name string, p model.Pooling) string { return name + "/" + string(p) }
+// Model is the model the engine embeds with, or nil with the reason when
+// it is not installed (see Options.Model).
+func (e *Engine) Model() (*Model, error) { return e.model, e.modelErr }
 
-// Spec is the model in use.
-func (e *Engine) Spec() model.Spec { return e.spec }
+// ModelName is the name of the model the database was built with.
+func (e *Engine) ModelName() string {
+	name, _, _ := strings.Cut(e.label, "/")
+	return name
+}
 
-// Pooling is the pooling method in use.
-func (e *Engine) Pooling() model.Pooling { return e.pooling }
+// Threshold is the near-duplicate cosine Duplicates uses by default: the
+// model's calibrated value.
+func (e *Engine) Threshold() float32 { return e.threshold }
 
-// DB is the underlying store, for tools that inspect it.
-func (e *Engine) DB() *store.DB { return e.db }
-
-// Close saves nothing more and releases the session, runtime and database.
-func (e *Engine) Close() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var errs []error
-	if e.ex != nil {
-		errs = append(errs, e.ex.Close())
-		e.ex = nil
+// embedder returns the model, or why there is none.
+func (e *Engine) embedder() (*Model, error) {
+	if e.model == nil {
+		return nil, e.modelErr
 	}
-	if e.rt != nil {
-		errs = append(errs, e.rt.Close())
-		e.rt = nil
+	return e.model, nil
+}
+
+// Path is the database file.
+func (e *Engine) Path() string { return e.db.Path() }
+
+// Close saves nothing more and releases the database, and the model when
+// Open loaded it.
+func (e *Engine) Close() error {
+	var errs []error
+	if e.model != nil && e.ownModel {
+		errs = append(errs, e.model.Close())
+		e.model = nil
 	}
 	if e.db != nil {
 		errs = append(errs, e.db.Close())
@@ -162,46 +174,13 @@ func (e *Engine) Close() error {
 	return errors.Join(errs...)
 }
 
-func (e *Engine) runtime() (*extractor.Runtime, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.rt == nil {
-		rt, err := extractor.OpenRuntime(e.opts.Runtime)
-		if err != nil {
-			return nil, err
-		}
-		e.rt = rt
-	}
-	return e.rt, nil
-}
-
-func (e *Engine) extractor() (*extractor.Extractor, error) {
-	rt, err := e.runtime()
-	if err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.ex == nil {
-		ex, err := extractor.New(rt, e.spec, &extractor.Options{Pooling: e.pooling, Threads: e.opts.Threads, Batch: e.opts.Batch})
-		if err != nil {
-			return nil, err
-		}
-		e.ex = ex
-	}
-	return e.ex, nil
-}
-
-// indexParams are the HNSW parameters; they are recorded with snapshots.
-func indexOptions() *index.HNSWOptions { return nil }
-
 // loadIndex reads the snapshot and brings it up to date with the stored
 // items: a snapshot taken before the last commits (an index run that was
 // killed, or one still running in another process) only needs the
 // difference, not a rebuild. An unreadable snapshot is rebuilt from the
 // stored vectors.
 func (e *Engine) loadIndex() error {
-	idx := index.NewHNSW(e.spec.Channels, indexOptions())
+	idx := index.NewHNSW(e.dims, nil)
 	_, current, err := e.db.LoadIndex(func(r io.Reader) error { return idx.Load(r) })
 	if err != nil {
 		fmt.Fprintf(e.opts.Log, "index snapshot unusable (%v); rebuilding from stored vectors\n", err)
@@ -256,7 +235,7 @@ func (e *Engine) catchUp() (bool, error) {
 }
 
 func (e *Engine) rebuildIndex() error {
-	idx := index.NewHNSW(e.spec.Channels, indexOptions())
+	idx := index.NewHNSW(e.dims, nil)
 	var ids []uint64
 	var vecs [][]float32
 	err := e.db.ForEachVector(func(id uint64, v []float32) error {
@@ -296,17 +275,4 @@ func (e *Engine) writeIndex() error {
 		return err
 	}
 	return e.db.SaveIndex(m.ItemsVersion, func(w io.Writer) error { return e.idx.Save(w) })
-}
-
-// hashBytes returns the SHA-256 of b.
-func hashBytes(b []byte) [32]byte { return sha256.Sum256(b) }
-
-// absPaths absolutises paths and sorts them.
-func absPaths(paths []string) ([]string, error) {
-	out, err := orderedAbs(paths)
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(out)
-	return out, nil
 }

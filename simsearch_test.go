@@ -36,7 +36,7 @@ func openTestEngine(t *testing.T, db string) *Engine {
 	t.Helper()
 	rt := openRuntime(t)
 	randomModel(t, rt)
-	e, err := Open(context.Background(), &Options{DB: db, ModelsDir: testModels.dir, Model: "vgg16-random", Log: io.Discard})
+	e, err := Open(context.Background(), &Options{DB: db, ModelOptions: &ModelOptions{Dir: testModels.dir, Name: "vgg16-random"}, Log: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestEngine_ExifRotatedEmbedsLikeOriginal(t *testing.T) {
 			continue
 		}
 		n++
-		r, err := e.Embed(context.Background(), []string{v, o})
+		r, err := e.model.Embed(context.Background(), []string{v, o})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +136,7 @@ func TestEngine_ReopenKeepsIndex(t *testing.T) {
 	}
 	e.Close()
 
-	e2, err := Open(ctx, &Options{DB: db, ModelsDir: testModels.dir, Model: "vgg16-random", ReadOnly: true})
+	e2, err := Open(ctx, &Options{DB: db, ModelOptions: &ModelOptions{Dir: testModels.dir, Name: "vgg16-random"}, ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestEngine_ReopenKeepsIndex(t *testing.T) {
 		t.Fatalf("reopened: %d items, index of %d; want 2 and 2", st.Items, st.IndexLen)
 	}
 	// Another pooling is another model: refused.
-	_, err = Open(ctx, &Options{DB: db, ModelsDir: testModels.dir, Model: "vgg16-random", Pooling: "mac"})
+	_, err = Open(ctx, &Options{DB: db, ModelOptions: &ModelOptions{Dir: testModels.dir, Name: "vgg16-random", Pooling: "mac"}})
 	if !errors.Is(err, store.ErrModelMismatch) {
 		t.Fatalf("open with another pooling: %v, want ErrModelMismatch", err)
 	}

@@ -138,27 +138,6 @@ func plainErr(err error) string {
 	return err.Error()
 }
 
-// underAny reports whether path is one of roots or inside one of them.
-func underAny(path string, roots []string) bool {
-	for _, r := range roots {
-		if under(path, r) {
-			return true
-		}
-	}
-	return false
-}
-
-// under reports whether path is root or inside it.
-func under(path, root string) bool {
-	if path == root {
-		return true
-	}
-	if !strings.HasSuffix(root, string(filepath.Separator)) {
-		root += string(filepath.Separator)
-	}
-	return strings.HasPrefix(path, root)
-}
-
 // fileKind names a non-regular file type for people.
 func fileKind(m fs.FileMode) string {
 	switch {

@@ -13,23 +13,15 @@
 // to the journal, so that Undo can bring them back. Without ActOptions.Yes
 // every action only says what it would do.
 //
-// Example:
+// The engine (simsearch.Engine.Duplicates and ActOnDuplicates) feeds it
+// the stored items, their vectors and the HNSW index; Example shows the
+// same with a Flat index over vectors in memory. Act and Undo take a
+// journal directory (the engine's is beside its database):
 //
-//	items, err := dedup.Items(db, roots)
-//	if err != nil {
-//		return err
-//	}
-//	groups, err := dedup.Find(items, db, idx, &dedup.Options{
-//		Threshold: 0.72, Keep: dedup.Largest, Roots: roots,
-//	})
-//	if err != nil {
-//		return err
-//	}
-//	dedup.WriteReport(os.Stdout, dedup.Table, groups)
 //	out, err := dedup.Act(groups, &dedup.ActOptions{
 //		Action: dedup.Move, To: "dupes", Roots: roots,
-//		JournalDir: db.Path() + ".journal", Yes: true,
+//		JournalDir: "photos.db.journal", Yes: true,
 //	}, os.Stderr)
 //	...
-//	res, err := dedup.Undo(db.Path()+".journal", os.Stderr) // puts them back
+//	res, err := dedup.Undo("photos.db.journal", os.Stderr) // puts them back
 package dedup

@@ -24,6 +24,9 @@ const (
 	Near Reason = "near"
 )
 
+// Item is a stored photo (simsearch.Item).
+type Item = store.Item
+
 // Member is one copy in a group other than the keeper.
 type Member struct {
 	store.Item
@@ -87,24 +90,9 @@ type Options struct {
 	Workers   int      // concurrent searches; 0 means GOMAXPROCS
 }
 
-// VectorSource returns an item's stored vector; store.DB is one.
+// VectorSource returns an item's stored vector.
 type VectorSource interface {
 	Vector(id uint64) ([]float32, error)
-}
-
-// Items reads the indexed items under roots (all when roots is empty).
-func Items(db *store.DB, roots []string) ([]store.Item, error) {
-	var out []store.Item
-	err := db.ForEachItem(func(it store.Item) error {
-		if it.State == store.StateIndexed && (len(roots) == 0 || rootOf(it.Path, roots) >= 0) {
-			out = append(out, it)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read items: %w", err)
-	}
-	return out, nil
 }
 
 // Find groups items into exact and near duplicates. Items are visited in

@@ -1,6 +1,10 @@
 package index
 
-import "github.com/viterin/vek/vek32"
+import (
+	"math"
+
+	"github.com/viterin/vek/vek32"
+)
 
 // dot is the similarity kernel. vek32.Dot runs hand-written AVX2+FMA
 // assembly on amd64 CPUs that have it (and a Go loop elsewhere).
@@ -27,4 +31,22 @@ func dotGo(a, b []float32) float32 {
 		s0 += a[i] * b[i]
 	}
 	return (s0 + s1) + (s2 + s3)
+}
+
+// Normalize scales v to unit length in place (a zero vector stays zero):
+// the indexes compare vectors by dot product, which is their cosine only
+// for unit vectors. The sum is kept in float64 so that 512 squares do not
+// lose the last bits a later unit-length check looks at.
+func Normalize(v []float32) {
+	var s float64
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	if s == 0 {
+		return
+	}
+	inv := float32(1 / math.Sqrt(s))
+	for i := range v {
+		v[i] *= inv
+	}
 }

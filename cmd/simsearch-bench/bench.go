@@ -221,10 +221,6 @@ func (b *bench) model(ctx context.Context) (model.Spec, string, error) {
 	if b.modelsDir != "" {
 		return b.spec, b.modelsDir, nil
 	}
-	rt, err := b.runtime()
-	if err != nil {
-		return model.Spec{}, "", err
-	}
 	// Kept between runs, quick ones included: building the model and its
 	// centres takes longer than a quick run's measurements.
 	dir, err := filepath.Abs(filepath.Join(b.cfg.work, "models"))
@@ -232,8 +228,12 @@ func (b *bench) model(ctx context.Context) (model.Spec, string, error) {
 		return model.Spec{}, "", err
 	}
 	b.logf("preparing vgg16-random in %s", dir)
-	spec, err := simsearch.PrepareModel(ctx, rt, dir, "vgg16-random", 0, b.log)
+	m, err := simsearch.PrepareModel(ctx, &simsearch.ModelOptions{Dir: dir, Name: "vgg16-random", Log: b.log})
 	if err != nil {
+		return model.Spec{}, "", err
+	}
+	spec := m.Spec()
+	if err := m.Close(); err != nil {
 		return model.Spec{}, "", err
 	}
 	b.spec, b.modelsDir = spec, dir

@@ -51,11 +51,11 @@ func dedupRow(ctx context.Context, b *bench) (Section, error) {
 	if err != nil {
 		return s, err
 	}
-	e, err := simsearch.Open(ctx, &simsearch.Options{DB: d.Path, ModelsDir: dir, Model: "vgg16-random", ReadOnly: true})
+	e, err := simsearch.Open(ctx, &simsearch.Options{DB: d.Path, ModelOptions: &simsearch.ModelOptions{Dir: dir, Name: "vgg16-random"}, ReadOnly: true})
 	if err != nil {
 		return s, err
 	}
-	raw.N, raw.Planted, raw.Threshold = d.N, d.Planted, e.Spec().Threshold
+	raw.N, raw.Planted, raw.Threshold = d.N, d.Planted, e.Threshold()
 	b.logf("grouping %d stored embeddings at %.2f", d.N, raw.Threshold)
 	t := time.Now()
 	groups, err := e.Duplicates(ctx, nil, nil)
@@ -106,7 +106,7 @@ func samplePRF(ctx context.Context, b *bench, modelsDir string, raw *dedupRaw) e
 	}
 	dbPath := filepath.Join(b.tmp, "photos.db")
 	os.Remove(dbPath)
-	e, err := simsearch.Open(ctx, &simsearch.Options{DB: dbPath, ModelsDir: modelsDir, Model: "vgg16-random"})
+	e, err := simsearch.Open(ctx, &simsearch.Options{DB: dbPath, ModelOptions: &simsearch.ModelOptions{Dir: modelsDir, Name: "vgg16-random"}})
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func samplePRF(ctx context.Context, b *bench, modelsDir string, raw *dedupRaw) e
 	}
 	var items []store.Item
 	var vecs [][]float32
-	err = e.DB().ForEachItem(func(it store.Item) error {
+	err = e.ForEachItem(func(it store.Item) error {
 		items = append(items, it)
 		return nil
 	})
@@ -136,7 +136,7 @@ func samplePRF(ctx context.Context, b *bench, modelsDir string, raw *dedupRaw) e
 		return err
 	}
 	for _, it := range items {
-		v, err := e.DB().Vector(it.ID)
+		v, err := e.Vector(it.ID)
 		if err != nil {
 			return err
 		}

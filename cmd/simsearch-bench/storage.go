@@ -55,7 +55,11 @@ func (b *bench) bigDB(ctx context.Context) (*bigDB, error) {
 	}
 	d := &bigDB{Path: filepath.Join(b.tmp, "big.db"), N: b.sz.storeN}
 	b.logf("storing %d records in %s", d.N, d.Path)
-	e, err := simsearch.Open(ctx, &simsearch.Options{DB: d.Path, ModelsDir: dir, Model: "vgg16-random"})
+	m, err := simsearch.LoadModel(ctx, &simsearch.ModelOptions{Dir: dir, Name: "vgg16-random"})
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(d.Path, &store.Options{Fingerprint: m.Fingerprint(), ModelName: m.Label(), Dims: indexDims})
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +80,7 @@ func (b *bench) bigDB(ctx context.Context) (*bigDB, error) {
 				v[j] = float32(rng.NormFloat64())
 			}
 		}
-		extractor.L2Normalize(v)
+		index.Normalize(v)
 		prev = v
 		var h [32]byte
 		for j := range 4 {
@@ -91,15 +95,15 @@ func (b *bench) bigDB(ctx context.Context) (*bigDB, error) {
 		})
 		if len(recs) == putBatch || i == d.N-1 {
 			t := time.Now()
-			if _, err := e.DB().Put(recs); err != nil {
-				e.Close()
+			if _, err := db.Put(recs); err != nil {
+				db.Close()
 				return nil, err
 			}
 			putTime += time.Since(t)
 			recs = recs[:0]
 		}
 	}
-	if err := e.Close(); err != nil {
+	if err := db.Close(); err != nil {
 		return nil, err
 	}
 	d.PutS = putTime.Seconds()
@@ -112,18 +116,24 @@ func (b *bench) bigDB(ctx context.Context) (*bigDB, error) {
 	}
 	b.logf("stored %d records: %.0f records/s; building the index snapshot", d.N, d.RecordsPS)
 	t := time.Now()
-	e, err = simsearch.Open(ctx, &simsearch.Options{DB: d.Path, ModelsDir: dir, Model: "vgg16-random"})
+	e, err := simsearch.Open(ctx, &simsearch.Options{DB: d.Path, Model: m})
 	if err != nil {
 		return nil, err
 	}
 	d.RebuildS = time.Since(t).Seconds()
-	m, err := e.DB().Meta()
-	e.Close()
+	if err := e.Close(); err != nil {
+		return nil, err
+	}
+	if db, err = store.Open(d.Path, &store.Options{ReadOnly: true}); err != nil {
+		return nil, err
+	}
+	meta, err := db.Meta()
+	db.Close()
 	if err != nil {
 		return nil, err
 	}
-	if !m.HasIndex || m.IndexVersion != m.ItemsVersion {
-		return nil, fmt.Errorf("no current index snapshot after the first open (has %t, version %d of %d)", m.HasIndex, m.IndexVersion, m.ItemsVersion)
+	if !meta.HasIndex || meta.IndexVersion != meta.ItemsVersion {
+		return nil, fmt.Errorf("no current index snapshot after the first open (has %t, version %d of %d)", meta.HasIndex, meta.IndexVersion, meta.ItemsVersion)
 	}
 	b.big = d
 	return d, nil

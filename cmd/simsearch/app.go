@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 
 	"github.com/urfave/cli/v3"
 	"golang.org/x/term"
@@ -115,12 +114,4 @@ func threadsFlag(c *cli.Command) int {
 		return n
 	}
 	return runtime.NumCPU()
-}
-
-// oneLine keeps per-file reasons to one line in summaries.
-func oneLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }

@@ -18,7 +18,7 @@ func checkCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "repair", Usage: "rebuild the index from the stored vectors; copy every readable item out of a damaged file (which is kept)"}},
 		Action: func(ctx context.Context, c *cli.Command) error {
 			repair := c.Bool("repair")
-			eng, err := e.openEngine(ctx, c, !repair)
+			eng, err := e.openEngine(ctx, c, map[bool]engineMode{false: readEngine, true: writeEngine}[repair])
 			if err != nil && repair && errors.Is(err, store.ErrCorrupt) {
 				// Too damaged for the engine to open (its index could not
 				// be read or rebuilt): salvage the file first.
@@ -34,7 +34,7 @@ func checkCommand(e *env) *cli.Command {
 					return fmt.Errorf("%w\nhint: the database cannot be salvaged; move it away and index again", serr)
 				}
 				fmt.Fprintln(e.stdout, simsearch.SalvageSummary(rep))
-				eng, err = e.openEngine(ctx, c, false)
+				eng, err = e.openEngine(ctx, c, writeEngine)
 			}
 			if err != nil {
 				return err

@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/simsearch/simsearch/internal/store"
+	"github.com/simsearch/simsearch"
 )
 
 func compactCommand(e *env) *cli.Command {
@@ -14,14 +14,11 @@ func compactCommand(e *env) *cli.Command {
 		Name:  "compact",
 		Usage: "rewrite the database to reclaim the space of deleted items",
 		Action: func(ctx context.Context, c *cli.Command) error {
-			db := c.String("db")
-			if db == "" {
-				var err error
-				if db, err = defaultDB(e.getenv); err != nil {
-					return err
-				}
+			db, err := e.dbPath(c)
+			if err != nil {
+				return err
 			}
-			before, after, err := store.CompactInPlace(db, c.Duration("lock-timeout"))
+			before, after, err := simsearch.Compact(db, c.Duration("lock-timeout"))
 			if err != nil {
 				return engineHint(err, "", db)
 			}

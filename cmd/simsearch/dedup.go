@@ -77,7 +77,14 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 	}
 	roots := c.Args().Slice()
 	acting := action != dedup.Report && c.Bool("yes")
-	eng, err := e.openEngine(ctx, c, len(roots) == 0 && !acting)
+	mode := readEngine
+	switch {
+	case len(roots) > 0:
+		mode = indexEngine
+	case acting:
+		mode = writeEngine
+	}
+	eng, err := e.openEngine(ctx, c, mode)
 	if err != nil {
 		return err
 	}
@@ -85,7 +92,7 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 	if len(roots) > 0 {
 		sum, err := eng.Index(ctx, roots, nil)
 		if err != nil {
-			return modelHint(err, eng.Spec().Name)
+			return modelHint(err, eng.ModelName())
 		}
 		fmt.Fprintf(e.stderr, "indexed: %d added, %d updated, %d removed, %d unchanged, %d skipped\n",
 			sum.Added, sum.Updated, sum.Removed, sum.Unchanged, len(sum.Skipped))
@@ -123,7 +130,7 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 }
 
 func (e *env) dedupUndo(ctx context.Context, c *cli.Command) error {
-	eng, err := e.openEngine(ctx, c, false)
+	eng, err := e.openEngine(ctx, c, writeEngine)
 	if err != nil {
 		return err
 	}

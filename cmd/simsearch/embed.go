@@ -10,7 +10,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/simsearch/simsearch/internal/extractor"
+	"github.com/simsearch/simsearch"
 	"github.com/simsearch/simsearch/model"
 )
 
@@ -73,41 +73,37 @@ func (e *env) embed(ctx context.Context, c *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	rt, spec, err := e.prepared(ctx, c, "")
+	mo, err := e.modelOptions(c)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
+	mo.Batch, mo.Workers = int(c.Int("batch")), int(c.Int("workers"))
+	m, err := simsearch.PrepareModel(ctx, mo)
+	if err != nil {
+		return modelHint(err, mo.Name)
+	}
+	defer m.Close()
+	spec := m.Spec()
 	if spec.Random {
 		fmt.Fprintf(e.stderr, "model %s: %s\n", spec.Name, model.RandomDescription)
 	}
-	ex, err := extractor.New(rt, spec, &extractor.Options{
-		Pooling: model.Pooling(c.String("pooling")),
-		Batch:   int(c.Int("batch")),
-		Workers: int(c.Int("workers")),
-		Threads: int(c.Int("threads")),
-	})
-	if err != nil {
-		return modelHint(err, spec.Name)
-	}
-	defer ex.Close()
 	enc := json.NewEncoder(e.stdout)
 	failed := 0
 	bar := newProgress(e.stderr, "embed", "images")
 	n := 0
-	err = ex.Files(ctx, paths, func(r extractor.Result) error {
+	err = m.EmbedFiles(ctx, paths, func(r simsearch.Embedding) error {
 		n++
 		bar.set(int64(n), int64(len(paths)))
 		if r.Err != nil {
 			failed++
-			fmt.Fprintf(e.stderr, "skip %s: %s\n", r.Path, oneLine(r.Err.Error()))
+			fmt.Fprintf(e.stderr, "skip %s: %s\n", r.Path, simsearch.Reason(r.Err))
 			return nil
 		}
 		return enc.Encode(embedLine{Path: r.Path, Model: spec.Name, Dims: len(r.Vector), Width: r.Info.Width, Height: r.Info.Height, Vector: r.Vector})
 	})
 	bar.done()
 	if err != nil {
-		return err
+		return modelHint(err, spec.Name)
 	}
 	if failed > 0 {
 		fmt.Fprintf(e.stderr, "%d of %d files skipped\n", failed, len(paths))

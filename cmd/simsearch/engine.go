@@ -9,8 +9,6 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/simsearch/simsearch"
-	"github.com/simsearch/simsearch/internal/extractor"
-	"github.com/simsearch/simsearch/internal/store"
 	"github.com/simsearch/simsearch/model"
 )
 
@@ -22,46 +20,94 @@ func (e *env) dbPath(c *cli.Command) (string, error) {
 	return defaultDB(e.getenv)
 }
 
-// openEngine opens the engine from the global flags.
-func (e *env) openEngine(ctx context.Context, c *cli.Command, readOnly bool) (*simsearch.Engine, error) {
-	db, err := e.dbPath(c)
-	if err != nil {
-		return nil, err
-	}
+// modelOptions are the global model flags.
+func (e *env) modelOptions(c *cli.Command) (*simsearch.ModelOptions, error) {
 	dir, err := e.modelsDir(c)
 	if err != nil {
 		return nil, err
 	}
 	name := c.String("model")
-	eng, err := simsearch.Open(ctx, &simsearch.Options{
-		DB:          db,
-		ModelsDir:   dir,
-		Model:       name,
-		Pooling:     model.Pooling(c.String("pooling")),
-		Threads:     int(c.Int("threads")),
-		LockTimeout: c.Duration("lock-timeout"),
-		ReadOnly:    readOnly,
-		Log:         e.stderr,
-		Runtime:     &extractor.RuntimeOptions{Getenv: e.getenv},
+	if name == "" {
+		name = simsearch.DefaultModel(dir)
+	}
+	return &simsearch.ModelOptions{
+		Dir:     dir,
+		Name:    name,
+		Pooling: model.Pooling(c.String("pooling")),
+		Threads: int(c.Int("threads")),
+		Getenv:  e.getenv,
+		Log:     e.stderr,
+	}, nil
+}
+
+// engineMode says what a command needs of the model.
+type engineMode int
+
+const (
+	readEngine  engineMode = iota // query, stats: shared lock, the model only if installed
+	writeEngine                   // rm, check --repair: exclusive lock, no embedding
+	indexEngine                   // index, dedup: prepare the model first when needed
+)
+
+// engine is an open engine and the model prepared for it, closed together.
+type engine struct {
+	*simsearch.Engine
+	model *simsearch.Model
+}
+
+func (en *engine) Close() error {
+	err := en.Engine.Close()
+	if en.model != nil {
+		err = errors.Join(err, en.model.Close())
+	}
+	return err
+}
+
+// openEngine opens the engine from the global flags.
+func (e *env) openEngine(ctx context.Context, c *cli.Command, mode engineMode) (*engine, error) {
+	db, err := e.dbPath(c)
+	if err != nil {
+		return nil, err
+	}
+	mo, err := e.modelOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	en := &engine{}
+	if mode == indexEngine {
+		if en.model, err = simsearch.PrepareModel(ctx, mo); err != nil {
+			return nil, modelHint(err, mo.Name)
+		}
+	}
+	en.Engine, err = simsearch.Open(ctx, &simsearch.Options{
+		DB:           db,
+		Model:        en.model,
+		ModelOptions: mo,
+		LockTimeout:  c.Duration("lock-timeout"),
+		ReadOnly:     mode == readEngine,
+		Log:          e.stderr,
 	})
 	if err != nil {
-		return nil, engineHint(err, name, db)
+		if en.model != nil {
+			en.model.Close()
+		}
+		return nil, engineHint(err, mo.Name, db)
 	}
-	return eng, nil
+	return en, nil
 }
 
 // engineHint adds, once, what the user should do about common failures.
 func engineHint(err error, name, db string) error {
 	switch {
-	case errors.Is(err, fs.ErrNotExist) && !errors.Is(err, model.ErrNotInstalled):
+	case errors.Is(err, fs.ErrNotExist) && !errors.Is(err, simsearch.ErrModelNotInstalled):
 		return fmt.Errorf("no database at %s\nhint: run `simsearch index PATH...` first, or pass --db (or set SIMSEARCH_DB) to the database you built", db)
-	case errors.Is(err, store.ErrLocked):
+	case errors.Is(err, simsearch.ErrLocked):
 		return fmt.Errorf("%w\nhint: wait for the other simsearch process to finish, or use --db for another database", err)
-	case errors.Is(err, store.ErrModelMismatch):
+	case errors.Is(err, simsearch.ErrModelMismatch):
 		return fmt.Errorf("%w\nhint: pass the --model and --pooling the database was built with (named above), or use --db for a new database", err)
-	case errors.Is(err, store.ErrSchemaTooNew):
+	case errors.Is(err, simsearch.ErrSchemaTooNew):
 		return fmt.Errorf("%w\nhint: this database was written by a newer simsearch; upgrade simsearch", err)
-	case errors.Is(err, store.ErrCorrupt):
+	case errors.Is(err, simsearch.ErrCorrupt):
 		return fmt.Errorf("%w\nhint: run `simsearch check --repair --db %s` (it keeps the damaged file), or move the file away and index again", err, db)
 	}
 	return modelHint(err, name)

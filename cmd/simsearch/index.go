@@ -31,7 +31,7 @@ func (e *env) index(ctx context.Context, c *cli.Command) error {
 	if c.Args().Len() == 0 {
 		return usagef("index needs at least one PATH")
 	}
-	eng, err := e.openEngine(ctx, c, false)
+	eng, err := e.openEngine(ctx, c, indexEngine)
 	if err != nil {
 		return err
 	}
@@ -52,10 +52,10 @@ func (e *env) index(ctx context.Context, c *cli.Command) error {
 		return errors.New("interrupted; everything committed so far is kept, run index again to resume")
 	}
 	if errors.Is(err, syscall.ENOSPC) {
-		return fmt.Errorf("%w\nhint: free space on the disk holding %s; everything committed so far is kept, run index again to resume", err, eng.DB().Path())
+		return fmt.Errorf("%w\nhint: free space on the disk holding %s; everything committed so far is kept, run index again to resume", err, eng.Path())
 	}
 	if err != nil {
-		return modelHint(err, eng.Spec().Name)
+		return modelHint(err, eng.ModelName())
 	}
 	return nil
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -13,7 +11,6 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/simsearch/simsearch"
-	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/internal/store"
 )
 
@@ -40,13 +37,12 @@ func modelsDir(t *testing.T) string {
 			return
 		}
 		sharedModels.dir = dir
-		rt, err := extractor.OpenRuntime(nil)
+		m, err := simsearch.PrepareModel(context.Background(), &simsearch.ModelOptions{Dir: dir, Name: "vgg16-random"})
 		if err != nil {
 			sharedModels.err = err
 			return
 		}
-		defer rt.Close()
-		_, sharedModels.err = simsearch.PrepareModel(context.Background(), rt, dir, "vgg16-random", runtime.NumCPU(), io.Discard)
+		sharedModels.err = m.Close()
 	})
 	if sharedModels.err != nil {
 		t.Fatalf("prepare vgg16-random: %v", sharedModels.err)

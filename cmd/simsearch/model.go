@@ -11,7 +11,6 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/simsearch/simsearch"
-	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/model"
 )
 
@@ -86,43 +85,18 @@ func (e *env) modelList(c *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	inst, err := model.Installed(dir)
+	list, err := model.List(dir)
 	if err != nil {
 		return err
 	}
-	have := map[string]model.Spec{}
-	for _, s := range inst {
-		have[s.Name] = s
-	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATUS\tDIMS\tPOOLING\tDESCRIPTION")
-	seen := map[string]bool{}
-	row := func(name, desc string, s model.Spec, ok bool, src string) {
-		status := "not installed"
-		if ok {
-			status = "installed"
+	for _, m := range list {
+		status := "installed"
+		if !m.Installed {
+			status = "not installed (" + m.Get + ")"
 		}
-		if src != "" && !ok {
-			status += " (" + src + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", name, status, s.Channels, s.Pooling, desc)
-		seen[name] = true
-	}
-	for _, en := range model.Catalog() {
-		s, ok := have[en.Name]
-		if !ok {
-			s = en.Spec
-		}
-		src := "model pull " + en.Name
-		if en.URL == "" {
-			src = "built offline on first use"
-		}
-		row(en.Name, en.Description, s, ok, src)
-	}
-	for _, s := range inst {
-		if !seen[s.Name] {
-			row(s.Name, s.Description, s, true, "")
-		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", m.Name, status, m.Spec.Channels, m.Spec.Pooling, m.Description)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -131,49 +105,30 @@ func (e *env) modelList(c *cli.Command) error {
 	return nil
 }
 
-func (e *env) openRuntime() (*extractor.Runtime, error) {
-	rt, err := extractor.OpenRuntime(&extractor.RuntimeOptions{Getenv: e.getenv})
+// prepared makes the named model (default: the --model flag, else the
+// default model) ready to run. The caller closes it.
+func (e *env) prepared(ctx context.Context, c *cli.Command, name string) (*simsearch.Model, error) {
+	mo, err := e.modelOptions(c)
 	if err != nil {
-		if errors.Is(err, extractor.ErrNoLibrary) {
-			return nil, fmt.Errorf("%w\nhint: run `make` in the source tree (it fetches lib/libonnxruntime.so.1) or set %s to a libonnxruntime.so (ONNX Runtime >= 1.24)", err, extractor.LibraryEnv)
-		}
 		return nil, err
 	}
-	return rt, nil
-}
-
-// prepared opens the runtime and makes the named model (default: the
-// --model flag, else the default model) ready to run. The caller closes
-// the runtime.
-func (e *env) prepared(ctx context.Context, c *cli.Command, name string) (*extractor.Runtime, model.Spec, error) {
-	dir, err := e.modelsDir(c)
+	if name != "" {
+		mo.Name = name
+	}
+	m, err := simsearch.PrepareModel(ctx, mo)
 	if err != nil {
-		return nil, model.Spec{}, err
+		return nil, modelHint(err, mo.Name)
 	}
-	if name == "" {
-		name = c.String("model")
-	}
-	if name == "" {
-		name = simsearch.DefaultModel(dir)
-	}
-	rt, err := e.openRuntime()
-	if err != nil {
-		return nil, model.Spec{}, err
-	}
-	s, err := simsearch.PrepareModel(ctx, rt, dir, name, threadsFlag(c), e.stderr)
-	if err != nil {
-		rt.Close()
-		return nil, model.Spec{}, modelHint(err, name)
-	}
-	return rt, s, nil
+	return m, nil
 }
 
 func (e *env) modelPrepare(ctx context.Context, c *cli.Command, name string) error {
-	rt, s, err := e.prepared(ctx, c, name)
+	m, err := e.prepared(ctx, c, name)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
+	defer m.Close()
+	s := m.Spec()
 	fmt.Fprintf(e.stdout, "%s ready: %s, %d-d embeddings, %s pooling, threshold %.2f\n", s.Name, s.Path, s.Channels, s.Pooling, s.Threshold)
 	if s.Random {
 		fmt.Fprintf(e.stdout, "note: %s has %s\n", s.Name, model.RandomDescription)
@@ -188,20 +143,22 @@ func modelHint(err error, name string) error {
 	}
 	en, inCatalog := model.Lookup(name)
 	switch {
-	case (errors.Is(err, simsearch.ErrModelNotInstalled) || errors.Is(err, model.ErrNotInstalled)) && !inCatalog:
+	case errors.Is(err, simsearch.ErrModelNotInstalled) && !inCatalog:
 		return fmt.Errorf("%w\nhint: `simsearch model list` shows the models; install your own export with `simsearch model register %s FILE.onnx`", err, name)
-	case errors.Is(err, simsearch.ErrModelNotInstalled), errors.Is(err, model.ErrNotInstalled):
+	case errors.Is(err, simsearch.ErrModelNotInstalled) && en.URL == "":
+		return fmt.Errorf("%w\nhint: run `simsearch model prepare %s` (it is built offline, in seconds)", err, name)
+	case errors.Is(err, simsearch.ErrModelNotInstalled):
 		return fmt.Errorf("%w\nhint: run `simsearch model pull %s` (or use --model vgg16-random, which is built offline)", err, name)
-	case errors.Is(err, extractor.ErrModelFile) && inCatalog:
+	case errors.Is(err, simsearch.ErrModelFile) && inCatalog:
 		verb := "download"
 		if en.URL == "" {
 			verb = "build"
 		}
 		return fmt.Errorf("%w\nhint: %s it again with `simsearch model pull --force %s`", err, verb, name)
-	case errors.Is(err, extractor.ErrModelFile):
+	case errors.Is(err, simsearch.ErrModelFile):
 		return fmt.Errorf("%w\nhint: register a working ONNX export again with `simsearch model register %s FILE.onnx`", err, name)
-	case errors.Is(err, extractor.ErrNoLibrary):
-		return fmt.Errorf("%w\nhint: run `make` in the source tree (it fetches lib/libonnxruntime.so.1) or set %s", err, extractor.LibraryEnv)
+	case errors.Is(err, simsearch.ErrNoRuntime):
+		return fmt.Errorf("%w\nhint: run `make` in the source tree (it fetches lib/libonnxruntime.so.1) or set %s", err, simsearch.LibraryEnv)
 	case errors.Is(err, model.ErrOffline):
 		return fmt.Errorf("%w\nhint: meanwhile --model vgg16-random works offline (random weights: near-duplicates only)", err)
 	}
@@ -277,14 +234,9 @@ func (e *env) modelRegister(ctx context.Context, c *cli.Command) error {
 		return usagef("model register needs NAME and FILE.onnx")
 	}
 	name, file := c.Args().Get(0), c.Args().Get(1)
-	var pre model.Preprocess
-	switch c.String("preset") {
-	case "torch":
-		pre = model.TorchPreprocess(int(c.Int("size")))
-	case "caffe", "keras":
-		pre = model.CaffePreprocess(int(c.Int("size")))
-	default:
-		return usagef("unknown --preset %q (torch or caffe)", c.String("preset"))
+	pre, err := model.Preset(c.String("preset"), int(c.Int("size")))
+	if err != nil {
+		return usageError{err}
 	}
 	if v := c.String("layout"); v != "" {
 		pre.Layout = model.Layout(strings.ToUpper(v))

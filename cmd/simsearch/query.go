@@ -44,7 +44,7 @@ func (e *env) query(ctx context.Context, c *cli.Command) error {
 	default:
 		return usagef("unknown --format %q (table, json or csv)", format)
 	}
-	eng, err := e.openEngine(ctx, c, true)
+	eng, err := e.openEngine(ctx, c, readEngine)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func (e *env) query(ctx context.Context, c *cli.Command) error {
 	for _, q := range c.Args().Slice() {
 		m, err := eng.Query(ctx, q, opts)
 		if err != nil {
-			return modelHint(err, eng.Spec().Name)
+			return modelHint(err, eng.ModelName())
 		}
 		if m == nil {
 			m = []simsearch.Match{}

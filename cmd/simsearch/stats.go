@@ -19,7 +19,7 @@ func statsCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
 		},
 		Action: func(ctx context.Context, c *cli.Command) error {
-			eng, err := e.openEngine(ctx, c, true)
+			eng, err := e.openEngine(ctx, c, readEngine)
 			if err != nil {
 				return err
 			}
@@ -65,7 +65,7 @@ func rmCommand(e *env) *cli.Command {
 			if c.Args().Len() == 0 {
 				return usagef("rm needs at least one PATH")
 			}
-			eng, err := e.openEngine(ctx, c, false)
+			eng, err := e.openEngine(ctx, c, writeEngine)
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,8 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/simsearch/simsearch/index"
 )
 
 // Centres and Spread shape Clustered: points are a random centre plus
@@ -37,7 +39,7 @@ func Clustered(n, dims int, seed uint64) [][]float32 {
 	centres := make([][]float32, Centres)
 	for c := range centres {
 		centres[c] = gaussian(rng, dims, 1)
-		normalise(centres[c])
+		index.Normalize(centres[c])
 	}
 	sigma := Spread / math.Sqrt(float64(dims))
 	slab := make([]float32, n*dims)
@@ -47,7 +49,7 @@ func Clustered(n, dims int, seed uint64) [][]float32 {
 		for j, c := range centres[i%Centres] {
 			v[j] = c + float32(rng.NormFloat64()*sigma)
 		}
-		normalise(v)
+		index.Normalize(v)
 		out[i] = v
 	}
 	return out
@@ -60,7 +62,7 @@ func Uniform(n, dims int, seed uint64) [][]float32 {
 	out := make([][]float32, n)
 	for i := range out {
 		out[i] = gaussian(rng, dims, 1)
-		normalise(out[i])
+		index.Normalize(out[i])
 	}
 	return out
 }
@@ -71,20 +73,6 @@ func gaussian(rng *rand.Rand, dims int, sigma float64) []float32 {
 		v[j] = float32(rng.NormFloat64() * sigma)
 	}
 	return v
-}
-
-func normalise(v []float32) {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	if s == 0 {
-		return
-	}
-	inv := float32(1 / math.Sqrt(s))
-	for j := range v {
-		v[j] *= inv
-	}
 }
 
 // TopK returns, for each query, the indexes into base of its k most

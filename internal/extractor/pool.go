@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/simsearch/simsearch/index"
 	"github.com/simsearch/simsearch/model"
 )
 
@@ -61,7 +62,7 @@ func Pool(fm []float32, c, h, w int, p model.Pooling) ([]float32, error) {
 		region := make([]float32, c)
 		for _, r := range rmacRegions(h, w, rmacLevels) {
 			macRegion(fm, c, h, w, r, region)
-			L2Normalize(region)
+			index.Normalize(region)
 			for i, v := range region {
 				out[i] += v
 			}
@@ -69,7 +70,7 @@ func Pool(fm []float32, c, h, w int, p model.Pooling) ([]float32, error) {
 	default:
 		return nil, fmt.Errorf("pool: unknown pooling %q (gap, gem, mac or rmac)", p)
 	}
-	L2Normalize(out)
+	index.Normalize(out)
 	return out, nil
 }
 
@@ -144,21 +145,6 @@ func starts(n, side, k int) []int {
 	return out
 }
 
-// L2Normalize scales v to unit length; a zero vector stays zero.
-func L2Normalize(v []float32) {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	if s == 0 {
-		return
-	}
-	inv := float32(1 / math.Sqrt(s))
-	for i := range v {
-		v[i] *= inv
-	}
-}
-
 // Center subtracts the model's centre vector mean (model.Spec.Center for
 // the pooling used) from v and L2-normalises v again, removing the large
 // component that ReLU features share. An empty mean only normalises. A
@@ -171,5 +157,5 @@ func Center(v, mean []float32) {
 	for i, m := range mean {
 		v[i] -= m
 	}
-	L2Normalize(v)
+	index.Normalize(v)
 }

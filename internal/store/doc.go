@@ -10,7 +10,7 @@
 //	vectors   the same id → the vector as raw little-endian float32s
 //	paths     path → id
 //	meta      schema version, model fingerprint and name, dimensions,
-//	          items version, index parameters
+//	          items version, the snapshot's items version
 //	failures  path → reason and time
 //	snapshot  the index snapshot in chunks of at most 1 MiB, with the items
 //	          version it was taken at
@@ -21,12 +21,14 @@
 // choice). Every Put and Delete commit increments the items version, so a
 // snapshot taken at an older version is known to be stale.
 //
-// Room to grow: buckets that older binaries can ignore (the dedup journal
-// planned next) are added without a schema change; changing the encoding
-// of an existing bucket bumps SchemaVersion, and Open then refuses the
-// file in older binaries with ErrSchemaTooNew.
+// Room to grow: buckets that older binaries can ignore are added without a
+// schema change; changing the encoding of an existing bucket bumps
+// SchemaVersion, and Open then refuses the file in older binaries with
+// ErrSchemaTooNew.
 //
-// The main type is DB, from Open. Writes take a batch (hundreds to
+// The main type is DB, from Open; the engine uses it through its storage
+// interface (the root package's storage.go), which other backends
+// implement too. Writes take a batch (hundreds to
 // thousands of records) and commit it in one transaction, which survives a
 // crash once Put returns. Reads copy their data out of the memory map.
 // Damaged files give errors wrapping ErrCorrupt, never panics.

@@ -209,43 +209,6 @@ func (db *DB) Delete(ids []uint64) error {
 	return nil
 }
 
-// DeletePaths removes the items stored under the given paths, as Delete
-// does. Unknown paths are skipped.
-func (db *DB) DeletePaths(paths []string) error {
-	if len(paths) == 0 {
-		return nil
-	}
-	err := db.update(func(tx *bolt.Tx) error {
-		pb := tx.Bucket(bucketPaths)
-		changed := false
-		for _, p := range paths {
-			v := pb.Get([]byte(p))
-			if v == nil {
-				continue
-			}
-			if len(v) != 8 {
-				return fmt.Errorf("%w: path %q maps to a %d-byte id", ErrCorrupt, p, len(v))
-			}
-			if _, err := deleteID(tx, binary.BigEndian.Uint64(v)); err != nil {
-				return err
-			}
-			// The entry goes even if it pointed at a missing item.
-			if err := pb.Delete([]byte(p)); err != nil {
-				return err
-			}
-			changed = true
-		}
-		if !changed {
-			return nil
-		}
-		return bumpVersion(tx.Bucket(bucketMeta))
-	})
-	if err != nil {
-		return fmt.Errorf("delete %d paths: %w", len(paths), err)
-	}
-	return nil
-}
-
 // deleteID removes item id, its vector and its path entry (if it points
 // to id), reporting whether anything was there.
 func deleteID(tx *bolt.Tx, id uint64) (bool, error) {

@@ -26,7 +26,6 @@ var (
 	keyModelName    = []byte("model_name")     // string
 	keyDims         = []byte("dims")           // uint64
 	keyItemsVersion = []byte("items_version")  // uint64
-	keyIndexParams  = []byte("index_params")   // string
 )
 
 // Meta describes a database: its layout, the model its vectors came from
@@ -39,7 +38,6 @@ type Meta struct {
 	// ItemsVersion counts the committed Put and Delete calls that changed
 	// something; an index snapshot taken at another version is stale.
 	ItemsVersion uint64
-	IndexParams  string
 	// HasIndex says whether an index snapshot is stored; IndexVersion is
 	// the ItemsVersion it was taken at.
 	HasIndex     bool
@@ -60,18 +58,6 @@ func (db *DB) Meta() (Meta, error) {
 	return m, nil
 }
 
-// SetIndexParams records the index parameters (for example "hnsw m=16
-// ef=200"), so a later run can tell whether a snapshot fits its settings.
-func (db *DB) SetIndexParams(params string) error {
-	err := db.update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keyIndexParams, []byte(params))
-	})
-	if err != nil {
-		return fmt.Errorf("set index params: %w", err)
-	}
-	return nil
-}
-
 func readMeta(tx *bolt.Tx) (Meta, error) {
 	var m Meta
 	mb := tx.Bucket(bucketMeta)
@@ -83,7 +69,6 @@ func readMeta(tx *bolt.Tx) (Meta, error) {
 	m.ModelName = string(mb.Get(keyModelName))
 	m.Dims = int(getUint(mb, keyDims))
 	m.ItemsVersion = getUint(mb, keyItemsVersion)
-	m.IndexParams = string(mb.Get(keyIndexParams))
 	info, ok, err := readSnapshotInfo(tx)
 	if err != nil {
 		return m, err

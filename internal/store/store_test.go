@@ -227,13 +227,11 @@ func TestOpen_ReadOnlyRefusesWrites(t *testing.T) {
 	}
 	defer db.Close()
 	writes := map[string]func() error{
-		"Put":            func() error { _, err := db.Put(testRecords(5, 1, 4)); return err },
-		"Delete":         func() error { return db.Delete([]uint64{1}) },
-		"DeletePaths":    func() error { return db.DeletePaths([]string{testItem(0).Path}) },
-		"PutFailures":    func() error { return db.PutFailures(map[string]string{"/a": "b"}) },
-		"ClearFailures":  func() error { return db.ClearFailures([]string{"/a"}) },
-		"SetIndexParams": func() error { return db.SetIndexParams("m=16") },
-		"SaveIndex":      func() error { return db.SaveIndex(1, writeBytes([]byte("x"))) },
+		"Put":           func() error { _, err := db.Put(testRecords(5, 1, 4)); return err },
+		"Delete":        func() error { return db.Delete([]uint64{1}) },
+		"PutFailures":   func() error { return db.PutFailures(map[string]string{"/a": "b"}) },
+		"ClearFailures": func() error { return db.ClearFailures([]string{"/a"}) },
+		"SaveIndex":     func() error { return db.SaveIndex(1, writeBytes([]byte("x"))) },
 	}
 	for name, write := range writes {
 		if err := write(); !errors.Is(err, ErrReadOnly) {
@@ -407,10 +405,8 @@ func TestItemsVersion_CountsChangingCommits(t *testing.T) {
 		{"replace", func() error { _, err := db.Put(testRecords(0, 1, 4)); return err }, 2},
 		{"delete", func() error { return db.Delete([]uint64{1, 2}) }, 3},
 		{"delete nothing", func() error { return db.Delete([]uint64{1, 77}) }, 3},
-		{"delete path", func() error { return db.DeletePaths([]string{testItem(2).Path}) }, 4},
-		{"delete unknown path", func() error { return db.DeletePaths([]string{"/nope"}) }, 4},
-		{"failures", func() error { return db.PutFailures(map[string]string{"/x": "y"}) }, 4},
-		{"empty put", func() error { _, err := db.Put(nil); return err }, 4},
+		{"failures", func() error { return db.PutFailures(map[string]string{"/x": "y"}) }, 3},
+		{"empty put", func() error { _, err := db.Put(nil); return err }, 3},
 	}
 	for _, s := range steps {
 		if err := s.do(); err != nil {
@@ -426,10 +422,7 @@ func TestDelete_RemovesEverything(t *testing.T) {
 	db := openTest(t, nil)
 	recs := testRecords(0, 6, 4)
 	mustPut(t, db, recs)
-	if err := db.Delete([]uint64{2, 3, 1000}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.DeletePaths([]string{recs[4].Item.Path, "/not/there"}); err != nil {
+	if err := db.Delete([]uint64{2, 3, 5, 1000}); err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range recs {
@@ -614,9 +607,6 @@ func TestReopen_KeepsEverything(t *testing.T) {
 	if err := db.PutFailures(map[string]string{"/x": "y"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SetIndexParams("hnsw m=16 ef=200"); err != nil {
-		t.Fatal(err)
-	}
 	if err := db.SaveIndex(1, writeBytes([]byte("graph"))); err != nil {
 		t.Fatal(err)
 	}
@@ -628,7 +618,7 @@ func TestReopen_KeepsEverything(t *testing.T) {
 	defer db.Close()
 	m, _ := db.Meta()
 	want := Meta{SchemaVersion: 1, Fingerprint: testFP, ModelName: "vgg16", Dims: 8, ItemsVersion: 1,
-		IndexParams: "hnsw m=16 ef=200", HasIndex: true, IndexVersion: 1}
+		HasIndex: true, IndexVersion: 1}
 	if m != want {
 		t.Errorf("Meta() = %+v, want %+v", m, want)
 	}

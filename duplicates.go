@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/simsearch/simsearch/dedup"
+	"github.com/simsearch/simsearch/internal/store"
 )
 
 // DedupOptions configure Engine.Duplicates.
@@ -27,15 +27,24 @@ func (e *Engine) Duplicates(ctx context.Context, roots []string, opts *DedupOpti
 		o = *opts
 	}
 	if o.Threshold == 0 {
-		o.Threshold = float32(e.spec.Threshold)
+		o.Threshold = e.threshold
+	}
+	if o.Threshold == 0 && !o.ExactOnly {
+		return nil, fmt.Errorf("no near-duplicate threshold without the model (%w); give one", e.modelErr)
 	}
 	abs, err := orderedAbs(roots)
 	if err != nil {
 		return nil, err
 	}
-	items, err := dedup.Items(e.db, abs)
+	var items []Item
+	err = e.db.ForEachItem(func(it Item) error {
+		if it.State == store.StateIndexed && (len(abs) == 0 || underAny(it.Path, abs)) {
+			items = append(items, it)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read items: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -74,17 +83,4 @@ func (e *Engine) ActOnDuplicates(groups []dedup.Group, opts dedup.ActOptions, lo
 // files are indexed again by the next Index run.
 func (e *Engine) UndoDuplicates(log io.Writer) (dedup.UndoResult, error) {
 	return dedup.Undo(e.JournalDir(), log)
-}
-
-// orderedAbs absolutises paths, keeping their order.
-func orderedAbs(paths []string) ([]string, error) {
-	out := make([]string, len(paths))
-	for i, p := range paths {
-		a, err := filepath.Abs(p)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = a
-	}
-	return out, nil
 }

@@ -1,0 +1,95 @@
+package simsearch
+
+import (
+	"io"
+	"time"
+
+	"github.com/simsearch/simsearch/internal/store"
+)
+
+// Item is one stored photo: its path, size, modification time, content
+// hash, image size and format.
+type Item = store.Item
+
+// Failure is a file an index run could not use, with the reason.
+type Failure = store.Failure
+
+// Hash is a SHA-256 content hash.
+type Hash = store.Hash
+
+// Sentinels from the database, for errors.Is.
+var (
+	ErrLocked        = store.ErrLocked        // another process holds the database
+	ErrModelMismatch = store.ErrModelMismatch // built with another model or pooling
+	ErrSchemaTooNew  = store.ErrSchemaTooNew  // written by a newer simsearch
+	ErrCorrupt       = store.ErrCorrupt       // not a readable database; see Repair
+)
+
+// storage is what the engine needs from where it keeps photos and
+// vectors. *store.DB (bbolt, one file) implements it; another backend
+// (a server database shared by several machines) implements the same
+// methods and is chosen in openStorage, so that neither the indexing and
+// query code nor the CLI changes. Nothing returned may alias the
+// backend's memory.
+type storage interface {
+	Path() string              // where it is, for messages
+	Meta() (store.Meta, error) // model, dimensions, versions
+	Len() (int, error)         // items stored
+	Size() (int64, error)      // bytes used
+
+	// Batched writes: Put stores items with their vectors (replacing the
+	// item of the same path) and returns their ids; Delete removes items
+	// and vectors.
+	Put(recs []store.Record) ([]uint64, error)
+	Delete(ids []uint64) error
+
+	Item(id uint64) (store.Item, bool, error)
+	ItemByPath(path string) (store.Item, bool, error)
+	ForEachItem(fn func(store.Item) error) error
+	Vector(id uint64) ([]float32, error)
+	ForEachVector(fn func(id uint64, v []float32) error) error
+
+	// Files an index run skipped, with reasons.
+	Failures() ([]store.Failure, error)
+	PutFailures(reasons map[string]string) error
+	ClearFailures(paths []string) error
+
+	// The index snapshot, tagged with the items version it covers.
+	LoadIndex(read func(io.Reader) error) (version uint64, current bool, err error)
+	SaveIndex(version uint64, write func(io.Writer) error) error
+
+	// Check lists damage in plain words; SalvageInPlace copies what is
+	// readable into a new database that replaces the damaged one.
+	Check() ([]string, error)
+	SalvageInPlace() (store.SalvageReport, error)
+
+	// Release lets other processes in until the next call; Close ends.
+	Release() error
+	Close() error
+}
+
+var _ storage = (*store.DB)(nil)
+
+// storageOptions are what every backend is opened with.
+type storageOptions struct {
+	LockTimeout time.Duration
+	ReadOnly    bool
+	Fingerprint string // the model's; "" accepts the stored one
+	ModelName   string
+	Dims        int
+}
+
+// openStore opens the bbolt database file at path.
+func openStore(path string, o storageOptions) (storage, error) {
+	return store.Open(path, &store.Options{
+		Timeout: o.LockTimeout, ReadOnly: o.ReadOnly,
+		Fingerprint: o.Fingerprint, ModelName: o.ModelName, Dims: o.Dims,
+	})
+}
+
+// Compact rewrites the database file at path without the space of deleted
+// items and returns its size before and after. It takes the writer's lock,
+// waiting up to lockTimeout (0 means 2 s) for another process.
+func Compact(path string, lockTimeout time.Duration) (before, after int64, err error) {
+	return store.CompactInPlace(path, lockTimeout)
+}
