@@ -52,7 +52,7 @@ fuzz:
 # The benchmark report (bench/README.md): every row of issue 7, written to
 # bench/results/<date>-<host>.md and .json. Run with nothing else busy
 # (check uptime); BENCHFLAGS=-n1m adds the 1M-vector index row.
-BENCH := $(GO) run -tags compare ./cmd/simsearch-bench
+BENCH := $(GO) run -tags compare ./bench/cmd/simsearch-bench
 BENCH_PY ?= /usr/bin/python3
 bench: all bench-peers
 	$(BENCH) -out bench/results -python $(BENCH_PY) $(BENCHFLAGS)

@@ -194,7 +194,7 @@ func (b *bench) close() {
 
 // command is the invocation that reproduces one row.
 func (b *bench) command(row string) string {
-	c := "go run -tags compare ./cmd/simsearch-bench -rows " + row
+	c := "go run -tags compare ./bench/cmd/simsearch-bench -rows " + row
 	if b.cfg.quick {
 		c += " -quick"
 	}
@@ -260,7 +260,7 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 	r := &Report{
 		Quick:   b.cfg.quick,
 		Started: time.Now(),
-		Command: "go run -tags compare ./cmd/simsearch-bench " + strings.Join(b.cfg.args, " "),
+		Command: "go run -tags compare ./bench/cmd/simsearch-bench " + strings.Join(b.cfg.args, " "),
 		Machine: readMachine(),
 	}
 	r.Command = strings.TrimSpace(r.Command)

@@ -1,8 +1,8 @@
 // Command simsearch-bench measures simsearch end to end and writes a
 // Markdown report with the raw figures beside it as JSON:
 //
-//	go run -tags compare ./cmd/simsearch-bench -out bench/results
-//	go run -tags compare ./cmd/simsearch-bench -quick -out bench/results/quick
+//	go run -tags compare ./bench/cmd/simsearch-bench -out bench/results
+//	go run -tags compare ./bench/cmd/simsearch-bench -quick -out bench/results/quick
 //
 // Rows: extract (ONNX Runtime against the whole pipeline, decode costs,
 // the machine's convolution ceiling), index (Flat, HNSW, coder/hnsw with
