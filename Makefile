@@ -10,7 +10,7 @@ DEMO_DIR := $(CURDIR)/.cache/demo
 
 export SIMSEARCH_ORT_LIB ?= $(ORT_LIB)
 
-.PHONY: all build ort demo test test-long lint fuzz bench bench-quick bench-peers bench-go clean
+.PHONY: all build ort demo test test-long lint fuzz bench bench-bin bench-quick bench-peers bench-go clean
 
 all: build ort
 
@@ -37,6 +37,7 @@ demo: all
 test: all
 	$(GO) test -race -short ./...
 	CGO_ENABLED=0 $(GO) test -short ./index/... ./internal/store/...
+	$(GO) -C bench test -race -short ./...
 	$(MAKE) bench-quick
 
 test-long: all
@@ -45,6 +46,8 @@ test-long: all
 lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	$(GO) -C bench vet ./...
+	$(GO) -C bench run $(STATICCHECK) ./...
 
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
@@ -52,14 +55,20 @@ fuzz:
 # The benchmark report (bench/README.md): every row of issue 7, written to
 # bench/results/<date>-<host>.md and .json. Run with nothing else busy
 # (check uptime); BENCHFLAGS=-n1m adds the 1M-vector index row.
-BENCH := $(GO) run -tags compare ./bench/cmd/simsearch-bench
+# The harness is its own module (bench/go.mod), which keeps the peers it
+# compares with out of the library's go.mod; it runs from here, where its
+# default paths point.
+BENCH := bin/simsearch-bench
 BENCH_PY ?= /usr/bin/python3
-bench: all bench-peers
+bench-bin:
+	@$(GO) -C bench build -o $(CURDIR)/$(BENCH) ./cmd/simsearch-bench
+
+bench: all bench-bin bench-peers
 	$(BENCH) -out bench/results -python $(BENCH_PY) $(BENCHFLAGS)
 
 # Every row on tiny sizes (about a minute), so the benchmarks cannot rot;
 # make test runs it. The report goes to bench/results/quick/ (ignored).
-bench-quick: all
+bench-quick: all bench-bin
 	@mkdir -p bench/results/quick
 	@$(BENCH) -quick -out bench/results/quick -python $(BENCH_PY) >/dev/null 2>bench/results/quick/log || \
 	{ cat bench/results/quick/log; echo "bench-quick failed" >&2; exit 1; }

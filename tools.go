@@ -3,7 +3,6 @@
 package simsearch
 
 import (
-	_ "github.com/coder/hnsw"
 	_ "github.com/rogpeppe/go-internal/testscript"
 	_ "github.com/urfave/cli/v3"
 	_ "github.com/viterin/vek/vek32"
