@@ -22,8 +22,16 @@ deps:
 		apt-get install -y libjpeg62-turbo-dev || { apt-get update && apt-get install -y libjpeg62-turbo-dev; }; \
 	else echo "jpeglib.h is missing: install libjpeg62-turbo-dev (Debian) or libjpeg-turbo8-dev (Ubuntu) as root, or build with CGO_ENABLED=0" >&2; exit 1; fi
 
+# simsearch --version: the go command records the commit only in a plain
+# clone (not in a git worktree, not with -buildvcs=false), so pass it.
+LINK := github.com/simsearch/simsearch
+GIT_TAG = $(shell git describe --tags --exact-match --match 'v*' 2>/dev/null)
+GIT_COMMIT = $(shell git rev-parse HEAD 2>/dev/null)
+GIT_MODIFIED = $(shell [ -n "$$(git status --porcelain 2>/dev/null)" ] && echo true)
+LDFLAGS = -X $(LINK).linkVersion=$(GIT_TAG) -X $(LINK).linkCommit=$(GIT_COMMIT) -X $(LINK).linkModified=$(GIT_MODIFIED)
+
 build: deps
-	$(GO) build -trimpath -o $(BIN) ./cmd/simsearch
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/simsearch
 
 ort: $(ORT_LIB)
 
