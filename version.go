@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"github.com/simsearch/simsearch/internal/extractor"
 )
 
 // The Makefile sets these with -ldflags -X, because the go command records
@@ -92,4 +94,17 @@ func readBuild(info *debug.BuildInfo, version, commit, modified string) Build {
 		b.Commit, b.Modified = commit, modified == "true"
 	}
 	return b
+}
+
+// RuntimeVersion loads the ONNX Runtime shared library from where Open
+// would, reading the environment with getenv (nil means os.Getenv), and
+// returns its version, e.g. "1.24.3", and path. The error says where it
+// looked when no library loads.
+func RuntimeVersion(getenv func(string) string) (version, library string, err error) {
+	rt, err := extractor.OpenRuntime(&extractor.RuntimeOptions{Getenv: getenv})
+	if err != nil {
+		return "", "", err
+	}
+	defer rt.Close()
+	return rt.Version(), rt.Library(), nil
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"strings"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/simsearch/simsearch"
-	"github.com/simsearch/simsearch/internal/extractor"
 )
 
 func versionCommand(e *env) *cli.Command {
@@ -33,13 +31,11 @@ func (e *env) version() error {
 	}
 	fmt.Fprintf(e.stdout, "simsearch %s (commit %s)\n", b.Version, commit)
 	fmt.Fprintf(e.stdout, "Go: %s %s/%s\n", b.GoVersion, runtime.GOOS, runtime.GOARCH)
-	rt, err := extractor.OpenRuntime(&extractor.RuntimeOptions{Getenv: e.getenv})
+	v, lib, err := simsearch.RuntimeVersion(e.getenv)
 	if err != nil {
-		why := strings.TrimPrefix(oneLine(err.Error()), extractor.ErrNoLibrary.Error()+"; ")
-		fmt.Fprintf(e.stdout, "ONNX Runtime: not found (%s)\n", why)
+		fmt.Fprintf(e.stdout, "ONNX Runtime: not found (%v)\n", err)
 		return nil
 	}
-	defer rt.Close()
-	fmt.Fprintf(e.stdout, "ONNX Runtime: %s (%s)\n", rt.Version(), rt.Library())
+	fmt.Fprintf(e.stdout, "ONNX Runtime: %s (%s)\n", v, lib)
 	return nil
 }
