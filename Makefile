@@ -10,7 +10,7 @@ DEMO_DIR := $(CURDIR)/.cache/demo
 
 export SIMSEARCH_ORT_LIB ?= $(ORT_LIB)
 
-.PHONY: all build ort demo test test-long lint fuzz bench bench-quick bench-peers bench-go clean
+.PHONY: all build ort demo test test-long lint fuzz bench bench-bin bench-quick bench-peers bench-go clean
 
 all: build ort
 
@@ -22,8 +22,16 @@ deps:
 		apt-get install -y libjpeg62-turbo-dev || { apt-get update && apt-get install -y libjpeg62-turbo-dev; }; \
 	else echo "jpeglib.h is missing: install libjpeg62-turbo-dev (Debian) or libjpeg-turbo8-dev (Ubuntu) as root, or build with CGO_ENABLED=0" >&2; exit 1; fi
 
+# simsearch --version: the go command records the commit only in a plain
+# clone (not in a git worktree, not with -buildvcs=false), so pass it.
+LINK := github.com/simsearch/simsearch
+GIT_TAG = $(shell git describe --tags --exact-match --match 'v*' 2>/dev/null)
+GIT_COMMIT = $(shell git rev-parse HEAD 2>/dev/null)
+GIT_MODIFIED = $(shell [ -n "$$(git status --porcelain 2>/dev/null)" ] && echo true)
+LDFLAGS = -X $(LINK).linkVersion=$(GIT_TAG) -X $(LINK).linkCommit=$(GIT_COMMIT) -X $(LINK).linkModified=$(GIT_MODIFIED)
+
 build: deps
-	$(GO) build -trimpath -o $(BIN) ./cmd/simsearch
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/simsearch
 
 ort: $(ORT_LIB)
 
@@ -37,6 +45,7 @@ demo: all
 test: all
 	$(GO) test -race -short ./...
 	CGO_ENABLED=0 $(GO) test -short ./index/... ./internal/store/...
+	$(GO) -C bench test -race -short ./...
 	$(MAKE) bench-quick
 
 test-long: all
@@ -45,6 +54,8 @@ test-long: all
 lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	$(GO) -C bench vet ./...
+	$(GO) -C bench run $(STATICCHECK) ./...
 
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
@@ -52,14 +63,20 @@ fuzz:
 # The benchmark report (bench/README.md): every row of issue 7, written to
 # bench/results/<date>-<host>.md and .json. Run with nothing else busy
 # (check uptime); BENCHFLAGS=-n1m adds the 1M-vector index row.
-BENCH := $(GO) run -tags compare ./cmd/simsearch-bench
+# The harness is its own module (bench/go.mod), which keeps the peers it
+# compares with out of the library's go.mod; it runs from here, where its
+# default paths point.
+BENCH := bin/simsearch-bench
 BENCH_PY ?= /usr/bin/python3
-bench: all bench-peers
+bench-bin:
+	@$(GO) -C bench build -o $(CURDIR)/$(BENCH) ./cmd/simsearch-bench
+
+bench: all bench-bin bench-peers
 	$(BENCH) -out bench/results -python $(BENCH_PY) $(BENCHFLAGS)
 
 # Every row on tiny sizes (about a minute), so the benchmarks cannot rot;
 # make test runs it. The report goes to bench/results/quick/ (ignored).
-bench-quick: all
+bench-quick: all bench-bin
 	@mkdir -p bench/results/quick
 	@$(BENCH) -quick -out bench/results/quick -python $(BENCH_PY) >/dev/null 2>bench/results/quick/log || \
 	{ cat bench/results/quick/log; echo "bench-quick failed" >&2; exit 1; }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/simsearch/simsearch/internal/evaluate"
 	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/model"
 )
@@ -90,12 +91,6 @@ func openRuntime(t testing.TB) *extractor.Runtime {
 	return rt
 }
 
-type pairScore struct {
-	a, b  string
-	score float32
-	same  bool // a is a generated copy of b, or both copies of one original
-}
-
 // featureMaps runs the network once over the sample photos.
 func featureMaps(t testing.TB, rt *extractor.Runtime, spec model.Spec, paths []string) [][]float32 {
 	t.Helper()
@@ -119,8 +114,9 @@ func featureMaps(t testing.TB, rt *extractor.Runtime, spec model.Spec, paths []s
 }
 
 // pairScores pools the maps with p, centres them with the model's centre
-// and scores every pair.
-func pairScores(t testing.TB, spec model.Spec, p model.Pooling, paths []string, original map[string]string, maps [][]float32) []pairScore {
+// and scores every pair of paths: true when one is a generated copy of
+// the other, or both are copies of one original.
+func pairScores(t testing.TB, spec model.Spec, p model.Pooling, paths []string, original map[string]string, maps [][]float32) []evaluate.Pair {
 	t.Helper()
 	vecs := make([][]float32, len(maps))
 	for i, m := range maps {
@@ -137,42 +133,7 @@ func pairScores(t testing.TB, spec model.Spec, p model.Pooling, paths []string, 
 		}
 		return p
 	}
-	var out []pairScore
-	for i := range paths {
-		for j := i + 1; j < len(paths); j++ {
-			var s float32
-			for k := range vecs[i] {
-				s += vecs[i][k] * vecs[j][k]
-			}
-			out = append(out, pairScore{a: paths[i], b: paths[j], score: s, same: root(paths[i]) == root(paths[j])})
-		}
-	}
-	return out
-}
-
-// prf computes pair precision, recall and F1 at threshold th.
-func prf(pairs []pairScore, th float32) (p, r, f1 float64) {
-	var tp, fp, fn float64
-	for _, x := range pairs {
-		switch {
-		case x.score >= th && x.same:
-			tp++
-		case x.score >= th:
-			fp++
-		case x.same:
-			fn++
-		}
-	}
-	if tp+fp > 0 {
-		p = tp / (tp + fp)
-	}
-	if tp+fn > 0 {
-		r = tp / (tp + fn)
-	}
-	if p+r > 0 {
-		f1 = 2 * p * r / (p + r)
-	}
-	return
+	return evaluate.Pairs(vecs, func(i, j int) bool { return root(paths[i]) == root(paths[j]) })
 }
 
 // TestCalibration prints pair precision/recall/F1 for every pooling across
@@ -187,28 +148,28 @@ func TestCalibration(t *testing.T) {
 	for _, p := range []model.Pooling{model.GAP, model.GeM, model.MAC, model.RMAC} {
 		pairs := pairScores(t, spec, p, paths, original, maps)
 		var maxDiff, minSame float32 = -1, 2
-		var worstDiff, worstSame pairScore
+		var worstDiff, worstSame evaluate.Pair
 		for _, x := range pairs {
-			if x.same && x.score < minSame {
-				minSame, worstSame = x.score, x
+			if x.Same && x.Score < minSame {
+				minSame, worstSame = x.Score, x
 			}
-			if !x.same && x.score > maxDiff {
-				maxDiff, worstDiff = x.score, x
+			if !x.Same && x.Score > maxDiff {
+				maxDiff, worstDiff = x.Score, x
 			}
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "pooling %s: copies ≥ %.3f (lowest %s ~ %s), different ≤ %.3f (highest %s ~ %s)\n",
-			p, minSame, filepath.Base(worstSame.a), filepath.Base(worstSame.b), maxDiff, filepath.Base(worstDiff.a), filepath.Base(worstDiff.b))
+			p, minSame, filepath.Base(paths[worstSame.A]), filepath.Base(paths[worstSame.B]), maxDiff, filepath.Base(paths[worstDiff.A]), filepath.Base(paths[worstDiff.B]))
 		ths := []float32{0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95}
 		for _, th := range ths {
-			pr, rc, f1 := prf(pairs, th)
+			pr, rc, f1 := evaluate.PRF(pairs, evaluate.AtLeast(th))
 			fmt.Fprintf(&b, "  threshold %.2f: precision %.3f recall %.3f F1 %.3f\n", th, pr, rc, f1)
 		}
-		sort.Slice(pairs, func(i, j int) bool { return pairs[i].score < pairs[j].score })
+		sort.Slice(pairs, func(i, j int) bool { return pairs[i].Score < pairs[j].Score })
 		n := 0
 		for _, x := range pairs {
-			if x.same && n < 5 {
-				fmt.Fprintf(&b, "  low copy pair %.3f %s ~ %s\n", x.score, filepath.Base(x.a), filepath.Base(x.b))
+			if x.Same && n < 5 {
+				fmt.Fprintf(&b, "  low copy pair %.3f %s ~ %s\n", x.Score, filepath.Base(paths[x.A]), filepath.Base(paths[x.B]))
 				n++
 			}
 		}
@@ -216,15 +177,15 @@ func TestCalibration(t *testing.T) {
 		if p == spec.Pooling {
 			// The default must never pair different photos and must find
 			// every copy.
-			pr, rc, _ := prf(pairs, spec.Threshold)
+			pr, rc, _ := evaluate.PRF(pairs, evaluate.AtLeast(spec.Threshold))
 			if maxDiff >= spec.Threshold {
-				t.Errorf("default %s/%.2f: different photos %s ~ %s score %.3f, at or above the threshold", p, spec.Threshold, worstDiff.a, worstDiff.b, maxDiff)
+				t.Errorf("default %s/%.2f: different photos %s ~ %s score %.3f, at or above the threshold", p, spec.Threshold, paths[worstDiff.A], paths[worstDiff.B], maxDiff)
 			}
 			if pr < 1 || rc < 1 {
 				t.Errorf("default %s/%.2f: pair precision %.3f recall %.3f, want 1 and 1", p, spec.Threshold, pr, rc)
 			}
 			if minSame < spec.Threshold {
-				t.Errorf("default %s/%.2f: copy pair %s ~ %s scores %.3f, below the threshold", p, spec.Threshold, worstSame.a, worstSame.b, minSame)
+				t.Errorf("default %s/%.2f: copy pair %s ~ %s scores %.3f, below the threshold", p, spec.Threshold, paths[worstSame.A], paths[worstSame.B], minSame)
 			}
 		}
 	}

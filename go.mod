@@ -3,7 +3,6 @@ module github.com/simsearch/simsearch
 go 1.26.8
 
 require (
-	github.com/coder/hnsw v0.6.1
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/urfave/cli/v3 v3.14.0
 	github.com/viterin/vek v0.4.3
@@ -16,7 +15,6 @@ require (
 
 require (
 	github.com/chewxy/math32 v1.10.1 // indirect
-	github.com/google/renameio v1.0.1 // indirect
 	github.com/viterin/partial v1.1.0 // indirect
 	golang.org/x/exp v0.0.0-20240506185415-9bf2ced13842 // indirect
 	golang.org/x/sys v0.50.0 // indirect

@@ -24,6 +24,7 @@ var allowedImports = map[string][]string{
 	"dedup":                        {"index", "internal/store"},
 	"internal/extractor":           {"index", "model"},
 	"internal/extractor/imagetest": {},
+	"internal/evaluate":            {},
 	"internal/store":               {},
 	"internal/onnx":                {"internal/onnx/onnxpb"},
 	"internal/onnx/onnxpb":         {},

@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			lockTimeoutFlag,
 			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime threads (0 = all cores)", Value: 0},
 			&cli.StringFlag{Name: "pooling", Usage: "pooling `METHOD`: gap, gem, mac or rmac (default: the model's; a database keeps the one it was built with)"},
+			&cli.BoolFlag{Name: "version", Usage: "print the version and exit"},
 		},
 		Commands: []*cli.Command{
 			indexCommand(e),
@@ -67,12 +68,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			embedCommand(e),
 			modelCommand(e),
 			dedupCommand(e),
+			versionCommand(e),
 		},
 		OnUsageError: func(_ context.Context, _ *cli.Command, err error, _ bool) error {
 			return usageError{err}
 		},
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		Action: func(_ context.Context, c *cli.Command) error {
+			if c.Bool("version") {
+				return e.version()
+			}
 			if c.Args().Len() > 0 {
 				return usagef("unknown command %q", c.Args().First())
 			}

@@ -150,9 +150,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case err != nil:
 		return err
 	}
-	// Run from the checkout without make: use its lib/ (go run's binary
-	// lives in the build cache, so "lib/ beside the binary" cannot find
-	// it). Set in the environment, so the CLI and probes see it too.
+	// Run from the checkout without make: use its lib/ (a binary built
+	// outside bin/, or by go run in the build cache, cannot find it
+	// beside itself). Set in the environment, so the CLI and probes see
+	// it too.
 	if os.Getenv(extractor.LibraryEnv) == "" {
 		if p, err := filepath.Abs(filepath.Join("lib", "libonnxruntime.so.1")); err == nil {
 			if _, err := os.Stat(p); err == nil {
@@ -194,7 +195,7 @@ func (b *bench) close() {
 
 // command is the invocation that reproduces one row.
 func (b *bench) command(row string) string {
-	c := "go run -tags compare ./cmd/simsearch-bench -rows " + row
+	c := "bin/simsearch-bench -rows " + row
 	if b.cfg.quick {
 		c += " -quick"
 	}
@@ -260,7 +261,7 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 	r := &Report{
 		Quick:   b.cfg.quick,
 		Started: time.Now(),
-		Command: "go run -tags compare ./cmd/simsearch-bench " + strings.Join(b.cfg.args, " "),
+		Command: "bin/simsearch-bench " + strings.Join(b.cfg.args, " "),
 		Machine: readMachine(),
 	}
 	r.Command = strings.TrimSpace(r.Command)

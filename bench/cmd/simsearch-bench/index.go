@@ -172,27 +172,24 @@ func indexSize(ctx context.Context, b *bench, raw *indexRaw, n int) error {
 		}
 		raw.Figures = append(raw.Figures, f)
 	}
-	if coder, ok := coderImpl(); ok {
-		cn := min(n, b.sz.coderMaxN)
-		cbase, ctruth := base, truth
-		if cn < n {
-			cbase = base[:cn]
-			ctruth = indextest.TopK(cbase, queries, indexK)
-			// Ours at the same size, for a like-for-like row.
-			f, err := measureANN(b, hnswImpl(), cbase, queries, ctruth)
-			if err != nil {
-				return err
-			}
-			raw.Figures = append(raw.Figures, f)
-		}
-		f, err := measureANN(b, coder, cbase, queries, ctruth)
+	coder := coderImpl()
+	cn := min(n, b.sz.coderMaxN)
+	cbase, ctruth := base, truth
+	if cn < n {
+		cbase = base[:cn]
+		ctruth = indextest.TopK(cbase, queries, indexK)
+		// Ours at the same size, for a like-for-like row.
+		f, err := measureANN(b, hnswImpl(), cbase, queries, ctruth)
 		if err != nil {
-			return fmt.Errorf("%s: %w", coder.name, err)
+			return err
 		}
 		raw.Figures = append(raw.Figures, f)
-	} else {
-		raw.Figures = append(raw.Figures, annFigure{Impl: coder.name, N: n, Skipped: coder.note})
 	}
+	f, err := measureANN(b, coder, cbase, queries, ctruth)
+	if err != nil {
+		return fmt.Errorf("%s: %w", coder.name, err)
+	}
+	raw.Figures = append(raw.Figures, f)
 	if b.cfg.noPeers {
 		raw.PeerNote = "skipped: -no-peers"
 		return nil

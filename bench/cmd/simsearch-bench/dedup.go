@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/simsearch/simsearch"
+	"github.com/simsearch/simsearch/internal/evaluate"
 	"github.com/simsearch/simsearch/internal/store"
 )
 
@@ -149,70 +150,38 @@ func samplePRF(ctx context.Context, b *bench, modelsDir string, raw *dedupRaw) e
 		return filepath.Base(p)
 	}
 	raw.Photos, raw.Copies = len(items), len(original)
-	type pair struct{ a, b string }
-	key := func(a, b string) pair {
-		if a > b {
-			a, b = b, a
+	pairs := evaluate.Pairs(vecs, func(i, j int) bool { return root(items[i].Path) == root(items[j].Path) })
+	for _, p := range pairs {
+		if p.Same {
+			raw.TruePairs++
 		}
-		return pair{a, b}
 	}
-	type scored struct {
-		score float32
-		same  bool
-	}
-	var pairs []scored
-	for i := range items {
-		for j := i + 1; j < len(items); j++ {
-			var dot float32
-			for k := range vecs[i] {
-				dot += vecs[i][k] * vecs[j][k]
-			}
-			same := root(items[i].Path) == root(items[j].Path)
-			if same {
-				raw.TruePairs++
-			}
-			pairs = append(pairs, scored{dot, same})
-		}
+	seq := map[string]int{} // path to its index in items and pairs
+	for i, it := range items {
+		seq[it.Path] = i
 	}
 	for _, th := range dedupThresholds {
 		f := prfFigure{Threshold: th}
-		var tp, fp int
-		for _, p := range pairs {
-			if p.score >= th {
-				if p.same {
-					tp++
-				} else {
-					fp++
-				}
-			}
-		}
-		f.ScoreP, f.ScoreR, f.ScoreF1 = prf(tp, fp, raw.TruePairs-tp)
+		f.ScoreP, f.ScoreR, f.ScoreF1 = evaluate.PRF(pairs, evaluate.AtLeast(th))
 
 		groups, err := e.Duplicates(ctx, nil, &simsearch.DedupOptions{Threshold: th})
 		if err != nil {
 			return err
 		}
-		predicted := map[pair]bool{}
+		grouped := map[[2]int]bool{} // index pairs, lower first
 		for _, g := range groups {
-			members := []string{g.Keeper.Path}
+			members := []int{seq[g.Keeper.Path]}
 			for _, m := range g.Members {
-				members = append(members, m.Path)
+				members = append(members, seq[m.Path])
 			}
 			for i := range members {
 				for j := i + 1; j < len(members); j++ {
-					predicted[key(members[i], members[j])] = true
+					a, b := members[i], members[j]
+					grouped[[2]int{min(a, b), max(a, b)}] = true
 				}
 			}
 		}
-		tp, fp = 0, 0
-		for p := range predicted {
-			if root(p.a) == root(p.b) {
-				tp++
-			} else {
-				fp++
-			}
-		}
-		f.GroupP, f.GroupR, f.GroupF1 = prf(tp, fp, raw.TruePairs-tp)
+		f.GroupP, f.GroupR, f.GroupF1 = evaluate.PRF(pairs, func(p evaluate.Pair) bool { return grouped[[2]int{p.A, p.B}] })
 		raw.PRF = append(raw.PRF, f)
 	}
 	return nil
@@ -277,19 +246,6 @@ func readVariants(path string) (map[string]string, error) {
 		out[r[0]] = r[1]
 	}
 	return out, nil
-}
-
-func prf(tp, fp, fn int) (p, r, f1 float64) {
-	if tp+fp > 0 {
-		p = float64(tp) / float64(tp+fp)
-	}
-	if tp+fn > 0 {
-		r = float64(tp) / float64(tp+fn)
-	}
-	if p+r > 0 {
-		f1 = 2 * p * r / (p + r)
-	}
-	return p, r, f1
 }
 
 func dedupTables(s *Section, raw *dedupRaw) {

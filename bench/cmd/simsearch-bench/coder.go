@@ -1,5 +1,3 @@
-//go:build compare
-
 package main
 
 import (
@@ -26,10 +24,11 @@ func (c coderGraph) Search(q []float32, k, ef int) ([]index.Hit, error) {
 	return hits, nil
 }
 
-// coderImpl is github.com/coder/hnsw, built into this binary with
-// -tags compare. It has no efConstruction: its EfSearch is used while
-// inserting, so it is set to ours (200) for the build.
-func coderImpl() (annImpl, bool) {
+// coderImpl is github.com/coder/hnsw, a dependency of this module only
+// (the library's go.mod does not carry it). It has no efConstruction: its
+// EfSearch is used while inserting, so it is set to ours (200) for the
+// build.
+func coderImpl() annImpl {
 	return annImpl{
 		name: "coder/hnsw v0.6.1",
 		efs:  indexEfs,
@@ -48,5 +47,5 @@ func coderImpl() (annImpl, bool) {
 			g := hnsw.NewGraph[uint64]()
 			return coderGraph{g}, g.Import(bufio.NewReader(r))
 		},
-	}, true
+	}
 }

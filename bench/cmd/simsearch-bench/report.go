@@ -125,7 +125,7 @@ func (r *Report) Markdown() string {
 	}
 	b.WriteString("## Go benchmarks of the hot paths\n\n")
 	b.WriteString("Dot product, HNSW search, preprocessing, pooling, record encode/decode and the rest, for benchstat:\n\n")
-	b.WriteString("```\nmake bench-go BENCHCOUNT=6 > new.txt   # go test -run '^$' -bench . -benchtime 3x -count 6 ./extractor/ ./store/ ./index/\ngo test -run '^$' -bench Find ./dedup/   # grouping 100k embeddings, about a minute per run\nbenchstat old.txt new.txt\n```\n")
+	b.WriteString("```\nmake bench-go BENCHCOUNT=6 > new.txt   # go test -run '^$' -bench . -benchtime 3x -count 6 ./internal/extractor/ ./internal/store/ ./index/\ngo test -run '^$' -bench Find ./dedup/   # grouping 100k embeddings, about a minute per run\nbenchstat old.txt new.txt\n```\n")
 	return b.String()
 }
 
