@@ -221,15 +221,6 @@ func (m *Model) Label() string { return modelLabel(m.spec.Name, m.pooling) }
 
 func modelLabel(name string, p model.Pooling) string { return name + "/" + string(p) }
 
-// RuntimeVersion loads ONNX Runtime if needed and returns its version.
-func (m *Model) RuntimeVersion() (string, error) {
-	rt, err := m.runtime()
-	if err != nil {
-		return "", err
-	}
-	return rt.Version(), nil
-}
-
 // Embed embeds the image files at paths and returns one Embedding per
 // path, in order; a file that cannot be used has its Err set.
 func (m *Model) Embed(ctx context.Context, paths []string) ([]Embedding, error) {
