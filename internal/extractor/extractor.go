@@ -12,13 +12,14 @@ import (
 
 // Options configure an Extractor. The zero value (or nil) means: the model's
 // default pooling, batches of 8, one decoding goroutine per core, ONNX
-// Runtime on all cores, the default pixel limit.
+// Runtime on all cores, the default pixel and file size limits.
 type Options struct {
 	Pooling   model.Pooling // "" means spec.Pooling
 	Batch     int           // images per network run
 	Workers   int           // decode+preprocess goroutines
 	Threads   int           // ONNX Runtime intra-op threads
 	MaxPixels int64         // decode limit; 0 means DefaultMaxPixels
+	MaxBytes  int64         // file size limit of Files; 0 means DefaultMaxBytes
 	// Raw skips the model's centring step and returns the plain
 	// L2-normalised pooled vector. It is how the centre itself is computed.
 	Raw bool
@@ -58,6 +59,7 @@ func New(rt *Runtime, spec model.Spec, opts *Options) (*Extractor, error) {
 	}
 	e := &Extractor{spec: spec, pooling: o.Pooling, batch: o.Batch, workers: o.Workers, rawMaps: o.FeatureMaps}
 	e.decode.MaxPixels = o.MaxPixels
+	e.decode.MaxBytes = o.MaxBytes
 	// Let the decoder shrink big photos while converting colours: Tensor
 	// needs no more than twice the network's input side.
 	e.decode.MinSide = MinSideFor(spec.Pre)
@@ -112,7 +114,8 @@ type Source struct {
 	Decode func(opts *DecodeOptions) (*RGB, Info, error)
 }
 
-// FileSource decodes the file at path.
+// FileSource decodes the file at path with DecodeFile, so the file is read
+// with ReadImage's guards: a FIFO or device is refused, never opened.
 func FileSource(path string) Source {
 	return Source{Path: path, Decode: func(o *DecodeOptions) (*RGB, Info, error) { return DecodeFile(path, o) }}
 }
