@@ -123,7 +123,9 @@ func FileSource(path string) Source {
 // Files embeds the files at paths, calling emit once per path, in batch
 // order (not necessarily input order). It stops at the first error from
 // emit, from ctx or from the network, and returns it; per-file problems are
-// reported through Result.Err instead.
+// reported through Result.Err instead. When ctx is cancelled it returns
+// ctx's error at once, stopping the network mid-batch; a file being
+// decoded then is finished in the background and dropped.
 func (e *Extractor) Files(ctx context.Context, paths []string, emit func(Result) error) error {
 	src := make([]Source, len(paths))
 	for i, p := range paths {
@@ -195,7 +197,7 @@ func (e *Extractor) Sources(ctx context.Context, src []Source, emit func(Result)
 		for _, p := range batch {
 			input = append(input, p.tensor...)
 		}
-		fm, err := e.sess.Run(input, len(batch))
+		fm, err := e.sess.RunContext(ctx, input, len(batch))
 		if err != nil {
 			return err
 		}
@@ -222,7 +224,19 @@ func (e *Extractor) Sources(ctx context.Context, src []Source, emit func(Result)
 		batch = batch[:0]
 		return nil
 	}
-	for p := range ready {
+	for {
+		var p prepared
+		var ok bool
+		select {
+		case p, ok = <-ready:
+		case <-ctx.Done():
+			// Do not wait for a decode in progress: one huge image can
+			// take seconds, and a stopped run must stop now.
+			return ctx.Err()
+		}
+		if !ok {
+			break
+		}
 		if p.err != nil {
 			if err := emit(Result{Seq: p.seq, Path: p.path, Info: p.info, Err: p.err}); err != nil {
 				return err
