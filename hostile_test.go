@@ -271,7 +271,7 @@ func TestEngine_FileChangedAfterWalk(t *testing.T) {
 
 	var sum IndexSummary
 	failures := map[string]string{}
-	o := &IndexOptions{BatchSize: 256, MaxBytes: defaultMaxBytes}
+	o := &IndexOptions{BatchSize: 256}
 	if err := e.extractInto(ctx, files, o, map[string]store.Item{}, &sum, failures); err != nil {
 		t.Fatal(err)
 	}
