@@ -42,7 +42,7 @@ func (e *Engine) Duplicates(ctx context.Context, roots []string, opts *DedupOpti
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return dedup.Find(items, e.db, e.idx, &dedup.Options{
+	return dedup.Find(ctx, items, e.db, e.idx, &dedup.Options{
 		Threshold: o.Threshold, K: o.K, Ef: o.Ef, Keep: o.Keep, Roots: abs, NoNear: o.ExactOnly,
 	})
 }

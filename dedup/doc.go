@@ -19,7 +19,7 @@
 //	if err != nil {
 //		return err
 //	}
-//	groups, err := dedup.Find(items, db, idx, &dedup.Options{
+//	groups, err := dedup.Find(ctx, items, db, idx, &dedup.Options{
 //		Threshold: 0.72, Keep: dedup.Largest, Roots: roots,
 //	})
 //	if err != nil {
