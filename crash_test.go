@@ -5,13 +5,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"image"
+	"image/png"
+	"io"
 	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -198,15 +203,8 @@ func TestIndex_StopsCleanlyOnSignal(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			cmd.Process.Signal(sig)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case <-done:
-			case <-time.After(time.Minute):
-				cmd.Process.Kill()
-				t.Fatalf("still running a minute after %v\n%s", sig, stderr.Bytes())
-			}
+			took := signalAndWait(t, cmd, sig)
+			t.Logf("exited %v after %v, sent after the first commit", took.Round(time.Millisecond), sig)
 			if code := cmd.ProcessState.ExitCode(); code != 130 {
 				t.Errorf("exit code %d after %v, want 130\n%s", code, sig, stderr.Bytes())
 			}
@@ -241,6 +239,37 @@ func TestIndex_StopsCleanlyOnSignal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stopBound is how long a stopped command may take to exit. Stopping takes
+// well under a second (the network is abandoned mid-batch); a command
+// that waits for its batch or its decode to end takes seconds more, one
+// that never looks at its context waits for ever.
+const stopBound = 5 * time.Second
+
+// signalAndWait sends sig to the running cmd and returns how long it took
+// to exit, failing the test when that is over stopBound. One still running
+// a minute later is killed.
+func signalAndWait(t *testing.T, cmd *exec.Cmd, sig os.Signal) time.Duration {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	start := time.Now()
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal: %v (it ended before the signal: nothing was stopped)", err)
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("still running a minute after %v", sig)
+	}
+	took := time.Since(start)
+	if took > stopBound {
+		t.Errorf("took %v to exit after %v, want under %v", took.Round(time.Millisecond), sig, stopBound)
+	}
+	return took
 }
 
 // committedItems is how many items the database at path holds now, 0 when
@@ -422,4 +451,221 @@ func journalDone(dir string) int {
 		n += bytes.Count(b, []byte(`"state":"done"`))
 	}
 	return n
+}
+
+// simsearchCmd runs the built CLI on db with vgg16-random; its stderr
+// goes to stderr.
+func simsearchCmd(bin, db string, stderr io.Writer, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, append([]string{"--db", db, "--model", "vgg16-random"}, args...)...)
+	cmd.Env = append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir)
+	cmd.Stderr = stderr
+	return cmd
+}
+
+// watchedBuffer collects a running command's output for the test to read,
+// and closes found once the output contains want.
+type watchedBuffer struct {
+	want  string
+	found chan struct{}
+	mu    sync.Mutex
+	b     bytes.Buffer
+}
+
+func newWatchedBuffer(want string) *watchedBuffer {
+	return &watchedBuffer{want: want, found: make(chan struct{})}
+}
+
+func (w *watchedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	had := bytes.Contains(w.b.Bytes(), []byte(w.want))
+	w.b.Write(p)
+	if !had && bytes.Contains(w.b.Bytes(), []byte(w.want)) {
+		close(w.found)
+	}
+	return len(p), nil
+}
+
+func (w *watchedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// SIGTERM during a long `query` (images that are not indexed, each
+// decoded and embedded in turn) exits 130 at once.
+func TestQuery_StopsOnSIGTERM(t *testing.T) {
+	bin := cliWithModel(t)
+	db := filepath.Join(t.TempDir(), "photos.db")
+	var stderr bytes.Buffer
+	if err := simsearchCmd(bin, db, &stderr, "index", "--quiet", photoSet(t, 3, 1)).Run(); err != nil {
+		t.Fatalf("index: %v\n%s", err, stderr.Bytes())
+	}
+	// 16-megapixel noise: each query decodes it for a few tenths of a
+	// second, twenty of them take several seconds.
+	big := filepath.Join(t.TempDir(), "noise.png")
+	writeNoisePNG(t, big, 4000, 4000)
+	args := []string{"query", "-k", "1"}
+	for i := 0; i < 20; i++ {
+		args = append(args, big)
+	}
+	log := newWatchedBuffer("random weights") // the engine is open
+	cmd := simsearchCmd(bin, db, log, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-log.found:
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the engine did not open in 2 minutes:\n%s", log)
+	}
+	// Let it get into its queries: the session is made, the first images
+	// decoded and embedded.
+	time.Sleep(time.Second)
+	took := signalAndWait(t, cmd, syscall.SIGTERM)
+	t.Logf("query exited %v after SIGTERM", took.Round(time.Millisecond))
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit code %d after SIGTERM, want 130\n%s", code, log)
+	}
+	if !strings.Contains(log.String(), "context canceled") {
+		t.Errorf("stderr does not say it was stopped:\n%s", log)
+	}
+}
+
+// writeNoisePNG writes a w×h grey PNG of noise, quickly encoded.
+func writeNoisePNG(t *testing.T, path string, w, h int) {
+	t.Helper()
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(r.UintN(256))
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// SIGTERM while `dedup PATH` indexes exits 130 at once and keeps what was
+// committed. (Grouping a test-sized collection takes milliseconds, too
+// quick to hit; TestFind_StopsWhenCancelled covers stopping it.)
+func TestDedup_StopsOnSIGTERM(t *testing.T) {
+	bin := cliWithModel(t)
+	photos := photoSet(t, 0, 3)
+	db := filepath.Join(t.TempDir(), "photos.db")
+	var stderr bytes.Buffer
+	cmd := simsearchCmd(bin, db, &stderr, "dedup", photos)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for committedItems(db) == 0 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("nothing committed in 2 minutes\n%s", stderr.Bytes())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	took := signalAndWait(t, cmd, syscall.SIGTERM)
+	t.Logf("dedup exited %v after SIGTERM, while indexing", took.Round(time.Millisecond))
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit code %d after SIGTERM, want 130\n%s", code, stderr.Bytes())
+	}
+	if items, _ := snapshotDB(t, db); len(items) == 0 {
+		t.Errorf("nothing kept after SIGTERM; the first commit was")
+	}
+}
+
+// `query` and `embed` of a FIFO and of a link to /dev/zero named like
+// photos fail at once with one line saying why; neither is opened for
+// reading (it would block, or never end). query exits 1; embed skips
+// them, as any bad file, and exits 0 with the rest embedded.
+func TestCLI_FIFOAndDeviceFailAtOnce(t *testing.T) {
+	bin := cliWithModel(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "photos.db")
+	var stderr bytes.Buffer
+	if err := simsearchCmd(bin, db, &stderr, "index", "--quiet", photoSet(t, 2, 1)).Run(); err != nil {
+		t.Fatalf("index: %v\n%s", err, stderr.Bytes())
+	}
+	// The commands run in dir and name the files as a user would.
+	const fifo, zero = "x.jpg", "zero.jpg"
+	if err := syscall.Mkfifo(filepath.Join(dir, fifo), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, zero)); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := filepath.Abs("testdata/photos/cat.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const notePrefix = "model vgg16-random: random weights"
+	run := func(args ...string) (stdout, stderr string, code int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, append([]string{"--db", db, "--model", "vgg16-random"}, args...)...)
+		cmd.Env = append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir)
+		cmd.Dir = dir
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		start := time.Now()
+		cmd.Run()
+		if ctx.Err() != nil {
+			t.Fatalf("simsearch %s: still running after 30 s", strings.Join(args, " "))
+		}
+		t.Logf("simsearch %s: exit %d in %v", strings.Join(args, " "), cmd.ProcessState.ExitCode(), time.Since(start).Round(time.Millisecond))
+		// Without the notice every command prints, what is left is what
+		// this one has to say.
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(errb.String()), "\n") {
+			if !strings.HasPrefix(l, notePrefix) {
+				lines = append(lines, l)
+			}
+		}
+		return out.String(), strings.Join(lines, "\n"), cmd.ProcessState.ExitCode()
+	}
+	for _, tt := range []struct{ path, want string }{
+		{fifo, "not a regular file (named pipe)"},
+		{zero, "not a regular file (link to a character device)"},
+	} {
+		_, errs, code := run("query", tt.path)
+		t.Logf("  %s", errs)
+		if code != 1 {
+			t.Errorf("query %s: exit %d, want 1", tt.path, code)
+		}
+		if !strings.HasPrefix(errs, "simsearch: query "+tt.path+": ") || !strings.HasSuffix(errs, tt.want) || strings.Contains(errs, "\n") {
+			t.Errorf("query %s said %q, want one line ending %q", tt.path, errs, tt.want)
+		}
+	}
+
+	out, errs, code := run("embed", fifo, zero, cat)
+	t.Logf("  %s", strings.ReplaceAll(errs, "\n", "\n  "))
+	if code != 0 {
+		t.Errorf("embed: exit %d, want 0 (bad files are skipped)", code)
+	}
+	if n := strings.Count(out, `"dims":512`); n != 1 {
+		t.Errorf("embed printed %d embeddings, want 1 (cat.jpg)", n)
+	}
+	// Skips come in the order the files are done, then the count.
+	want := []string{
+		"2 of 3 files skipped",
+		"skip " + fifo + ": read " + fifo + ": not a regular file (named pipe)",
+		"skip " + zero + ": read " + zero + ": not a regular file (link to a character device)",
+	}
+	got := strings.Split(errs, "\n")
+	sort.Strings(got)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("embed stderr:\n%s\nwant:\n%s", errs, strings.Join(want, "\n"))
+	}
 }

@@ -3,9 +3,11 @@ package simsearch
 import (
 	"context"
 	"fmt"
+	"image"
 	"io"
 
 	"github.com/simsearch/simsearch/dedup"
+	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/internal/store"
 )
 
@@ -49,7 +51,7 @@ func (e *Engine) Duplicates(ctx context.Context, roots []string, opts *DedupOpti
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return dedup.Find(items, e.db, e.idx, &dedup.Options{
+	return dedup.Find(ctx, items, e.db, e.idx, &dedup.Options{
 		Threshold: o.Threshold, K: o.K, Ef: o.Ef, Keep: o.Keep, Roots: abs, NoNear: o.ExactOnly,
 	})
 }
@@ -83,4 +85,23 @@ func (e *Engine) ActOnDuplicates(groups []dedup.Group, opts dedup.ActOptions, lo
 // files are indexed again by the next Index run.
 func (e *Engine) UndoDuplicates(log io.Writer) (dedup.UndoResult, error) {
 	return dedup.Undo(e.JournalDir(), log)
+}
+
+var _ dedup.ImageDecoder = DecodeThumbnail
+
+// DecodeThumbnail decodes the photo at path for the thumbnails of
+// dedup.WriteReport's HTML report the way indexing reads it: regular files
+// only (a FIFO or a link to a device is refused, never opened), at most
+// 1 GiB, the content sniffed before the rest is read, upright, within the
+// pixel limit, and shrunk early to twice the thumbnails' 192 pixels.
+func DecodeThumbnail(path string) (image.Image, error) {
+	img, _, err := extractor.DecodeFile(path, &extractor.DecodeOptions{MinSide: 384})
+	if err != nil {
+		return nil, err
+	}
+	out := image.NewRGBA(image.Rect(0, 0, img.W, img.H))
+	for i := 0; i < img.W*img.H; i++ {
+		out.Pix[4*i], out.Pix[4*i+1], out.Pix[4*i+2], out.Pix[4*i+3] = img.Pix[3*i], img.Pix[3*i+1], img.Pix[3*i+2], 255
+	}
+	return out, nil
 }

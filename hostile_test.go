@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"image"
 	"image/color"
 	"image/gif"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/internal/extractor/imagetest"
 	"github.com/simsearch/simsearch/internal/store"
 )
@@ -271,7 +273,7 @@ func TestEngine_FileChangedAfterWalk(t *testing.T) {
 
 	var sum IndexSummary
 	failures := map[string]string{}
-	o := &IndexOptions{BatchSize: 256, MaxBytes: defaultMaxBytes}
+	o := &IndexOptions{BatchSize: 256}
 	if err := e.extractInto(ctx, e.model, files, o, map[string]store.Item{}, &sum, failures); err != nil {
 		t.Fatal(err)
 	}
@@ -292,5 +294,41 @@ func TestEngine_FileChangedAfterWalk(t *testing.T) {
 	}
 	if next.Unchanged != 2 || next.Added+next.Updated+next.Removed != 0 {
 		t.Errorf("next run: %+v, want 2 unchanged and nothing else", next)
+	}
+}
+
+// The dedup report's thumbnails read photos as indexing does: a FIFO or a
+// link to a device that took a photo's place since it was indexed is
+// refused at once, never opened.
+func TestDecodeThumbnail_RefusesWhatIsNotAFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo, zero := filepath.Join(dir, "fifo.jpg"), filepath.Join(dir, "zero.jpg")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{fifo: "not a regular file (named pipe)", zero: "not a regular file (link to a character device)"} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := DecodeThumbnail(path)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, extractor.ErrNotRegular) || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: err = %v, want %q", filepath.Base(path), err, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: still decoding after 10 s", filepath.Base(path))
+		}
+	}
+	img, err := DecodeThumbnail("testdata/photos/cat.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != 451 || b.Dy() != 300 {
+		t.Errorf("cat.jpg decoded as %v, want 451×300 (small enough to keep whole)", b)
 	}
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -17,9 +14,9 @@ import (
 
 // IndexOptions configure Engine.Index.
 type IndexOptions struct {
-	NoPrune  bool // keep items whose files vanished under the roots
-	Hidden   bool // include dot-files and dot-directories
-	MaxBytes int64
+	NoPrune  bool  // keep items whose files vanished under the roots
+	Hidden   bool  // include dot-files and dot-directories
+	MaxBytes int64 // skip files larger than this; 0 means 1 GiB
 	// Progress is called after each file is handled, from one goroutine.
 	Progress func(p IndexProgress)
 	// BatchSize is how many records go into one database transaction;
@@ -44,10 +41,6 @@ type IndexSummary struct {
 // commitEvery is the longest time extracted vectors wait for a commit.
 const commitEvery = 2 * time.Second
 
-// defaultMaxBytes bounds how much of one file is read: no photo format we
-// decode needs more, and a huge file named .jpg must not exhaust memory.
-const defaultMaxBytes = 1 << 30
-
 // Index brings the database up to date with the files under roots: new
 // files are embedded, changed ones (size or modification time) embedded
 // again, unchanged ones skipped without being read, and items whose files
@@ -62,9 +55,6 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 256
-	}
-	if o.MaxBytes <= 0 {
-		o.MaxBytes = defaultMaxBytes
 	}
 	var sum IndexSummary
 	roots, err := absPaths(roots)
@@ -153,7 +143,7 @@ func (e *Engine) extractInto(ctx context.Context, m *Model, files []walkFile, o 
 	for i, f := range files {
 		i, f := i, f
 		src[i] = extractor.Source{Path: f.Path, Decode: func(do *extractor.DecodeOptions) (*extractor.RGB, extractor.Info, error) {
-			b, st, err := readFileLimited(f.Path, o.MaxBytes)
+			b, st, err := extractor.ReadImage(f.Path, o.MaxBytes)
 			if err != nil {
 				return nil, extractor.Info{}, err
 			}
@@ -229,59 +219,6 @@ func (e *Engine) extractInto(ctx context.Context, m *Model, files []walkFile, o 
 		err = cerr
 	}
 	return err
-}
-
-// readFileLimited reads a regular file whole, refusing ones over max bytes
-// and anything that is not a regular file (a FIFO would block forever).
-func readFileLimited(path string, max int64) ([]byte, os.FileInfo, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("stat: %w", errors.Unwrap(err))
-	}
-	if !st.Mode().IsRegular() {
-		return nil, nil, errors.New("not a regular file")
-	}
-	if st.Size() > max {
-		return nil, nil, fmt.Errorf("file too large (%d bytes)", st.Size())
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open: %w", errors.Unwrap(err))
-	}
-	defer f.Close()
-	st, err = f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, nil, errors.New("not a regular file")
-	}
-	// Look at the first bytes before reading the rest: a folder of photos
-	// also holds videos and documents, which must not be read whole.
-	head := make([]byte, 64)
-	n, err := io.ReadFull(f, head)
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return nil, nil, fmt.Errorf("read: %w", err)
-	}
-	head = head[:n]
-	if n == 0 {
-		return nil, nil, errors.New("empty file")
-	}
-	if extractor.Sniff(head) == "" {
-		return nil, nil, extractor.ErrNotImage
-	}
-	rest, err := io.ReadAll(io.LimitReader(f, max+1-int64(n)))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read: %w", err)
-	}
-	b := append(head, rest...)
-	if int64(len(b)) > max {
-		return nil, nil, fmt.Errorf("file too large (over %d bytes)", max)
-	}
-	if len(b) == 0 {
-		return nil, nil, errors.New("empty file")
-	}
-	return b, st, nil
 }
 
 // remove deletes items from the database and the index.

@@ -252,7 +252,15 @@ func (m *Model) EmbedReader(ctx context.Context, name string, r io.Reader) (Embe
 	}
 	var out Embedding
 	src := extractor.Source{Path: name, Decode: func(o *extractor.DecodeOptions) (*extractor.RGB, extractor.Info, error) {
-		return extractor.Decode(r, o)
+		// As ReadImage bounds a file: never hold more than the limit.
+		b, err := io.ReadAll(io.LimitReader(r, extractor.DefaultMaxBytes+1))
+		if err != nil {
+			return nil, extractor.Info{}, fmt.Errorf("read image: %w", err)
+		}
+		if len(b) > extractor.DefaultMaxBytes {
+			return nil, extractor.Info{}, fmt.Errorf("%w: over %d bytes", extractor.ErrFileTooLarge, int64(extractor.DefaultMaxBytes))
+		}
+		return extractor.DecodeBytes(b, o)
 	}}
 	err = ex.Sources(ctx, []extractor.Source{src}, func(r Embedding) error {
 		out = r

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/internal/store"
 )
 
@@ -152,5 +153,48 @@ func TestEngine_ReopenKeepsIndex(t *testing.T) {
 	_, err = Open(ctx, &Options{DB: db, ModelOptions: &ModelOptions{Dir: testModels.dir, Name: "vgg16-random", Pooling: "mac"}})
 	if !errors.Is(err, store.ErrModelMismatch) {
 		t.Fatalf("open with another pooling: %v, want ErrModelMismatch", err)
+	}
+}
+
+// TestModel_EmbedWithoutDatabase: a Model embeds files and readers with no
+// database, the same vector for the same photo either way, and a bad
+// image is that result's error, not the call's.
+func TestModel_EmbedWithoutDatabase(t *testing.T) {
+	randomModel(t, nil)
+	ctx := context.Background()
+	m, err := LoadModel(ctx, &ModelOptions{Dir: testModels.dir, Name: "vgg16-random"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	photo := "testdata/photos/cat.jpg"
+	byPath, err := m.Embed(ctx, []string{photo, "testdata/README.md"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byPath[0].Err != nil || len(byPath[0].Vector) != m.Spec().Channels {
+		t.Fatalf("Embed(%s) = %d dims, %v", photo, len(byPath[0].Vector), byPath[0].Err)
+	}
+	if !errors.Is(byPath[1].Err, extractor.ErrNotImage) {
+		t.Errorf("Embed of a text file: %v, want ErrNotImage", byPath[1].Err)
+	}
+	f, err := os.Open(photo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	byReader, err := m.EmbedReader(ctx, "cat", f)
+	if err != nil || byReader.Err != nil {
+		t.Fatalf("EmbedReader: %v, %v", err, byReader.Err)
+	}
+	var dot float64
+	for i, x := range byReader.Vector {
+		dot += float64(x) * float64(byPath[0].Vector[i])
+	}
+	if dot < 0.9999 {
+		t.Errorf("EmbedReader and Embed of the same photo have cosine %.6f, want 1", dot)
+	}
+	if _, err := LoadModel(ctx, &ModelOptions{Dir: t.TempDir(), Name: "vgg16-random"}); !errors.Is(err, ErrModelNotInstalled) {
+		t.Errorf("LoadModel from an empty directory: %v, want ErrModelNotInstalled", err)
 	}
 }

@@ -1,6 +1,7 @@
 package dedup_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"os"
@@ -36,7 +37,7 @@ func Example() {
 			log.Fatal(err)
 		}
 	}
-	groups, err := dedup.Find(items, vecs, idx, &dedup.Options{Threshold: 0.9, Keep: dedup.Largest})
+	groups, err := dedup.Find(context.Background(), items, vecs, idx, &dedup.Options{Threshold: 0.9, Keep: dedup.Largest})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -101,8 +102,9 @@ type VectorSource interface {
 // or a cosine to it of at least opts.Threshold (near). So A~B and B~C
 // never put A and C together unless A~C. Near pairs come from each
 // item's opts.K nearest neighbours in idx, used in both directions.
-// Items without duplicates are left out.
-func Find(items []store.Item, vecs VectorSource, idx Searcher, opts *Options) ([]Group, error) {
+// Items without duplicates are left out. When ctx is done the searches
+// stop and Find returns ctx's error: 100,000 items take most of a minute.
+func Find(ctx context.Context, items []store.Item, vecs VectorSource, idx Searcher, opts *Options) ([]Group, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -132,7 +134,7 @@ func Find(items []store.Item, vecs VectorSource, idx Searcher, opts *Options) ([
 	var adj [][]edge
 	if !o.NoNear {
 		var err error
-		adj, err = neighbours(items, pos, vecs, idx, &o)
+		adj, err = neighbours(ctx, items, pos, vecs, idx, &o)
 		if err != nil {
 			return nil, err
 		}
@@ -188,7 +190,7 @@ type edge struct {
 
 // neighbours returns, per item, the items within the threshold of it,
 // from both directions of every kNN list, best first.
-func neighbours(items []store.Item, pos map[uint64]int, vecs VectorSource, idx Searcher, o *Options) ([][]edge, error) {
+func neighbours(ctx context.Context, items []store.Item, pos map[uint64]int, vecs VectorSource, idx Searcher, o *Options) ([][]edge, error) {
 	workers := o.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -226,11 +228,19 @@ func neighbours(items []store.Item, pos map[uint64]int, vecs VectorSource, idx S
 			}
 		}()
 	}
+feed:
 	for i := range items {
-		next <- i
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
 	}
 	close(next)
-	wg.Wait()
+	wg.Wait() // the searches in flight end within milliseconds
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if first != nil {
 		return nil, first
 	}

@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -80,7 +81,7 @@ func TestFind_DoesNotChain(t *testing.T) {
 		{path: "/p/b.jpg", deg: 25, w: 200, h: 200},
 		{path: "/p/c.jpg", deg: 50, w: 100, h: 100},
 	})
-	groups, err := Find(f.items, f, f.idx, &Options{Threshold: 0.9})
+	groups, err := Find(context.Background(), f.items, f, f.idx, &Options{Threshold: 0.9})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +99,37 @@ func TestFind_DoesNotChain(t *testing.T) {
 	}
 }
 
+// cancellingSearcher cancels a context on its first search.
+type cancellingSearcher struct {
+	cancel   context.CancelFunc
+	searches int
+}
+
+func (c *cancellingSearcher) Search([]float32, int, int) ([]index.Hit, error) {
+	c.searches++
+	c.cancel()
+	return nil, nil
+}
+
+// A cancelled Find stops searching and says why: grouping a large
+// collection takes long enough for a user to give up on it.
+func TestFind_StopsWhenCancelled(t *testing.T) {
+	specs := make([]spec, 1000)
+	for i := range specs {
+		specs[i] = spec{path: fmt.Sprintf("/p/%04d.jpg", i), deg: float64(i % 90)}
+	}
+	f := newFixture(t, specs)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &cancellingSearcher{cancel: cancel}
+	groups, err := Find(ctx, f.items, f, s, &Options{Threshold: 0.9, Workers: 1})
+	if !errors.Is(err, context.Canceled) || groups != nil {
+		t.Fatalf("Find = %d groups, %v; want none and context.Canceled", len(groups), err)
+	}
+	if s.searches > 100 {
+		t.Errorf("%d of %d items searched after the context was cancelled by the first", s.searches, len(specs))
+	}
+}
+
 func TestFind_ExactAndNear(t *testing.T) {
 	f := newFixture(t, []spec{
 		{path: "/p/orig.jpg", deg: 0, content: "x", w: 800, h: 600, size: 100},
@@ -107,7 +139,7 @@ func TestFind_ExactAndNear(t *testing.T) {
 		{path: "/q/outside.jpg", deg: 1, w: 900, h: 900, size: 100},
 	})
 	// Exact copies are found without any vector search.
-	groups, err := Find(f.items[:4], nil, nil, &Options{NoNear: true})
+	groups, err := Find(context.Background(), f.items[:4], nil, nil, &Options{NoNear: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +148,7 @@ func TestFind_ExactAndNear(t *testing.T) {
 	}
 	// Near duplicates; items not passed in (another root) are ignored even
 	// though the index returns them.
-	groups, err = Find(f.items[:4], f, f.idx, &Options{Threshold: 0.95})
+	groups, err = Find(context.Background(), f.items[:4], f, f.idx, &Options{Threshold: 0.95})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +183,7 @@ func TestFind_KeeperPolicies(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.p), func(t *testing.T) {
 			f := newFixture(t, specs)
-			groups, err := Find(f.items, f, f.idx, &Options{Threshold: 0.99, Keep: tt.p, Roots: tt.roots})
+			groups, err := Find(context.Background(), f.items, f, f.idx, &Options{Threshold: 0.99, Keep: tt.p, Roots: tt.roots})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,7 +210,7 @@ func TestFind_TiesAreDeterministic(t *testing.T) {
 			s = append(s, specs[i])
 		}
 		f := newFixture(t, s)
-		groups, err := Find(f.items, f, f.idx, &Options{Threshold: 0.9})
+		groups, err := Find(context.Background(), f.items, f, f.idx, &Options{Threshold: 0.9})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +279,7 @@ func BenchmarkFind(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		groups, err := Find(f.items, f, h, &Options{Threshold: 0.9})
+		groups, err := Find(context.Background(), f.items, f, h, &Options{Threshold: 0.9})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
 	"os"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/simsearch/simsearch"
 	"github.com/simsearch/simsearch/dedup"
-	"github.com/simsearch/simsearch/internal/extractor"
 )
 
 func dedupCommand(e *env) *cli.Command {
@@ -153,13 +151,13 @@ func (e *env) dedupUndo(ctx context.Context, c *cli.Command) error {
 // output when out is "".
 func (e *env) writeDedupReport(out string, format dedup.Format, groups []dedup.Group) error {
 	if out == "" {
-		return dedup.WriteReport(e.stdout, format, groups, thumbnailImage)
+		return dedup.WriteReport(e.stdout, format, groups, simsearch.DecodeThumbnail)
 	}
 	f, err := os.Create(out)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	err = dedup.WriteReport(f, format, groups, thumbnailImage)
+	err = dedup.WriteReport(f, format, groups, simsearch.DecodeThumbnail)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -167,18 +165,4 @@ func (e *env) writeDedupReport(out string, format dedup.Format, groups []dedup.G
 		return fmt.Errorf("report %s: %w", out, err)
 	}
 	return nil
-}
-
-// thumbnailImage decodes a photo for the HTML report the way indexing
-// does: by content, upright, within the pixel limit, shrunk early.
-func thumbnailImage(path string) (image.Image, error) {
-	img, _, err := extractor.DecodeFile(path, &extractor.DecodeOptions{MinSide: 384})
-	if err != nil {
-		return nil, err
-	}
-	out := image.NewRGBA(image.Rect(0, 0, img.W, img.H))
-	for i := 0; i < img.W*img.H; i++ {
-		out.Pix[4*i], out.Pix[4*i+1], out.Pix[4*i+2], out.Pix[4*i+3] = img.Pix[3*i], img.Pix[3*i+1], img.Pix[3*i+2], 255
-	}
-	return out, nil
 }

@@ -8,7 +8,6 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"os"
 	"strings"
 
 	"golang.org/x/image/bmp"
@@ -30,6 +29,11 @@ type DecodeOptions struct {
 	// MaxPixels refuses images whose header declares more pixels, before
 	// any pixel memory is allocated; 0 means DefaultMaxPixels.
 	MaxPixels int64
+
+	// MaxBytes refuses files larger than this in DecodeFile (and the
+	// Extractor's file sources), before they are read; 0 means
+	// DefaultMaxBytes. See ReadImage.
+	MaxBytes int64
 
 	// MinSide, when positive, lets the decoder shrink the image by an
 	// integer factor (a box filter, fused with the colour conversion) as
@@ -55,11 +59,17 @@ type RGB struct {
 	Pix  []uint8
 }
 
-// DecodeFile reads and decodes the image file at path; see DecodeBytes.
+// DecodeFile reads the image file at path with ReadImage's guards (regular
+// files only, at most MaxBytes, content sniffed before the rest is read)
+// and decodes it; see DecodeBytes.
 func DecodeFile(path string, opts *DecodeOptions) (*RGB, Info, error) {
-	b, err := os.ReadFile(path)
+	var maxBytes int64
+	if opts != nil {
+		maxBytes = opts.MaxBytes
+	}
+	b, _, err := ReadImage(path, maxBytes)
 	if err != nil {
-		return nil, Info{}, err
+		return nil, Info{}, fmt.Errorf("read %s: %w", path, err)
 	}
 	img, info, err := DecodeBytes(b, opts)
 	if err != nil {

@@ -18,6 +18,10 @@
 // average; in both, a truncated JPEG is ErrCorrupt rather than painted
 // grey, and CMYK/YCCK files are read with Adobe's inverted convention.
 //
+// Files are read by ReadImage, for every caller: regular files only (a
+// FIFO or a device is refused without being opened for reading), at most
+// DefaultMaxBytes, and the first bytes sniffed before the rest is read.
+//
 // Main types: Runtime (the loaded library; one per process is shared),
 // Session (one model, safe for concurrent use), Extractor (the pipeline:
 // decoding goroutines feeding the network, so the network, not decoding,

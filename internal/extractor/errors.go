@@ -2,8 +2,8 @@ package extractor
 
 import "errors"
 
-// Sentinel errors returned (wrapped) by Decode, DecodeBytes and
-// DecodeFile. Test for them with errors.Is.
+// Sentinel errors returned (wrapped) by Decode, DecodeBytes, DecodeFile and
+// ReadImage. Test for them with errors.Is.
 var (
 	// ErrTooLarge means the image declares more pixels than
 	// DecodeOptions.MaxPixels, or a side longer than any real photo. It is
@@ -15,8 +15,20 @@ var (
 	// ...). The message names the format: "unsupported format heic".
 	ErrUnsupported = errors.New("unsupported format")
 
-	// ErrNotImage means the content matches no known image signature.
+	// ErrNotImage means the content matches no known image signature, or
+	// the file is empty.
 	ErrNotImage = errors.New("not an image")
+
+	// ErrNotRegular means ReadImage was given a FIFO, device, socket or
+	// directory, or a symbolic link to one, and refused it without opening
+	// it for reading. The message names the kind: "not a regular file
+	// (named pipe)", "not a regular file (link to a character device)".
+	ErrNotRegular = errors.New("not a regular file")
+
+	// ErrFileTooLarge means the file holds more bytes than ReadImage's
+	// limit (DefaultMaxBytes unless set). An image that declares too many
+	// pixels is ErrTooLarge instead.
+	ErrFileTooLarge = errors.New("file too large")
 
 	// ErrCorrupt means the content starts like a supported image but its
 	// header or pixel data cannot be decoded (truncated, zero dimensions,

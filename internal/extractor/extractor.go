@@ -12,13 +12,14 @@ import (
 
 // Options configure an Extractor. The zero value (or nil) means: the model's
 // default pooling, batches of 8, one decoding goroutine per core, ONNX
-// Runtime on all cores, the default pixel limit.
+// Runtime on all cores, the default pixel and file size limits.
 type Options struct {
 	Pooling   model.Pooling // "" means spec.Pooling
 	Batch     int           // images per network run
 	Workers   int           // decode+preprocess goroutines
 	Threads   int           // ONNX Runtime intra-op threads
 	MaxPixels int64         // decode limit; 0 means DefaultMaxPixels
+	MaxBytes  int64         // file size limit of Files; 0 means DefaultMaxBytes
 	// Raw skips the model's centring step and returns the plain
 	// L2-normalised pooled vector. It is how the centre itself is computed.
 	Raw bool
@@ -58,6 +59,7 @@ func New(rt *Runtime, spec model.Spec, opts *Options) (*Extractor, error) {
 	}
 	e := &Extractor{spec: spec, pooling: o.Pooling, batch: o.Batch, workers: o.Workers, rawMaps: o.FeatureMaps}
 	e.decode.MaxPixels = o.MaxPixels
+	e.decode.MaxBytes = o.MaxBytes
 	// Let the decoder shrink big photos while converting colours: Tensor
 	// needs no more than twice the network's input side.
 	e.decode.MinSide = MinSideFor(spec.Pre)
@@ -112,7 +114,8 @@ type Source struct {
 	Decode func(opts *DecodeOptions) (*RGB, Info, error)
 }
 
-// FileSource decodes the file at path.
+// FileSource decodes the file at path with DecodeFile, so the file is read
+// with ReadImage's guards: a FIFO or device is refused, never opened.
 func FileSource(path string) Source {
 	return Source{Path: path, Decode: func(o *DecodeOptions) (*RGB, Info, error) { return DecodeFile(path, o) }}
 }
@@ -120,7 +123,9 @@ func FileSource(path string) Source {
 // Files embeds the files at paths, calling emit once per path, in batch
 // order (not necessarily input order). It stops at the first error from
 // emit, from ctx or from the network, and returns it; per-file problems are
-// reported through Result.Err instead.
+// reported through Result.Err instead. When ctx is cancelled it returns
+// ctx's error at once, stopping the network mid-batch; a file being
+// decoded then is finished in the background and dropped.
 func (e *Extractor) Files(ctx context.Context, paths []string, emit func(Result) error) error {
 	src := make([]Source, len(paths))
 	for i, p := range paths {
@@ -192,7 +197,7 @@ func (e *Extractor) Sources(ctx context.Context, src []Source, emit func(Result)
 		for _, p := range batch {
 			input = append(input, p.tensor...)
 		}
-		fm, err := e.sess.Run(input, len(batch))
+		fm, err := e.sess.RunContext(ctx, input, len(batch))
 		if err != nil {
 			return err
 		}
@@ -219,7 +224,19 @@ func (e *Extractor) Sources(ctx context.Context, src []Source, emit func(Result)
 		batch = batch[:0]
 		return nil
 	}
-	for p := range ready {
+	for {
+		var p prepared
+		var ok bool
+		select {
+		case p, ok = <-ready:
+		case <-ctx.Done():
+			// Do not wait for a decode in progress: one huge image can
+			// take seconds, and a stopped run must stop now.
+			return ctx.Err()
+		}
+		if !ok {
+			break
+		}
 		if p.err != nil {
 			if err := emit(Result{Seq: p.seq, Path: p.path, Info: p.info, Err: p.err}); err != nil {
 				return err

@@ -3,6 +3,7 @@
 package extractor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -141,6 +142,16 @@ func (r *Runtime) NewSession(spec model.Spec, opts *SessionOptions) (*Session, e
 // in the spec's layout) and returns the feature maps, batch*C*H*W values,
 // each map in C×H×W order whatever the model's layout.
 func (s *Session) Run(input []float32, batch int) ([]float32, error) {
+	return s.RunContext(context.Background(), input, batch)
+}
+
+// RunContext is Run that ONNX Runtime abandons when ctx is done, returning
+// ctx's error: a batch through VGG16 takes seconds on a small machine, too
+// long to make an interrupted run wait for.
+func (s *Session) RunContext(ctx context.Context, input []float32, batch int) ([]float32, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if batch <= 0 || len(input) != batch*s.inLen {
 		return nil, fmt.Errorf("run model: input holds %d values, want %d×%d", len(input), batch, s.inLen)
 	}
@@ -154,8 +165,28 @@ func (s *Session) Run(input []float32, batch int) ([]float32, error) {
 		return nil, fmt.Errorf("run model: input tensor: %w", err)
 	}
 	defer in.Destroy()
+	ro, err := ort.NewRunOptions()
+	if err != nil {
+		return nil, fmt.Errorf("run model: options: %w", err)
+	}
+	// The terminate flag is set from another goroutine; the options are
+	// destroyed only once that call has returned.
+	terminated := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(terminated)
+		ro.Terminate()
+	})
+	defer func() {
+		if !stop() {
+			<-terminated
+		}
+		ro.Destroy()
+	}()
 	outputs := []ort.Value{nil}
-	if err := s.s.Run([]ort.Value{in}, outputs); err != nil {
+	if err := s.s.RunWithOptions([]ort.Value{in}, outputs, ro); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
 		return nil, fmt.Errorf("run model %s: %s", s.spec.Name, firstLine(err))
 	}
 	defer outputs[0].Destroy()

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/simsearch/simsearch/internal/onnx"
 	"github.com/simsearch/simsearch/model"
@@ -252,5 +253,78 @@ func TestExtractor_MatchesGoReference(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A cancelled context stops ONNX Runtime in the middle of a batch: the
+// batch below takes seconds on two cores, the run returns ctx's error soon
+// after the deadline.
+func TestSession_RunContextStopsMidBatch(t *testing.T) {
+	rt := openTestRuntime(t)
+	cfg := onnx.VGGConfig{Name: "slow", Size: 224, InChannels: 3, Blocks: [][]int{{64, 64}, {128, 128}}, Seed: 3}
+	v, err := onnx.NewVGG(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "slow.onnx")
+	if err := onnx.WriteModel(path, v.Model); err != nil {
+		t.Fatal(err)
+	}
+	spec := model.Spec{
+		Name: "slow", Path: path, Input: "data", Output: v.Feature.Name,
+		Channels: v.Feature.C, GridH: v.Feature.H, GridW: v.Feature.W,
+		Pre: model.TorchPreprocess(224), Pooling: model.GAP,
+	}
+	s, err := rt.NewSession(spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const batch = 16 // about 150 GFLOP
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = s.RunContext(ctx, make([]float32, batch*3*224*224), batch)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the context's deadline", err)
+	}
+	t.Logf("stopped %v after the run began (deadline 50ms)", time.Since(start).Round(time.Millisecond))
+	// The session still works.
+	if _, err := s.Run(make([]float32, 3*224*224), 1); err != nil {
+		t.Fatalf("run after a stopped run: %v", err)
+	}
+}
+
+// Cancelling Sources while an image is still decoding returns at once: a
+// huge photo's decode must not hold up an interrupted run.
+func TestExtractor_StopsWhileAnImageDecodes(t *testing.T) {
+	rt := openTestRuntime(t)
+	spec, _ := tinyVGG(t)
+	ex, err := New(rt, spec, &Options{Raw: true, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	started, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	slow := Source{Path: "slow.png", Decode: func(*DecodeOptions) (*RGB, Info, error) {
+		close(started)
+		<-release
+		return nil, Info{}, errors.New("released")
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- ex.Sources(ctx, []Source{slow}, func(Result) error { return nil })
+	}()
+	<-started
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Sources waited for the decode after its context was cancelled")
 	}
 }

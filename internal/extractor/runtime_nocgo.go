@@ -2,7 +2,11 @@
 
 package extractor
 
-import "github.com/simsearch/simsearch/model"
+import (
+	"context"
+
+	"github.com/simsearch/simsearch/model"
+)
 
 // Runtime is unavailable without cgo; see ErrRuntimeUnavailable.
 type Runtime struct{}
@@ -29,6 +33,11 @@ func (*Runtime) NewSession(model.Spec, *SessionOptions) (*Session, error) {
 
 // Run always fails without cgo.
 func (*Session) Run([]float32, int) ([]float32, error) { return nil, ErrRuntimeUnavailable }
+
+// RunContext always fails without cgo.
+func (*Session) RunContext(context.Context, []float32, int) ([]float32, error) {
+	return nil, ErrRuntimeUnavailable
+}
 
 // Close does nothing.
 func (*Session) Close() error { return nil }
