@@ -24,6 +24,19 @@ func (e *env) dbPath(c *cli.Command) (string, error) {
 
 // openEngine opens the engine from the global flags.
 func (e *env) openEngine(ctx context.Context, c *cli.Command, readOnly bool) (*simsearch.Engine, error) {
+	opts, err := e.engineOptions(c, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := simsearch.Open(ctx, opts)
+	if err != nil {
+		return nil, engineHint(err, c.String("model"), opts.DB)
+	}
+	return eng, nil
+}
+
+// engineOptions are the engine's options from the global flags.
+func (e *env) engineOptions(c *cli.Command, readOnly bool) (*simsearch.Options, error) {
 	db, err := e.dbPath(c)
 	if err != nil {
 		return nil, err
@@ -32,22 +45,17 @@ func (e *env) openEngine(ctx context.Context, c *cli.Command, readOnly bool) (*s
 	if err != nil {
 		return nil, err
 	}
-	name := c.String("model")
-	eng, err := simsearch.Open(ctx, &simsearch.Options{
+	return &simsearch.Options{
 		DB:          db,
 		ModelsDir:   dir,
-		Model:       name,
+		Model:       c.String("model"),
 		Pooling:     model.Pooling(c.String("pooling")),
 		Threads:     int(c.Int("threads")),
 		LockTimeout: c.Duration("lock-timeout"),
 		ReadOnly:    readOnly,
 		Log:         e.stderr,
 		Runtime:     &extractor.RuntimeOptions{Getenv: e.getenv},
-	})
-	if err != nil {
-		return nil, engineHint(err, name, db)
-	}
-	return eng, nil
+	}, nil
 }
 
 // engineHint adds, once, what the user should do about common failures.
