@@ -216,37 +216,38 @@ func (c *checker) ours(tx *bolt.Tx) {
 	c.snapshotOf(tx)
 }
 
-// itemsAndVectors walks both buckets side by side (both sorted by id), so
-// it needs no memory per item.
+// itemsAndVectors walks the items, looking up each one's vector, then the
+// vectors, looking up each one's item. Lookups need no memory per item,
+// and unlike a walk of both buckets side by side they are not thrown by a
+// damaged key out of order, which would make every item after it seem to
+// lack a vector.
 func (c *checker) itemsAndVectors(tx *bolt.Tx) {
 	c.dims = int(getUint(tx.Bucket(bucketMeta), keyDims))
 	items, vectors := tx.Bucket(bucketItems), tx.Bucket(bucketVectors)
 	paths := tx.Bucket(bucketPaths)
-	ic, vc := items.Cursor(), vectors.Cursor()
-	ik, iv := ic.First()
-	vk, vv := vc.First()
 	var maxID uint64
-	for ik != nil || vk != nil {
-		switch cmp := compareKeys(ik, vk); {
-		case cmp < 0:
-			if id, path, ok := c.item(paths, ik, iv); ok {
-				c.dropItem(id, path, "item %d has no vector", id)
-				maxID = max(maxID, id)
-			}
-			ik, iv = ic.Next()
-		case cmp > 0:
-			c.add(BadRecord, "", "vector %s has no item", keyName(vk))
-			c.stray = append(c.stray, record{bucketVectors, bytes.Clone(vk)})
-			vk, vv = vc.Next()
-		default:
-			if id, path, ok := c.item(paths, ik, iv); ok {
-				c.vector(id, path, vv)
-				maxID = max(maxID, id)
-			} else if vv != nil {
-				c.stray = append(c.stray, record{bucketVectors, bytes.Clone(vk)})
-			}
-			ik, iv = ic.Next()
-			vk, vv = vc.Next()
+	ic := items.Cursor()
+	for k, v := ic.First(); k != nil; k, v = ic.Next() {
+		id, path, ok := c.item(paths, k, v)
+		if !ok {
+			continue
+		}
+		maxID = max(maxID, id)
+		if vv := vectors.Get(k); vv != nil {
+			c.vector(id, path, vv)
+		} else if vectors.Bucket(k) != nil {
+			c.add(Damaged, path, "vector %d is a bucket, not a vector", id)
+		} else {
+			c.dropItem(id, path, "item %d has no vector", id)
+		}
+	}
+	vc := vectors.Cursor()
+	for k, _ := vc.First(); k != nil; k, _ = vc.Next() {
+		if items.Get(k) == nil && items.Bucket(k) == nil {
+			c.add(BadRecord, "", "vector %s has no item", keyName(k))
+			c.stray = append(c.stray, record{bucketVectors, bytes.Clone(k)})
+		} else if len(k) != 8 {
+			c.stray = append(c.stray, record{bucketVectors, bytes.Clone(k)}) // its item's key is reported
 		}
 	}
 	if seq := items.Sequence(); seq < maxID {
@@ -285,8 +286,6 @@ func (c *checker) item(paths *bolt.Bucket, k, v []byte) (id uint64, path string,
 // vector checks the vector of item id.
 func (c *checker) vector(id uint64, path string, v []byte) {
 	switch {
-	case v == nil:
-		c.add(Damaged, path, "vector %d is a bucket, not a vector", id)
 	case c.dims == 0:
 		c.add(Damaged, path, "vector %d is stored but the database records no dimensions", id)
 	case len(v) != 4*c.dims:
@@ -453,16 +452,6 @@ func (c *checker) repair(tx *bolt.Tx) (RepairReport, error) {
 		return rep, bumpVersion(tx.Bucket(bucketMeta))
 	}
 	return rep, nil
-}
-
-func compareKeys(a, b []byte) int {
-	switch {
-	case a == nil:
-		return 1
-	case b == nil:
-		return -1
-	}
-	return bytes.Compare(a, b)
 }
 
 func keyName(k []byte) string {
