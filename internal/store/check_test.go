@@ -387,3 +387,27 @@ func TestCheck_KeyOutOfOrderStaysLocal(t *testing.T) {
 		t.Errorf("Check() = %q; want the page reported damaged and a few items without vectors, not 150", problems)
 	}
 }
+
+// A vector whose length was damaged is corrupt to the readers too: the
+// index the engine builds from ForEachVector would refuse it with an
+// error that says nothing about the file.
+func TestForEachVector_WrongSizeIsCorrupt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "simsearch.db")
+	db, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, db, testRecords(0, 4, 4))
+	db.Close()
+	rawUpdate(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketVectors).Put(idKey(3), make([]byte, 20))
+	})
+	db, err = Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.ForEachVector(func(uint64, []float32) error { return nil }); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("ForEachVector over a 5-float vector in a 4-d database: %v, want ErrCorrupt", err)
+	}
+}
