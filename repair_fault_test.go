@@ -2,6 +2,7 @@ package simsearch
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"io/fs"
@@ -99,14 +100,21 @@ func TestCheckRepair_FlippedBytes(t *testing.T) {
 	t.Logf("%d of %d damaged databases failed; %d could not be salvaged and were indexed anew", failed, seeds, unsalvageable)
 }
 
-// faultBase indexes the sample photos into a/ and gives copies of them, in
-// b/ to e/, items with their original's vector, which is what embedding
-// them would store: a few hundred items, so every bucket spans branch and
-// leaf pages, for the cost of embedding 55. An index run then finds all
-// of them unchanged, and the database's bytes are returned.
+// faultBase indexes the sample photos in a/, then writes the database the
+// test damages: the items of a/ and of copies of its photos in b/ to e/,
+// each copy with its original's vector (which is what embedding it
+// stores), in one Put: a few hundred items, so every bucket spans branch
+// and leaf pages, for the cost of embedding 55, and a layout that does
+// not depend on when the index run happened to commit. An index run then
+// finds every photo unchanged and stores the index snapshot, and the
+// database's bytes are returned.
 func faultBase(t *testing.T, bin string) (photos string, base []byte) {
 	t.Helper()
-	photos = filepath.Join(t.TempDir(), "photos")
+	// The photos' paths have one length on every run (t.TempDir's has
+	// not), so the pages of the database, and what each seed damages,
+	// are the same.
+	dir := t.TempDir()
+	photos = filepath.Join(dir, "photos"+strings.Repeat("_", max(0, 100-len(dir))))
 	paths, _ := samplePhotos(t)
 	copies := []string{"a", "b", "c", "d", "e"}
 	for _, sub := range copies {
@@ -123,8 +131,7 @@ func faultBase(t *testing.T, bin string) (photos string, base []byte) {
 			}
 		}
 	}
-	db := filepath.Join(t.TempDir(), "base.db")
-	index := func(root string) string {
+	index := func(db, root string) string {
 		t.Helper()
 		cmd := exec.Command(bin, "--db", db, "--model", "vgg16-random", "index", root)
 		cmd.Env = append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir)
@@ -134,41 +141,54 @@ func faultBase(t *testing.T, bin string) (photos string, base []byte) {
 		}
 		return string(out)
 	}
-	index(filepath.Join(photos, "a"))
-	s, err := store.Open(db, nil)
+	embedded := filepath.Join(t.TempDir(), "embedded.db")
+	index(embedded, filepath.Join(photos, "a"))
+	var recs []store.Record
+	e, err := store.Open(embedded, &store.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recs []store.Record
-	err = s.ForEachItem(func(it store.Item) error {
-		v, err := s.Vector(it.ID)
-		if err != nil {
+	m, err := e.Meta()
+	if err == nil {
+		err = e.ForEachItem(func(it store.Item) error {
+			v, err := e.Vector(it.ID)
+			recs = append(recs, store.Record{Item: it, Vector: v})
 			return err
-		}
-		for _, sub := range copies[1:] {
-			c := it
-			c.Path = filepath.Join(photos, sub, filepath.Base(it.Path))
+		})
+	}
+	e.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(recs, func(a, b store.Record) int { return strings.Compare(a.Item.Path, b.Item.Path) })
+	var all []store.Record
+	for _, sub := range copies {
+		for _, r := range recs {
+			c := r.Item
+			c.Path = filepath.Join(photos, sub, filepath.Base(r.Item.Path))
 			st, err := os.Stat(c.Path)
 			if err != nil {
-				return err
+				t.Fatal(err)
 			}
 			c.Size, c.ModTime = st.Size(), st.ModTime().UnixNano()
-			recs = append(recs, store.Record{Item: c, Vector: v})
+			all = append(all, store.Record{Item: c, Vector: r.Vector})
 		}
-		return nil
-	})
-	if err == nil {
-		_, err = s.Put(recs)
 	}
+	db := filepath.Join(t.TempDir(), "base.db")
+	s, err := store.Open(db, &store.Options{Fingerprint: m.Fingerprint, ModelName: m.ModelName, Dims: m.Dims})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Put(all)
 	if cerr := s.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("0 added, 0 updated, 0 removed, %d unchanged", len(copies)*len(paths))
-	if out := index(photos); !strings.Contains(out, want) {
-		t.Fatalf("index of the copies does not say %q:\n%s", want, out)
+	want := fmt.Sprintf("0 added, 0 updated, 0 removed, %d unchanged", len(all))
+	if out := index(db, photos); !strings.Contains(out, want) {
+		t.Fatalf("index of the photos does not say %q:\n%s", want, out)
 	}
 	base, err = os.ReadFile(db)
 	if err != nil {
@@ -181,28 +201,53 @@ func faultBase(t *testing.T, bin string) (photos string, base []byte) {
 // in its file.
 type fileLayout struct {
 	pageSize int
-	size     int       // bytes in use: the high-water mark
 	pages    []page    // branch, leaf, meta and freelist pages in use
 	vectors  []span    // vector values
 	items    [][2]span // item records and the path inside each
 	pathKeys []span    // keys of the path index
-	// Leaf pages (their offsets) that hold item records and path entries.
-	itemPages, pathPages []int
+	// Leaf pages that hold item records and path entries.
+	itemPages, pathPages []page
 }
 
 type page struct {
 	off  int
 	typ  string
-	size int // with its overflow pages
+	size int      // with its overflow pages
+	keys []string // of its elements, in order
 }
 
-type span struct{ off, n int }
+// span is a run of bytes in the file and what it is, for the log.
+type span struct {
+	off, n int
+	name   string
+}
+
+// String names p by its keys, which stay the same from run to run.
+func (p page) String() string {
+	if len(p.keys) == 0 {
+		return fmt.Sprintf("the %s page", p.typ)
+	}
+	return fmt.Sprintf("the %s page of keys %s to %s", p.typ, keyText(p.keys[0]), keyText(p.keys[len(p.keys)-1]))
+}
+
+// keyText is an id for an 8-byte key, else the key quoted (a path by
+// its file's name).
+func keyText(k string) string {
+	if len(k) == 8 {
+		return fmt.Sprint(binary.BigEndian.Uint64([]byte(k)))
+	}
+	return fmt.Sprintf("%q", filepath.Base(k))
+}
 
 // layoutOf reads the layout of the database whose bytes are b: bbolt says
-// which pages are in use, and the leaf pages are parsed by bbolt's file
-// format (a 16-byte page header, then 16-byte elements: flags, pos, key
-// size, value size, the key at the element's offset plus pos and the
-// value after it). Values are told apart by their shape.
+// which pages are in use, and the pages are parsed by bbolt's file format
+// (a 16-byte page header, then 16-byte elements, in a leaf flags, pos, key
+// size, value size, in a branch pos, key size, page id; the key at the
+// element's offset plus pos, a leaf's value after it). Values are told
+// apart by their shape. Everything is listed in the order of its keys,
+// not of its place in the file: bbolt's free list hands out pages in an
+// order that changes from run to run, and a seed must damage the same
+// records every time.
 func layoutOf(t *testing.T, b []byte) *fileLayout {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "layout.db")
@@ -216,24 +261,32 @@ func layoutOf(t *testing.T, b []byte) *fileLayout {
 	defer bdb.Close()
 	l := &fileLayout{pageSize: bdb.Info().PageSize}
 	err = bdb.View(func(tx *bolt.Tx) error {
-		l.size = int(tx.Size())
-		for id := 0; id*l.pageSize < l.size; {
+		for id := 0; id*l.pageSize < int(tx.Size()); {
 			info, err := tx.Page(id)
 			if err != nil || info == nil {
 				return fmt.Errorf("page %d: %v", id, err)
 			}
-			n := 1 + info.OverflowCount
 			switch info.Type {
 			case "branch", "leaf", "meta", "freelist":
-				l.pages = append(l.pages, page{off: id * l.pageSize, typ: info.Type, size: n * l.pageSize})
+				n := 1 + info.OverflowCount
+				p := page{off: id * l.pageSize, typ: info.Type, size: n * l.pageSize}
+				p.keys = pageKeys(b, p)
+				l.pages = append(l.pages, p)
+				id += n
+			default:
+				// A free page's header is stale: its overflow may run
+				// over pages in use since.
+				id++
 			}
-			id += n
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	slices.SortStableFunc(l.pages, func(a, b page) int {
+		return cmp.Or(strings.Compare(a.typ, b.typ), slices.Compare(a.keys, b.keys))
+	})
 	const dims = 512
 	for _, p := range l.pages {
 		if p.typ != "leaf" {
@@ -250,13 +303,14 @@ func layoutOf(t *testing.T, b []byte) *fileLayout {
 			switch {
 			case flags != 0: // a bucket
 			case ksize == 8 && vsize == 4*dims:
-				l.vectors = append(l.vectors, span{v, vsize})
+				l.vectors = append(l.vectors, span{v, vsize, "the vector of item " + keyText(string(b[k:v]))})
 			case ksize == 8 && vsize > 2 && b[v] == 1 && int(b[v+1]) < 128 && 2+int(b[v+1]) < vsize:
-				l.items = append(l.items, [2]span{{v, vsize}, {v + 2, int(b[v+1])}})
-				l.itemPages = appendOnce(l.itemPages, p.off)
+				id := keyText(string(b[k:v]))
+				l.items = append(l.items, [2]span{{v, vsize, "the record of item " + id}, {v + 2, int(b[v+1]), "the path of item " + id}})
+				l.itemPages = appendOnce(l.itemPages, p)
 			case vsize == 8 && ksize > 0 && b[k] == '/':
-				l.pathKeys = append(l.pathKeys, span{k, ksize})
-				l.pathPages = appendOnce(l.pathPages, p.off)
+				l.pathKeys = append(l.pathKeys, span{k, ksize, "the path entry of " + keyText(string(b[k:v]))})
+				l.pathPages = appendOnce(l.pathPages, p)
 			}
 		}
 	}
@@ -273,8 +327,25 @@ func layoutOf(t *testing.T, b []byte) *fileLayout {
 	return l
 }
 
-func appendOnce(s []int, v int) []int {
-	if len(s) > 0 && s[len(s)-1] == v {
+// pageKeys lists the keys of a leaf or branch page.
+func pageKeys(b []byte, p page) []string {
+	if p.typ != "leaf" && p.typ != "branch" {
+		return nil
+	}
+	var keys []string
+	for i := range int(binary.LittleEndian.Uint16(b[p.off+10:])) {
+		e := p.off + 16 + 16*i
+		pos, ksize := binary.LittleEndian.Uint32(b[e+4:]), binary.LittleEndian.Uint32(b[e+8:])
+		if p.typ == "branch" {
+			pos, ksize = binary.LittleEndian.Uint32(b[e:]), binary.LittleEndian.Uint32(b[e+4:])
+		}
+		keys = append(keys, string(b[e+int(pos):e+int(pos)+int(ksize)]))
+	}
+	return keys
+}
+
+func appendOnce(s []page, v page) []page {
+	if len(s) > 0 && s[len(s)-1].off == v.off {
 		return s
 	}
 	return append(s, v)
@@ -290,63 +361,47 @@ var faultModes = []faultMode{
 	{"vector-bytes", false, func(rng *rand.Rand, b []byte, l *fileLayout) string {
 		var what []string
 		for range 1 + rng.IntN(3) {
-			s := l.vectors[rng.IntN(len(l.vectors))]
-			what = append(what, flipIn(rng, b, s, 1+rng.IntN(2)))
+			what = append(what, flipIn(rng, b, l.vectors[rng.IntN(len(l.vectors))], 1+rng.IntN(2)))
 		}
-		return "vector bytes " + strings.Join(what, ", ")
+		return strings.Join(what, "; ")
 	}},
 	{"item-path", false, func(rng *rand.Rand, b []byte, l *fileLayout) string {
 		var what []string
 		for range 1 + rng.IntN(2) {
-			it := l.items[rng.IntN(len(l.items))]
-			what = append(what, flipIn(rng, b, it[1], 1))
+			what = append(what, flipIn(rng, b, l.items[rng.IntN(len(l.items))][1], 1))
 		}
-		return "path bytes of item records " + strings.Join(what, ", ")
+		return strings.Join(what, "; ")
 	}},
 	{"vector-page", false, func(rng *rand.Rand, b []byte, l *fileLayout) string {
 		// The page of a vector, anywhere in it: its header, element
 		// headers, keys or floats.
-		s := l.vectors[rng.IntN(len(l.vectors))]
-		off := s.off - s.off%l.pageSize
-		return "the page of a vector: " + garble(rng, b, off, l.pageSize)
+		p := pageOf(l, l.vectors[rng.IntN(len(l.vectors))])
+		return garble(rng, b, p, l.pageSize)
 	}},
 	{"path-key", false, func(rng *rand.Rand, b []byte, l *fileLayout) string {
-		s := l.pathKeys[rng.IntN(len(l.pathKeys))]
-		return "a key of the path index " + flipIn(rng, b, s, 1)
+		return flipIn(rng, b, l.pathKeys[rng.IntN(len(l.pathKeys))], 1)
 	}},
 	{"item-record", false, func(rng *rand.Rand, b []byte, l *fileLayout) string {
-		it := l.items[rng.IntN(len(l.items))]
-		return "an item record " + flipIn(rng, b, it[0], 1+rng.IntN(3))
+		return flipIn(rng, b, l.items[rng.IntN(len(l.items))][0], 1+rng.IntN(3))
 	}},
 	{"vector-page-header", false, func(rng *rand.Rand, b []byte, l *fileLayout) string {
-		s := l.vectors[rng.IntN(len(l.vectors))]
-		off := s.off - s.off%l.pageSize
-		for i := range 16 {
-			b[off+i] = byte(rng.Uint32())
-		}
-		return fmt.Sprintf("the header of the page at %d, which holds a vector", off)
+		return garbleHeader(rng, b, pageOf(l, l.vectors[rng.IntN(len(l.vectors))]))
 	}},
 	{"page-header", true, func(rng *rand.Rand, b []byte, l *fileLayout) string {
-		p := l.pages[rng.IntN(len(l.pages))]
-		for i := range 16 {
-			b[p.off+i] = byte(rng.Uint32())
-		}
-		return fmt.Sprintf("the header of %s page at %d", p.typ, p.off)
+		return garbleHeader(rng, b, l.pages[rng.IntN(len(l.pages))])
 	}},
 	{"page-run", true, func(rng *rand.Rand, b []byte, l *fileLayout) string {
 		var p page
 		for p.typ != "branch" && p.typ != "leaf" {
 			p = l.pages[rng.IntN(len(l.pages))]
 		}
-		return p.typ + " page: " + garble(rng, b, p.off, p.size)
+		return garble(rng, b, p, p.size)
 	}},
 	{"items-page", true, func(rng *rand.Rand, b []byte, l *fileLayout) string {
-		off := l.itemPages[rng.IntN(len(l.itemPages))]
-		return "a page of item records: " + garble(rng, b, off, l.pageSize)
+		return garble(rng, b, l.itemPages[rng.IntN(len(l.itemPages))], l.pageSize)
 	}},
 	{"paths-page", true, func(rng *rand.Rand, b []byte, l *fileLayout) string {
-		off := l.pathPages[rng.IntN(len(l.pathPages))]
-		return "a page of the path index: " + garble(rng, b, off, l.pageSize)
+		return garble(rng, b, l.pathPages[rng.IntN(len(l.pathPages))], l.pageSize)
 	}},
 	{"branch-page", true, func(rng *rand.Rand, b []byte, l *fileLayout) string {
 		var p page
@@ -354,39 +409,56 @@ var faultModes = []faultMode{
 			p = l.pages[rng.IntN(len(l.pages))]
 		}
 		// Its elements and keys lie at its start; the rest is unused.
-		return "branch page: " + garble(rng, b, p.off, 1024)
+		return garble(rng, b, p, 1024)
 	}},
 	{"bits", true, func(rng *rand.Rand, b []byte, l *fileLayout) string {
-		var at []string
+		var what []string
 		for range 8 {
-			i := rng.IntN(l.size)
-			b[i] ^= 1 << rng.IntN(8)
-			at = append(at, fmt.Sprint(i))
+			p := l.pages[rng.IntN(len(l.pages))]
+			i := rng.IntN(p.size)
+			b[p.off+i] ^= 1 << rng.IntN(8)
+			what = append(what, fmt.Sprintf("a bit of byte %d of %s", i, p))
 		}
-		return "8 bits anywhere, at " + strings.Join(at, ", ")
+		return strings.Join(what, "; ")
 	}},
 }
 
-// flipIn changes n random bytes of s to other values and says where.
+// pageOf is the page that holds s (a value of one page or less).
+func pageOf(l *fileLayout, s span) page {
+	off := s.off - s.off%l.pageSize
+	i := slices.IndexFunc(l.pages, func(p page) bool { return p.off == off })
+	return l.pages[i]
+}
+
+// flipIn changes n random bytes of s to other values and says which.
 func flipIn(rng *rand.Rand, b []byte, s span, n int) string {
 	var at []string
 	for range n {
-		i := s.off + rng.IntN(s.n)
-		b[i] ^= byte(1 + rng.IntN(255))
+		i := rng.IntN(s.n)
+		b[s.off+i] ^= byte(1 + rng.IntN(255))
 		at = append(at, fmt.Sprint(i))
 	}
-	return "at " + strings.Join(at, ", ")
+	return fmt.Sprintf("byte %s of %s", strings.Join(at, ", "), s.name)
 }
 
-// garble overwrites a run of 16 to 1,024 random bytes inside the size
-// bytes from off.
-func garble(rng *rand.Rand, b []byte, off, size int) string {
+// garble overwrites a run of 16 to 1,024 random bytes inside the first
+// size bytes of p.
+func garble(rng *rand.Rand, b []byte, p page, size int) string {
 	n := 16 + rng.IntN(min(1009, size-16))
-	at := off + rng.IntN(size-n+1)
+	at := rng.IntN(size - n + 1)
 	for i := range n {
-		b[at+i] = byte(rng.Uint32())
+		b[p.off+at+i] = byte(rng.Uint32())
 	}
-	return fmt.Sprintf("%d random bytes at %d", n, at)
+	return fmt.Sprintf("%d random bytes from byte %d of %s", n, at, p)
+}
+
+// garbleHeader overwrites the 16-byte header of p (its id, flags, count
+// and overflow) with random bytes.
+func garbleHeader(rng *rand.Rand, b []byte, p page) string {
+	for i := range 16 {
+		b[p.off+i] = byte(rng.Uint32())
+	}
+	return "the header of " + p.String()
 }
 
 // rawControl names the first control byte (other than a newline) or
