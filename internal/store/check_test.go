@@ -2,7 +2,9 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -409,5 +411,45 @@ func TestForEachVector_WrongSizeIsCorrupt(t *testing.T) {
 	defer db.Close()
 	if err := db.ForEachVector(func(uint64, []float32) error { return nil }); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("ForEachVector over a 5-float vector in a 4-d database: %v, want ErrCorrupt", err)
+	}
+}
+
+// A damaged page of items loses Salvage the items on it and no more: the
+// walk finds the first id past the damage instead of leaping over it.
+func TestSalvage_LosesOnlyTheDamagedPage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "simsearch.db")
+	db, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, db, testRecords(0, 1000, 4))
+	db.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The leaf page that holds item 401 (testItem(400)); its header says
+	// how many items it holds, its first element which.
+	i := bytes.Index(b, appendItem(nil, testItem(400)))
+	if i < 0 {
+		t.Fatal("item 401 not found in the file")
+	}
+	pg := i - i%pageSize
+	count := int(binary.LittleEndian.Uint16(b[pg+10:]))
+	e := pg + 16
+	first := binary.BigEndian.Uint64(b[e+int(binary.LittleEndian.Uint32(b[e+4:])):])
+	for j := range 16 {
+		b[pg+j] ^= 0x5a
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Salvage(path, filepath.Join(t.TempDir(), "salvaged.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("items %d to %d on the damaged page; %+v", first, first+uint64(count)-1, rep.Problems)
+	if rep.Items != 1000-count || rep.Lost != 1 || !strings.Contains(rep.Problems[0].Text, fmt.Sprintf("items %d to %d could not be read", first, first+uint64(count)-1)) {
+		t.Errorf("salvaged %d items, lost %d (%q); want all but the %d on the damaged page, lost as one run", rep.Items, rep.Lost, rep.Problems, count)
 	}
 }

@@ -181,9 +181,11 @@ type salvager struct {
 
 // salvageRecords calls fn with every item that s lets through, with its
 // vector, in id order. A page that cannot be read ends the read
-// transaction, and the walk goes on past it by seeking to ever larger ids
-// (1, 2, 4, ... past the last good one) until one lands beyond the damage
-// or past the last id ever given.
+// transaction; the walk goes on from the first id past the damage, found
+// by seeking to ever larger ids (1, 2, 4, ... past the failure) until one
+// lands beyond it, and then halving the distance back: a seek fails for
+// every id the damaged page covers and succeeds from the first id on the
+// page after it, so only the damaged page's items are lost.
 func (db *DB) salvageRecords(s *salvager, fn func(Record) error) error {
 	var maxID uint64
 	if err := db.view(func(tx *bolt.Tx) error {
@@ -194,16 +196,15 @@ func (db *DB) salvageRecords(s *salvager, fn func(Record) error) error {
 	}); err != nil {
 		return err
 	}
-	next, skip := uint64(0), uint64(1)
-	for next <= maxID {
+	for next := uint64(1); next <= maxID; {
 		var recs []Record
 		// resume is the first id not yet handled: where the walk failed,
 		// when it does.
 		resume := next
 		err := db.view(func(tx *bolt.Tx) error {
-			items, vecs, paths := tx.Bucket(bucketItems), tx.Bucket(bucketVectors), tx.Bucket(bucketPaths)
-			if items == nil || vecs == nil || paths == nil {
-				return fmt.Errorf("%w: the items, vectors or paths bucket is missing", ErrCorrupt)
+			items, vecs, paths, err := salvageBuckets(tx)
+			if err != nil {
+				return err
 			}
 			c := items.Cursor()
 			for k, v := c.Seek(idKey(next)); k != nil; k, v = c.Next() {
@@ -217,10 +218,10 @@ func (db *DB) salvageRecords(s *salvager, fn func(Record) error) error {
 					s.rep.lose(BadRecord, "", "item key %x is out of place", k)
 					continue
 				}
-				resume = id + 1
 				if r, ok := s.item(id, v, vecs, paths); ok {
 					recs = append(recs, r)
 				}
+				resume = id + 1
 			}
 			return nil
 		})
@@ -232,17 +233,58 @@ func (db *DB) salvageRecords(s *salvager, fn func(Record) error) error {
 		if err == nil {
 			return nil // reached the end
 		}
-		// A damaged page: the items from resume up to an unknown id are
-		// lost.
-		if resume > next {
-			next, skip = resume, 1
+		if resume > maxID {
+			s.rep.lose(Damaged, "", "the items past id %d could not be read (%v)", maxID, err)
+			return nil
 		}
-		from := next
-		next += skip
-		skip *= 2
-		s.rep.lose(Damaged, "", "items %d to %d could not be read (%v)", from, next-1, err)
+		next = db.pastDamage(resume, maxID)
+		if resume == next-1 {
+			s.rep.lose(Damaged, "", "item %d could not be read (%v)", resume, err)
+		} else {
+			s.rep.lose(Damaged, "", "items %d to %d could not be read (%v)", resume, min(next-1, maxID), err)
+		}
 	}
 	return nil
+}
+
+func salvageBuckets(tx *bolt.Tx) (items, vecs, paths *bolt.Bucket, err error) {
+	items, vecs, paths = tx.Bucket(bucketItems), tx.Bucket(bucketVectors), tx.Bucket(bucketPaths)
+	if items == nil || vecs == nil || paths == nil {
+		return nil, nil, nil, fmt.Errorf("%w: the items, vectors or paths bucket is missing", ErrCorrupt)
+	}
+	return items, vecs, paths, nil
+}
+
+// pastDamage returns the first id after failed from which the items can
+// be read again, or maxID+1.
+func (db *DB) pastDamage(failed, maxID uint64) uint64 {
+	readable := func(id uint64) bool {
+		return db.view(func(tx *bolt.Tx) error {
+			items, _, _, err := salvageBuckets(tx)
+			if err == nil {
+				items.Cursor().Seek(idKey(id))
+			}
+			return err
+		}) == nil
+	}
+	bad, step := failed, uint64(1)
+	good := maxID + 1
+	for bad+step <= maxID {
+		if readable(bad + step) {
+			good = bad + step
+			break
+		}
+		bad += step
+		step *= 2
+	}
+	for good-bad > 1 {
+		if mid := bad + (good-bad)/2; readable(mid) {
+			good = mid
+		} else {
+			bad = mid
+		}
+	}
+	return good
 }
 
 // item returns item id (record v) with its vector, or false when it may
