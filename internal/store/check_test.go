@@ -453,3 +453,31 @@ func TestSalvage_LosesOnlyTheDamagedPage(t *testing.T) {
 		t.Errorf("salvaged %d items, lost %d (%q); want all but the %d on the damaged page, lost as one run", rep.Items, rep.Lost, rep.Problems, count)
 	}
 }
+
+// Two salvages within one second keep both files they replace: the second
+// must not take the first one's name.
+func TestSalvageInPlace_KeepsEveryFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "simsearch.db")
+	db, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, db, testRecords(0, 10, 4))
+	db.Close()
+	var kept []string
+	for range 2 {
+		rep, err := SalvageInPlace(path, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, rep.Kept)
+	}
+	if kept[0] == kept[1] {
+		t.Fatalf("both salvages kept the file as %s", kept[0])
+	}
+	for _, k := range kept {
+		if _, err := os.Stat(k); err != nil {
+			t.Errorf("kept file: %v", err)
+		}
+	}
+}

@@ -96,8 +96,8 @@ func salvageInPlace(path string, opts *CheckOptions) (SalvageReport, error) {
 func keepName(path string) string {
 	name := path + ".damaged-" + time.Now().Format("20060102-150405")
 	for i, try := 1, name; ; i++ {
-		if _, err := os.Lstat(try); errors.Is(err, fs.ErrNotExist) {
-			return try
+		if _, err := os.Lstat(try); err != nil {
+			return try // free, or the rename says why not
 		}
 		try = fmt.Sprintf("%s.%d", name, i)
 	}
