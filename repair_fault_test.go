@@ -39,7 +39,7 @@ func TestCheckRepair_FlippedBytes(t *testing.T) {
 	// The modes that touch any page can lose a whole bucket, and every
 	// photo is then embedded again; -short keeps to damage that costs a
 	// few embeddings.
-	seeds := 48
+	seeds := 36
 	modes := faultModes
 	if testing.Short() {
 		seeds = 12
