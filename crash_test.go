@@ -75,7 +75,7 @@ func snapshotDB(t *testing.T, path string) (map[string]store.Item, map[string][]
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if problems, err := db.Check(); err != nil || len(problems) > 0 {
+	if problems, err := db.Check(nil); err != nil || len(problems) > 0 {
 		t.Fatalf("check: %v %v", problems, err)
 	}
 	items := map[string]store.Item{}
@@ -167,8 +167,8 @@ func TestIndex_SurvivesSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if problems, err := e.Check(false); err != nil || len(problems) > 0 {
-		t.Fatalf("engine check: %v %v", problems, err)
+	if rep, err := e.Check(false); err != nil || !rep.OK() {
+		t.Fatalf("engine check: %v %v", rep.Problems, err)
 	}
 }
 

@@ -58,10 +58,13 @@ type storage interface {
 	LoadIndex(read func(io.Reader) error) (version uint64, current bool, err error)
 	SaveIndex(version uint64, write func(io.Writer) error) error
 
-	// Check lists damage in plain words; SalvageInPlace copies what is
-	// readable into a new database that replaces the damaged one.
-	Check() ([]string, error)
-	SalvageInPlace() (store.SalvageReport, error)
+	// Check lists what is damaged or disagrees (opts says what our
+	// records must satisfy); RepairInPlace drops those records with their
+	// items; SalvageInPlace copies every sound item into a new database
+	// that replaces a damaged one.
+	Check(opts *store.CheckOptions) ([]store.Problem, error)
+	RepairInPlace(opts *store.CheckOptions) (store.RepairReport, error)
+	SalvageInPlace(opts *store.CheckOptions) (store.SalvageReport, error)
 
 	// Release lets other processes in until the next call; Close ends.
 	Release() error

@@ -178,7 +178,7 @@ func TestStorage_Conformance(t *testing.T) {
 				if n, err := s.Len(); n != 1 || err != nil {
 					t.Fatalf("Len after Release = %d, %v", n, err)
 				}
-				if problems, err := s.Check(); len(problems) > 0 || err != nil {
+				if problems, err := s.Check(checkOptions()); len(problems) > 0 || err != nil {
 					t.Fatalf("Check of a healthy database = %q, %v", problems, err)
 				}
 			})

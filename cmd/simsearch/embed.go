@@ -96,7 +96,7 @@ func (e *env) embed(ctx context.Context, c *cli.Command) error {
 		bar.set(int64(n), int64(len(paths)))
 		if r.Err != nil {
 			failed++
-			fmt.Fprintf(e.stderr, "skip %s: %s\n", r.Path, simsearch.Reason(r.Err))
+			fmt.Fprintf(e.stderr, "skip %s: %s\n", linePath(r.Path), simsearch.Reason(r.Err))
 			return nil
 		}
 		return enc.Encode(embedLine{Path: r.Path, Model: spec.Name, Dims: len(r.Vector), Width: r.Info.Width, Height: r.Info.Height, Vector: r.Vector})

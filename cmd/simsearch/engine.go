@@ -63,8 +63,8 @@ func (en *engine) Close() error {
 	return err
 }
 
-// openEngine opens the engine from the global flags.
-func (e *env) openEngine(ctx context.Context, c *cli.Command, mode engineMode) (*engine, error) {
+// engineOptions are the engine's options from the global flags.
+func (e *env) engineOptions(c *cli.Command, mode engineMode) (*simsearch.Options, error) {
 	db, err := e.dbPath(c)
 	if err != nil {
 		return nil, err
@@ -73,25 +73,33 @@ func (e *env) openEngine(ctx context.Context, c *cli.Command, mode engineMode) (
 	if err != nil {
 		return nil, err
 	}
-	en := &engine{}
-	if mode == indexEngine {
-		if en.model, err = simsearch.PrepareModel(ctx, mo); err != nil {
-			return nil, modelHint(err, mo.Name)
-		}
-	}
-	en.Engine, err = simsearch.Open(ctx, &simsearch.Options{
+	return &simsearch.Options{
 		DB:           db,
-		Model:        en.model,
 		ModelOptions: mo,
 		LockTimeout:  c.Duration("lock-timeout"),
 		ReadOnly:     mode == readEngine,
 		Log:          e.stderr,
-	})
+	}, nil
+}
+
+// openEngine opens the engine from the global flags.
+func (e *env) openEngine(ctx context.Context, c *cli.Command, mode engineMode) (*engine, error) {
+	opts, err := e.engineOptions(c, mode)
 	if err != nil {
+		return nil, err
+	}
+	en := &engine{}
+	if mode == indexEngine {
+		if en.model, err = simsearch.PrepareModel(ctx, opts.ModelOptions); err != nil {
+			return nil, modelHint(err, opts.ModelOptions.Name)
+		}
+		opts.Model = en.model
+	}
+	if en.Engine, err = simsearch.Open(ctx, opts); err != nil {
 		if en.model != nil {
 			en.model.Close()
 		}
-		return nil, engineHint(err, mo.Name, db)
+		return nil, engineHint(err, opts.ModelOptions.Name, opts.DB)
 	}
 	return en, nil
 }

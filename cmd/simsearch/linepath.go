@@ -1,18 +1,7 @@
 package main
 
-import (
-	"strconv"
-	"strings"
-	"unicode"
-)
+import "github.com/simsearch/simsearch/internal/quote"
 
-// linePath is p as it is written in a one-line message: unchanged unless
-// it holds a control character (a newline in a file name would split the
-// line), in which case it is Go-quoted so that the line stays whole and
-// the name can still be read back exactly.
-func linePath(p string) string {
-	if strings.IndexFunc(p, unicode.IsControl) < 0 {
-		return p
-	}
-	return strconv.Quote(p)
-}
+// linePath is p as it is written in a one-line message (quote.Path: Go-
+// quoted when it holds a control character or invalid UTF-8).
+func linePath(p string) string { return quote.Path(p) }

@@ -61,7 +61,7 @@ func exercise(t *testing.T, path string) (corrupt int) {
 		return corrupt
 	}
 	defer db.Close()
-	problems, err := db.Check()
+	problems, err := db.Check(nil)
 	note("Check", err)
 	if len(problems) > 0 {
 		corrupt++

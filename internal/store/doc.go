@@ -31,7 +31,10 @@
 // implement too. Writes take a batch (hundreds to
 // thousands of records) and commit it in one transaction, which survives a
 // crash once Put returns. Reads copy their data out of the memory map.
-// Damaged files give errors wrapping ErrCorrupt, never panics.
+// Damaged files give errors wrapping ErrCorrupt, never panics. Check
+// finds damage and says what mends each problem (ProblemKind):
+// RepairInPlace drops bad records with their items, SalvageInPlace copies
+// the sound items of a file whose pages are damaged into a new one.
 //
 // Example:
 //

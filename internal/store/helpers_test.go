@@ -65,7 +65,7 @@ func mustPut(t testing.TB, db *DB, recs []Record) []uint64 {
 
 func mustCheck(t testing.TB, db *DB) {
 	t.Helper()
-	problems, err := db.Check()
+	problems, err := db.Check(nil)
 	if err != nil {
 		t.Fatalf("Check: %v", err)
 	}

@@ -394,10 +394,13 @@ func (db *DB) ForEachVector(fn func(id uint64, v []float32) error) error {
 			if b == nil {
 				return nil
 			}
+			// A vector of other dimensions than the database's was damaged
+			// on disk; the index it is for would refuse it.
+			dims := int(getUint(tx.Bucket(bucketMeta), keyDims))
 			// One allocation per batch; each vector gets a capped slice of it.
 			var slab []float32
 			return scan(b, after, func(k, v []byte) error {
-				if len(k) != 8 || len(v)%4 != 0 {
+				if len(k) != 8 || len(v)%4 != 0 || dims > 0 && len(v) != 4*dims {
 					return fmt.Errorf("%w: vector %x is %d bytes long", ErrCorrupt, k, len(v))
 				}
 				n := len(v) / 4

@@ -180,7 +180,7 @@ func TestSalvageInPlace_DamagedPages(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := SalvageInPlace(path, 0)
+	rep, err := SalvageInPlace(path, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,7 +154,7 @@ func TestSnapshot_DamageIsCorrupt(t *testing.T) {
 			if _, _, err := db.LoadIndex(readAll(&got)); !errors.Is(err, ErrCorrupt) {
 				t.Errorf("LoadIndex: %v, want ErrCorrupt", err)
 			}
-			if problems, err := db.Check(); err != nil || len(problems) != 1 {
+			if problems, err := db.Check(nil); err != nil || len(problems) != 1 || problems[0].Kind != BadSnapshot {
 				t.Errorf("Check() = %q, %v; want the snapshot reported", problems, err)
 			}
 		})

@@ -90,7 +90,8 @@ type Options struct {
 	// from the first Put.
 	Dims int
 
-	pageSize int // tests only: the page size of a new file
+	pageSize   int  // tests only: the page size of a new file
+	noFreelist bool // Salvage: do not read the free list (read-only only)
 }
 
 // DB is an open simsearch database. Its methods are safe for concurrent
@@ -163,7 +164,7 @@ func Open(path string, opts *Options) (*DB, error) {
 		FreelistType: bolt.FreelistMapType,
 		// Read the free list now, under guard, and not first in the
 		// goroutine that tx.Check starts (see Check).
-		PreLoadFreelist: true,
+		PreLoadFreelist: !(o.ReadOnly && o.noFreelist),
 	}
 	bdb, err := openBolt(path, &bo)
 	if err != nil {
