@@ -16,8 +16,8 @@ import (
 // module (by directory), the packages of this module its non-test files
 // may import. "." is the root package.
 var allowedImports = map[string][]string{
-	".":                            {"dedup", "index", "internal/extractor", "internal/reference", "internal/store", "model"},
-	"cmd/simsearch":                {".", "dedup", "model"},
+	".":                            {"dedup", "index", "internal/extractor", "internal/quote", "internal/reference", "internal/store", "model"},
+	"cmd/simsearch":                {".", "dedup", "internal/quote", "model"},
 	"model":                        {"internal/onnx", "internal/onnx/onnxpb"},
 	"index":                        {},
 	"index/indextest":              {"index"},
@@ -25,7 +25,8 @@ var allowedImports = map[string][]string{
 	"internal/extractor":           {"index", "model"},
 	"internal/extractor/imagetest": {},
 	"internal/evaluate":            {},
-	"internal/store":               {},
+	"internal/store":               {"internal/quote"},
+	"internal/quote":               {},
 	"internal/onnx":                {"internal/onnx/onnxpb"},
 	"internal/onnx/onnxpb":         {},
 	"internal/reference":           {},
