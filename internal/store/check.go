@@ -70,6 +70,7 @@ func (c *checker) ours(tx *bolt.Tx) {
 	c.itemsAndVectors(tx)
 	c.paths(tx)
 	c.failures(tx)
+	c.decisions(tx)
 	c.snapshot(tx)
 }
 

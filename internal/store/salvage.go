@@ -81,9 +81,10 @@ func salvageInPlace(path string) (SalvageReport, error) {
 // vector can still be read into a new database at dst, which must not
 // exist, skipping damaged records and pages instead of stopping at the
 // first. src is opened read-only and never written. Items keep their
-// paths, hashes and sizes but get new ids; the index snapshot and the
-// list of skipped files are not copied (the first is rebuilt from the
-// vectors, the second by the next index run).
+// paths, hashes and sizes but get new ids; the dedup decisions that
+// decode are copied under their ids; the index snapshot and the list of
+// skipped files are not copied (the first is rebuilt from the vectors, the
+// second by the next index run).
 func Salvage(src, dst string) (SalvageReport, error) {
 	var rep SalvageReport
 	if _, err := os.Lstat(dst); err == nil {
@@ -123,6 +124,9 @@ func Salvage(src, dst string) (SalvageReport, error) {
 	})
 	if err == nil {
 		err = flush()
+	}
+	if err == nil {
+		err = copyDecisions(from, to, &rep)
 	}
 	if cerr := to.Close(); err == nil {
 		err = cerr
