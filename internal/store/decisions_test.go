@@ -175,7 +175,9 @@ func TestCheck_ReportsBadDecisions(t *testing.T) {
 			d.Files[0], d.Files[1] = d.Files[1], d.Files[0]
 			return b.Put(idKey(1), appendDecision(nil, d))
 		}, "files out of order"},
-		{"bad key", func(b *bolt.Bucket) error { return b.Put([]byte("x"), appendDecision(nil, testDecision(KeepAll, 1, 2))) }, "decision key 78 is not an id"},
+		{"bad key", func(b *bolt.Bucket) error {
+			return b.Put([]byte("x"), appendDecision(nil, testDecision(KeepAll, 1, 2)))
+		}, "decision key 78 is not an id"},
 		{"sequence behind", func(b *bolt.Bucket) error {
 			d := testDecision(KeepAll, 1, 2)
 			sortDecisionFiles(d.Files)
