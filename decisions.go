@@ -23,7 +23,8 @@ import (
 // a group's keeper and members: "these three are not duplicates" must also
 // stop a later run, with another keeper policy or a new photo that would
 // be their keeper, from grouping two of them again. So no group holds two
-// files of one decision, as keeper and member or as two members. A hash
+// files of one decision, as keeper and member or as two members; a file
+// to be kept (KeepAll) is, besides, never a copy in any group. A hash
 // named twice (two byte-identical files) keeps files of that content
 // apart from each other too; named once, it does not, so an exact copy
 // made later is still found.
@@ -32,8 +33,8 @@ import (
 type DecisionKind string
 
 // The kinds of decisions. Both keep their files out of each other's
-// groups; they differ in what the user meant, which `dedup decisions`
-// shows.
+// groups; KeepAll also keeps its files out of every other group but as
+// the keeper.
 const (
 	// NotDuplicates: the files are not copies of each other (Ignore).
 	NotDuplicates DecisionKind = "ignore"
@@ -93,10 +94,12 @@ func (e *Engine) Ignore(paths []string) (Decision, error) {
 }
 
 // KeepAll records that the files at paths are all to be kept: no later
-// Duplicates run puts two of them in one group, so none is offered for
-// action in favour of another or beside another, while a copy of one of
-// them that the decision does not name is still found. Paths are as for
-// Ignore.
+// Duplicates run offers any of them for action. None of them is a copy in
+// a group: each is the keeper of the group it is in, whatever the keeper
+// policy, so that its copies which no decision names are still found, and
+// no group holds two of them. (An exact copy of one of them made later has
+// its content, so it too is kept from other keepers' groups, and offered
+// as a copy of the file it duplicates.) Paths are as for Ignore.
 func (e *Engine) KeepAll(paths []string) (Decision, error) {
 	return e.decide(KeepAll, paths, nil)
 }
@@ -266,7 +269,7 @@ func (e *Engine) describe(ds ...store.Decision) ([]Decision, error) {
 	for _, d := range ds {
 		dd := Decision{ID: d.ID, Kind: kindOf(d.Kind), Recorded: d.Time}
 		for _, f := range d.Files {
-			p := slices.Clone(paths[f.Hash])
+			p := append([]string{}, paths[f.Hash]...) // [] in JSON when none
 			slices.Sort(p)
 			dd.Files = append(dd.Files, DecisionFile{Hash: f.Hash, Named: f.Path, Paths: p})
 		}
@@ -311,17 +314,21 @@ func (e *Engine) Forget(id uint64) (Decision, error) {
 // square of a decision's size (a folder of 1,000 photos kept: 500,000
 // pairs).
 type apart struct {
-	of   map[Hash][]mark
-	kept map[[2]uint64]struct{} // the pairs of item ids kept apart, lower first
+	of     map[Hash][]mark
+	keeps  map[Hash]bool          // named by a KeepAll decision
+	setOff map[[2]uint64]struct{} // the pairs of item ids kept apart, lower first
 }
 
 // mark says that decision d names a hash n times.
 type mark struct{ d, n int32 }
 
 func newApart(ds []store.Decision) *apart {
-	a := &apart{of: map[Hash][]mark{}, kept: map[[2]uint64]struct{}{}}
+	a := &apart{of: map[Hash][]mark{}, keeps: map[Hash]bool{}, setOff: map[[2]uint64]struct{}{}}
 	for i, d := range ds {
 		for _, f := range d.Files {
+			if d.Kind == store.KeepAll {
+				a.keeps[f.Hash] = true
+			}
 			ms := a.of[f.Hash]
 			if k := len(ms) - 1; k >= 0 && ms[k].d == int32(i) {
 				ms[k].n++
@@ -355,14 +362,20 @@ func (a *apart) covers(x, y Hash) bool {
 	return false
 }
 
-// keepApart is dedup.Options.Apart.
+// keepApart is dedup.Options.Apart: candidate y may not join x's group
+// when a decision names both, or when y is to be kept and x is not its
+// exact copy (Find asks about the keeper first, and prefer makes a kept
+// file the keeper of its own group).
 func (a *apart) keepApart(x, y Item) bool {
-	if !a.covers(x.Hash, y.Hash) {
+	if !a.covers(x.Hash, y.Hash) && !(a.keeps[y.Hash] && x.Hash != y.Hash) {
 		return false
 	}
-	a.kept[[2]uint64{min(x.ID, y.ID), max(x.ID, y.ID)}] = struct{}{}
+	a.setOff[[2]uint64{min(x.ID, y.ID), max(x.ID, y.ID)}] = struct{}{}
 	return true
 }
+
+// prefer is dedup.Options.Prefer: files to be kept are keepers.
+func (a *apart) prefer(it Item) bool { return a.keeps[it.Hash] }
 
 // loadApart reads the decisions for a Duplicates run; nil when there are
 // none.

@@ -54,14 +54,34 @@ func TestApart_Covers(t *testing.T) {
 			t.Errorf("covers(%s, %s) = %t, want %t", tt.x, tt.y, got, tt.want)
 		}
 	}
-	// Pairs are counted once however often Find asks.
+	// A file to be kept joins no other keeper's group, and is a keeper.
+	keep := decisionOf("k1", "k2")
+	keep.Kind = store.KeepAll
+	k := newApart([]store.Decision{keep})
 	it := func(id uint64, h string) Item { return Item{ID: id, Hash: hashOf(h)} }
+	for _, tt := range []struct {
+		inGroup, candidate string
+		want               bool
+	}{
+		{"x", "k1", true}, {"k2", "k1", true}, {"k1", "k2", true},
+		{"k1", "x", false},  // its copies are found
+		{"k1", "k1", false}, // and its exact copy made later too
+	} {
+		if got := k.keepApart(it(1, tt.inGroup), it(2, tt.candidate)); got != tt.want {
+			t.Errorf("keep: keepApart(%s, %s) = %t, want %t", tt.inGroup, tt.candidate, got, tt.want)
+		}
+	}
+	if !k.prefer(it(1, "k2")) || k.prefer(it(1, "x")) {
+		t.Error("prefer does not name exactly the files to be kept")
+	}
+
+	// Pairs are counted once however often Find asks.
 	a.keepApart(it(1, "a"), it(2, "b"))
 	a.keepApart(it(1, "a"), it(2, "b"))
 	a.keepApart(it(1, "a"), it(3, "c"))
 	a.keepApart(it(1, "a"), it(4, "d"))
-	if len(a.kept) != 2 {
-		t.Errorf("%d pairs counted, want 2", len(a.kept))
+	if len(a.setOff) != 2 {
+		t.Errorf("%d pairs counted, want 2", len(a.setOff))
 	}
 }
 
@@ -195,18 +215,29 @@ func TestEngine_Decisions(t *testing.T) {
 		t.Errorf("decision's current paths %q, want the renamed files %q", now, newPaths)
 	}
 
-	// Keep both of two near copies: apart from each other, while the
-	// other copies are still offered.
+	// Keep both of two near copies: neither is offered for action again,
+	// under any policy, while the copies no decision names are still
+	// offered, against a kept file.
 	kept := []string{in("cat.jpg"), in("cat--bright.jpg")}
 	if _, err := e.KeepAll(kept); err != nil {
 		t.Fatal(err)
 	}
-	res = find("")
-	if together(res.Groups, kept) {
-		t.Errorf("kept files grouped with each other: %v", res.Groups)
-	}
-	if g := groupOf(res.Groups, in("cat--bmp.bmp")); g == nil {
-		t.Errorf("cat--bmp.bmp, a copy no decision names, is no longer found")
+	for _, keep := range []dedup.Policy{dedup.Largest, dedup.Oldest, dedup.Newest, dedup.ShortestPath} {
+		res = find(keep)
+		for _, g := range res.Groups {
+			for _, m := range g.Members {
+				if slices.Contains(kept, m.Path) {
+					t.Errorf("--keep %s: kept %s offered as a copy of %s", keep, m.Path, g.Keeper.Path)
+				}
+			}
+		}
+		if together(res.Groups, kept) {
+			t.Errorf("--keep %s: kept files grouped with each other: %v", keep, res.Groups)
+		}
+		g := groupOf(res.Groups, in("cat--bmp.bmp"))
+		if g == nil || !slices.Contains(kept, g.Keeper.Path) {
+			t.Errorf("--keep %s: cat--bmp.bmp, a copy no decision names, in group %+v; want it offered against a kept file", keep, g)
+		}
 	}
 
 	// Forgotten, the ignored group is back.
@@ -304,14 +335,14 @@ func BenchmarkFind_Decisions(b *testing.B) {
 				var ap *apart
 				if c.ds != nil {
 					ap = newApart(c.ds)
-					o.Apart = ap.keepApart
+					o.Apart, o.Prefer = ap.keepApart, ap.prefer
 				}
 				var err error
 				if groups, err = dedup.Find(context.Background(), items, vecs, h, o); err != nil {
 					b.Fatal(err)
 				}
 				if ap != nil {
-					setAside = len(ap.kept)
+					setAside = len(ap.setOff)
 				}
 			}
 			b.ReportMetric(float64(len(groups)), "groups")

@@ -74,7 +74,7 @@ func (e *Engine) FindDuplicates(ctx context.Context, roots []string, opts *Dedup
 		Threshold: o.Threshold, K: o.K, Ef: o.Ef, Keep: o.Keep, Roots: abs, NoNear: o.ExactOnly,
 	}
 	if ap != nil {
-		fo.Apart = ap.keepApart
+		fo.Apart, fo.Prefer = ap.keepApart, ap.prefer
 	}
 	groups, err := dedup.Find(ctx, items, e.db, e.idx, fo)
 	if err != nil {
@@ -82,7 +82,7 @@ func (e *Engine) FindDuplicates(ctx context.Context, roots []string, opts *Dedup
 	}
 	res := DedupResult{Groups: groups}
 	if ap != nil {
-		res.SetAside = len(ap.kept)
+		res.SetAside = len(ap.setOff)
 	}
 	return res, nil
 }

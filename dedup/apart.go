@@ -17,3 +17,21 @@ func (o *Options) fits(g *Group, candidate Item) bool {
 	}
 	return true
 }
+
+// preferFirst moves the items Options.Prefer names ahead of the others,
+// keeping the order of both.
+func (o *Options) preferFirst(items []Item) {
+	if o.Prefer == nil {
+		return
+	}
+	var first, rest []Item
+	for _, it := range items {
+		if o.Prefer(it) {
+			first = append(first, it)
+		} else {
+			rest = append(rest, it)
+		}
+	}
+	copy(items, first)
+	copy(items[len(first):], rest)
+}

@@ -100,3 +100,24 @@ func TestWriteReportSummary(t *testing.T) {
 		t.Errorf("json without decisions = %s, %v; want the count, 0", buf.Bytes(), err)
 	}
 }
+
+// Options.Prefer makes the items it names keepers whatever the policy,
+// in policy order among themselves.
+func TestFind_Prefer(t *testing.T) {
+	f := newFixture(t, []spec{
+		{path: "/p/big.jpg", deg: 0, w: 400, h: 400},
+		{path: "/p/mid.jpg", deg: 5, w: 300, h: 300},
+		{path: "/p/small.jpg", deg: 10, w: 200, h: 200},
+		{path: "/q/big.jpg", deg: 60, w: 400, h: 400},
+		{path: "/q/small.jpg", deg: 65, w: 200, h: 200},
+	})
+	prefer := map[string]bool{"/p/small.jpg": true, "/p/mid.jpg": true, "/q/small.jpg": true}
+	groups, err := Find(context.Background(), f.items, f, f.idx, &Options{Threshold: 0.9, Prefer: func(it Item) bool { return prefer[it.Path] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/p/mid.jpg: /p/big.jpg(near) /p/small.jpg(near)", "/q/small.jpg: /q/big.jpg(near)"}
+	if got := layout(groups); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("groups = %q, want %q", got, want)
+	}
+}

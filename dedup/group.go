@@ -95,6 +95,11 @@ type Options struct {
 	// goroutine, about a candidate and each item already in the group
 	// it would join.
 	Apart func(inGroup, candidate Item) bool
+	// Prefer, when set, names items to visit before the others (in
+	// policy order among themselves), so that each is the keeper of the
+	// group it is in: simsearch prefers the files the user decided to
+	// keep, which its Apart keeps out of other keepers' groups.
+	Prefer func(Item) bool
 }
 
 // VectorSource returns an item's stored vector.
@@ -129,6 +134,7 @@ func Find(ctx context.Context, items []store.Item, vecs VectorSource, idx Search
 	}
 	items = append([]store.Item(nil), items...)
 	SortByKeeper(items, o.Keep, o.Roots)
+	o.preferFirst(items)
 	pos := make(map[uint64]int, len(items))
 	for i, it := range items {
 		pos[it.ID] = i
