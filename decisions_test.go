@@ -3,6 +3,7 @@ package simsearch
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/simsearch/simsearch/dedup"
 	"github.com/simsearch/simsearch/index"
@@ -377,5 +380,58 @@ func BenchmarkApart_Pair(b *testing.B) {
 		x := 2 * (i % 2000)
 		a.keepApart(items[x], items[(x+1+2*(i&1))%len(items)])
 		i++
+	}
+}
+
+// check reports a decision record that does not decode, dedup refuses to
+// run without it (it may say "keep"), and check --repair drops it and
+// keeps the others. No model is needed: the database names its own.
+func TestEngine_CheckDamagedDecision(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	s, err := store.Open(db, &store.Options{Fingerprint: "fp", ModelName: "vgg16-random/rmac", Dims: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put([]store.Record{testRecord("/p/a.jpg", 4, 1), testRecord("/p/b.jpg", 4, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := s.AddDecision(decisionOf("a", "b"))
+	bad, _ := s.AddDecision(decisionOf("c", "d"))
+	s.Close()
+	bdb, err := bolt.Open(db, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("decisions")).Put(binary.BigEndian.AppendUint64(nil, bad), []byte{1, 2, 3})
+	})
+	bdb.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open(context.Background(), &Options{DB: db, ModelOptions: &ModelOptions{Dir: t.TempDir(), Name: "vgg16-random"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.FindDuplicates(context.Background(), nil, &DedupOptions{ExactOnly: true}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("dedup with a damaged decision: %v, want ErrCorrupt", err)
+	}
+	problems, err := e.Check(false)
+	if err != nil || len(problems) != 1 || !strings.Contains(problems[0], fmt.Sprintf("decision %d cannot be decoded", bad)) {
+		t.Fatalf("Check = %q, %v; want the damaged decision", problems, err)
+	}
+	if _, err := e.Check(true); err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := e.Check(false); len(problems) > 0 || err != nil {
+		t.Fatalf("after repair: %q, %v", problems, err)
+	}
+	ds, err := e.Decisions()
+	if err != nil || len(ds) != 1 || ds[0].ID != good {
+		t.Fatalf("after repair: decisions %+v, %v; want %d alone", ds, err, good)
+	}
+	if _, err := e.FindDuplicates(context.Background(), nil, &DedupOptions{ExactOnly: true}); err != nil {
+		t.Errorf("dedup after repair: %v", err)
 	}
 }

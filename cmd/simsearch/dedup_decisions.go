@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -144,7 +145,7 @@ func decisionHint(err error) error {
 func (e *env) recorded(d simsearch.Decision) {
 	what := "never grouped with each other again"
 	if d.Kind == simsearch.KeepAll {
-		what = "all kept: " + what
+		what = "never offered for action again"
 	}
 	fmt.Fprintf(e.stdout, "decision %d (%s): %d files, %s; `simsearch dedup forget %d` undoes it\n", d.ID, d.Kind, len(d.Files), what, d.ID)
 }
@@ -211,17 +212,24 @@ func (e *env) listDecisions(ctx context.Context, c *cli.Command) error {
 	fmt.Fprintln(tw, "ID\tKIND\tRECORDED\tSHA256\tPATH")
 	for _, d := range ds {
 		when := d.Recorded.Local().Format("2006-01-02 15:04:05")
+		type row struct{ hash, path string }
+		var rows []row
 		for i, f := range d.Files {
-			// A hash named twice has its current paths listed once.
-			if i > 0 && d.Files[i-1].Hash == f.Hash && len(f.Paths) > 0 {
-				continue
+			h := f.Hash.String()[:12]
+			switch {
+			case len(f.Paths) == 0:
+				rows = append(rows, row{h, "(not indexed now; was " + f.Named + ")"})
+			case i > 0 && d.Files[i-1].Hash == f.Hash:
+				// A hash named twice: its current paths are listed once.
+			default:
+				for _, p := range f.Paths {
+					rows = append(rows, row{h, p})
+				}
 			}
-			if len(f.Paths) == 0 {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%.12s\t(not indexed now; was %s)\n", d.ID, d.Kind, when, f.Hash, f.Named)
-			}
-			for _, p := range f.Paths {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%.12s\t%s\n", d.ID, d.Kind, when, f.Hash, p)
-			}
+		}
+		slices.SortFunc(rows, func(a, b row) int { return strings.Compare(a.path, b.path) })
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", d.ID, d.Kind, when, r.hash, r.path)
 		}
 	}
 	if err := tw.Flush(); err != nil {
