@@ -25,7 +25,8 @@ func decisionCommands(e *env) []*cli.Command {
 	}
 	decideDescription := "Decisions hold to the files' content (SHA-256), so renaming or moving a file keeps them; an edited file\n" +
 		"is a new photo. No later `simsearch dedup` puts two files of one decision in the same group, as keeper and\n" +
-		"copy or as two copies; a copy of one of them that the decision does not name is still found.\n" +
+		"copy or as two copies. A kept file is, besides, never a copy in any group: it is the keeper of its own,\n" +
+		"so copies that no decision names are still found and offered against it.\n" +
 		"A folder stands for every indexed photo under it. Files must be indexed and unchanged since."
 	return []*cli.Command{
 		{
@@ -40,7 +41,7 @@ func decisionCommands(e *env) []*cli.Command {
 		},
 		{
 			Name:        "keep",
-			Usage:       "record that files are all to be kept, so no later run offers one of them for action beside another",
+			Usage:       "record that files are all to be kept, so no later run offers any of them for action",
 			ArgsUsage:   "PATH PATH... | --from FILE GROUP...",
 			Description: decideDescription,
 			Flags:       []cli.Flag{fromFlag()},
