@@ -20,10 +20,25 @@ type DedupOptions struct {
 	ExactOnly bool         // content hashes only, no index searches
 }
 
-// Duplicates groups the indexed photos under roots (all when roots is
-// empty) into exact and near duplicates, each group with its keeper. The
-// order of roots matters to dedup.FirstRoot.
+// Duplicates is FindDuplicates' groups.
 func (e *Engine) Duplicates(ctx context.Context, roots []string, opts *DedupOptions) ([]dedup.Group, error) {
+	res, err := e.FindDuplicates(ctx, roots, opts)
+	return res.Groups, err
+}
+
+// DedupResult is what FindDuplicates found.
+type DedupResult struct {
+	Groups []dedup.Group
+	// SetAside counts the pairs of photos that would have shared a group
+	// but were kept apart by recorded decisions (Ignore, KeepAll).
+	SetAside int
+}
+
+// FindDuplicates groups the indexed photos under roots (all when roots is
+// empty) into exact and near duplicates, each group with its keeper,
+// keeping apart the files of each recorded decision. The order of roots
+// matters to dedup.FirstRoot.
+func (e *Engine) FindDuplicates(ctx context.Context, roots []string, opts *DedupOptions) (DedupResult, error) {
 	var o DedupOptions
 	if opts != nil {
 		o = *opts
@@ -32,11 +47,11 @@ func (e *Engine) Duplicates(ctx context.Context, roots []string, opts *DedupOpti
 		o.Threshold = e.threshold
 	}
 	if o.Threshold == 0 && !o.ExactOnly {
-		return nil, fmt.Errorf("no near-duplicate threshold without the model (%w); give one", e.modelErr)
+		return DedupResult{}, fmt.Errorf("no near-duplicate threshold without the model (%w); give one", e.modelErr)
 	}
 	abs, err := orderedAbs(roots)
 	if err != nil {
-		return nil, err
+		return DedupResult{}, err
 	}
 	var items []Item
 	err = e.db.ForEachItem(func(it Item) error {
@@ -46,14 +61,30 @@ func (e *Engine) Duplicates(ctx context.Context, roots []string, opts *DedupOpti
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read items: %w", err)
+		return DedupResult{}, fmt.Errorf("read items: %w", err)
+	}
+	ap, err := e.loadApart()
+	if err != nil {
+		return DedupResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return DedupResult{}, err
 	}
-	return dedup.Find(ctx, items, e.db, e.idx, &dedup.Options{
+	fo := &dedup.Options{
 		Threshold: o.Threshold, K: o.K, Ef: o.Ef, Keep: o.Keep, Roots: abs, NoNear: o.ExactOnly,
-	})
+	}
+	if ap != nil {
+		fo.Apart, fo.Prefer = ap.keepApart, ap.prefer
+	}
+	groups, err := dedup.Find(ctx, items, e.db, e.idx, fo)
+	if err != nil {
+		return DedupResult{}, err
+	}
+	res := DedupResult{Groups: groups}
+	if ap != nil {
+		res.SetAside = len(ap.setOff)
+	}
+	return res, nil
 }
 
 // JournalDir is where dedup runs are journalled: next to the database.

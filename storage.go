@@ -54,6 +54,14 @@ type storage interface {
 	PutFailures(reasons map[string]string) error
 	ClearFailures(paths []string) error
 
+	// Dedup decisions (decisions.go), kept by content hash: AddDecision
+	// returns a new id, never one given before; Decisions lists them in id
+	// order, a damaged one being an error (never skipped: it may say
+	// "keep"); DeleteDecision reports whether id was there.
+	AddDecision(d store.Decision) (uint64, error)
+	Decisions() ([]store.Decision, error)
+	DeleteDecision(id uint64) (bool, error)
+
 	// The index snapshot, tagged with the items version it covers.
 	LoadIndex(read func(io.Reader) error) (version uint64, current bool, err error)
 	SaveIndex(version uint64, write func(io.Writer) error) error

@@ -144,6 +144,50 @@ func TestStorage_Conformance(t *testing.T) {
 					t.Fatalf("Failures = %+v, %v", f, err)
 				}
 			})
+			t.Run("Decisions", func(t *testing.T) {
+				s := open(t, opts)
+				if ds, err := s.Decisions(); err != nil || len(ds) != 0 {
+					t.Fatalf("Decisions of a new database = %+v, %v", ds, err)
+				}
+				files := []store.DecisionFile{{Hash: Hash{2}, Path: "/p/b.jpg"}, {Hash: Hash{1}, Path: "/p/a.jpg"}, {Hash: Hash{1}, Path: "/p/a2.jpg"}}
+				id1, err := s.AddDecision(store.Decision{Kind: store.NotDuplicates, Files: files})
+				if err != nil || id1 == 0 {
+					t.Fatalf("AddDecision = %d, %v", id1, err)
+				}
+				files[0].Path = "/p/changed.jpg" // must not reach the stored copy
+				id2, err := s.AddDecision(store.Decision{Kind: store.KeepAll, Files: files[:2]})
+				if err != nil || id2 <= id1 {
+					t.Fatalf("second AddDecision = %d, %v; want an id above %d", id2, err, id1)
+				}
+				if _, err := s.AddDecision(store.Decision{Kind: store.KeepAll, Files: files[:1]}); err == nil {
+					t.Error("a decision of one file was recorded")
+				}
+				ds, err := s.Decisions()
+				if err != nil || len(ds) != 2 || ds[0].ID != id1 || ds[1].ID != id2 || ds[0].Kind != store.NotDuplicates || ds[1].Kind != store.KeepAll {
+					t.Fatalf("Decisions = %+v, %v; want both in id order", ds, err)
+				}
+				// Sorted by hash then path, the hash named twice kept twice.
+				want := []store.DecisionFile{{Hash: Hash{1}, Path: "/p/a.jpg"}, {Hash: Hash{1}, Path: "/p/a2.jpg"}, {Hash: Hash{2}, Path: "/p/b.jpg"}}
+				if !slices.Equal(ds[0].Files, want) || ds[0].Time.IsZero() {
+					t.Fatalf("decision read back: %+v at %v, want files %+v and a time", ds[0].Files, ds[0].Time, want)
+				}
+				if ok, err := s.DeleteDecision(id1); !ok || err != nil {
+					t.Fatalf("DeleteDecision = %t, %v", ok, err)
+				}
+				if ok, err := s.DeleteDecision(id1); ok || err != nil {
+					t.Fatalf("DeleteDecision again = %t, %v; want false, nil", ok, err)
+				}
+				id3, err := s.AddDecision(store.Decision{Kind: store.KeepAll, Files: want})
+				if err != nil || id3 <= id2 {
+					t.Fatalf("AddDecision after a delete = %d, %v; want a new id above %d", id3, err, id2)
+				}
+				if ds, _ := s.Decisions(); len(ds) != 2 || ds[0].ID != id2 {
+					t.Fatalf("after delete and add: %+v", ds)
+				}
+				if problems, err := s.Check(checkOptions()); len(problems) > 0 || err != nil {
+					t.Fatalf("Check with decisions = %q, %v", problems, err)
+				}
+			})
 			t.Run("IndexSnapshot", func(t *testing.T) {
 				s := open(t, opts)
 				if _, ok, err := s.LoadIndex(func(io.Reader) error { t.Fatal("read called with no snapshot"); return nil }); ok || err != nil {

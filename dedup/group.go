@@ -89,6 +89,17 @@ type Options struct {
 	Roots     []string // absolute; only items under them are grouped (all when empty); their order matters to FirstRoot
 	NoNear    bool     // exact duplicates only: no index searches
 	Workers   int      // concurrent searches; 0 means GOMAXPROCS
+	// Apart, when set, says that two items must not share a group: the
+	// user decided they are not copies, or that both are kept
+	// (simsearch's Engine.Ignore and KeepAll). Find asks it, from one
+	// goroutine, about a candidate and each item already in the group
+	// it would join.
+	Apart func(inGroup, candidate Item) bool
+	// Prefer, when set, names items to visit before the others (in
+	// policy order among themselves), so that each is the keeper of the
+	// group it is in: simsearch prefers the files the user decided to
+	// keep, which its Apart keeps out of other keepers' groups.
+	Prefer func(Item) bool
 }
 
 // VectorSource returns an item's stored vector.
@@ -123,6 +134,7 @@ func Find(ctx context.Context, items []store.Item, vecs VectorSource, idx Search
 	}
 	items = append([]store.Item(nil), items...)
 	SortByKeeper(items, o.Keep, o.Roots)
+	o.preferFirst(items)
 	pos := make(map[uint64]int, len(items))
 	for i, it := range items {
 		pos[it.ID] = i
@@ -148,7 +160,7 @@ func Find(ctx context.Context, items []store.Item, vecs VectorSource, idx Search
 		taken[i] = true
 		g := Group{Keeper: k}
 		for _, j := range byHash[k.Hash] {
-			if !taken[j] {
+			if !taken[j] && o.fits(&g, items[j]) {
 				taken[j] = true
 				g.Members = append(g.Members, Member{Item: items[j], Score: 1, Reason: Exact})
 			}
@@ -161,7 +173,7 @@ func Find(ctx context.Context, items []store.Item, vecs VectorSource, idx Search
 				// Copies with the same content as a near member are as
 				// close to the keeper as it is.
 				for _, j := range byHash[items[e.to].Hash] {
-					if !taken[j] {
+					if !taken[j] && o.fits(&g, items[j]) {
 						taken[j] = true
 						g.Members = append(g.Members, Member{Item: items[j], Score: e.score, Reason: Near})
 					}

@@ -50,9 +50,24 @@ func ParseFormat(s string) (Format, error) {
 // WriteReport writes groups to w in format f; decode makes the HTML
 // report's thumbnails.
 func WriteReport(w io.Writer, f Format, groups []Group, decode ImageDecoder) error {
+	return WriteReportSummary(w, f, groups, Summary{}, decode)
+}
+
+// Summary is what a report says about its run besides the groups.
+type Summary struct {
+	// SetAside counts the pairs of photos that would have shared a group
+	// but were kept apart by the user's decisions (see Options.Apart).
+	SetAside int
+}
+
+// WriteReportSummary is WriteReport with the run's summary: the table's
+// last line says how many pairs decisions set aside, when any, and the
+// JSON object has it as "pairs_set_aside" beside "groups". CSV rows and
+// the HTML page do not carry it.
+func WriteReportSummary(w io.Writer, f Format, groups []Group, sum Summary, decode ImageDecoder) error {
 	switch f {
 	case Table, "":
-		return writeTable(w, groups)
+		return writeTable(w, groups, sum)
 	case JSON:
 		if groups == nil {
 			groups = []Group{}
@@ -60,8 +75,9 @@ func WriteReport(w io.Writer, f Format, groups []Group, decode ImageDecoder) err
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			Groups []Group `json:"groups"`
-		}{groups})
+			Groups   []Group `json:"groups"`
+			SetAside int     `json:"pairs_set_aside"`
+		}{groups, sum.SetAside})
 	case CSV:
 		return writeCSV(w, groups)
 	case HTML:
@@ -70,7 +86,7 @@ func WriteReport(w io.Writer, f Format, groups []Group, decode ImageDecoder) err
 	return fmt.Errorf("%q: %w", f, ErrFormat)
 }
 
-func writeTable(w io.Writer, groups []Group) error {
+func writeTable(w io.Writer, groups []Group, sum Summary) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP\tROLE\tREASON\tSCORE\tSIZE\tBYTES\tPATH")
 	for i, g := range groups {
@@ -87,7 +103,15 @@ func writeTable(w io.Writer, groups []Group) error {
 	for _, g := range groups {
 		dups += len(g.Members)
 	}
-	_, err := fmt.Fprintf(w, "%d groups, %d duplicates\n", len(groups), dups)
+	if _, err := fmt.Fprintf(w, "%d groups, %d duplicates", len(groups), dups); err != nil {
+		return err
+	}
+	if n := sum.SetAside; n == 1 {
+		fmt.Fprint(w, "; 1 pair set aside by decisions")
+	} else if n > 1 {
+		fmt.Fprintf(w, "; %d pairs set aside by decisions", n)
+	}
+	_, err := fmt.Fprintln(w)
 	return err
 }
 

@@ -22,7 +22,8 @@ func dedupCommand(e *env) *cli.Command {
 			"Actions other than report are dry runs until --yes. Before each file is touched its content\n" +
 			"hash is checked against the database, and the keeper must still exist unchanged; each step\n" +
 			"is journalled next to the database first. delete moves files into the journal's trash\n" +
-			"(<db>.journal/<run>.trash), so `simsearch dedup undo` can restore them; nothing is erased.",
+			"(<db>.journal/<run>.trash), so `simsearch dedup undo` can restore them; nothing is erased.\n" +
+			"`simsearch dedup ignore` and `dedup keep` record decisions that every later run honours.",
 		Flags: []cli.Flag{
 			&cli.FloatFlag{Name: "threshold", Usage: "minimum cosine `S` to the keeper for a near duplicate (0: the model's calibrated value, 0.72 for vgg16-random)"},
 			&cli.StringFlag{Name: "keep", Value: string(dedup.Largest), Usage: "keeper `POLICY`: largest (pixels, then bytes), oldest, newest, shortest-path or first-root"},
@@ -36,7 +37,7 @@ func dedupCommand(e *env) *cli.Command {
 			&cli.IntFlag{Name: "k", Value: 16, Usage: "neighbours examined per photo"},
 			&cli.IntFlag{Name: "ef", Usage: "HNSW search breadth (higher: misses fewer near-duplicates in very large collections, slower; default from the index)"},
 		},
-		Commands: []*cli.Command{{
+		Commands: append([]*cli.Command{{
 			Name:  "undo",
 			Usage: "reverse the last dedup run: moved and deleted files go back, hard links become separate files",
 			Action: func(ctx context.Context, c *cli.Command) error {
@@ -45,7 +46,7 @@ func dedupCommand(e *env) *cli.Command {
 				}
 				return e.dedupUndo(ctx, c)
 			},
-		}},
+		}}, decisionCommands(e)...),
 		Action: func(ctx context.Context, c *cli.Command) error { return e.dedup(ctx, c) },
 	}
 }
@@ -95,15 +96,17 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 		fmt.Fprintf(e.stderr, "indexed: %d added, %d updated, %d removed, %d unchanged, %d skipped\n",
 			sum.Added, sum.Updated, sum.Removed, sum.Unchanged, len(sum.Skipped))
 	}
-	groups, err := eng.Duplicates(ctx, roots, &simsearch.DedupOptions{
+	res, err := eng.FindDuplicates(ctx, roots, &simsearch.DedupOptions{
 		Threshold: float32(th), Keep: keep, K: int(c.Int("k")), Ef: int(c.Int("ef")), ExactOnly: c.Bool("exact"),
 	})
 	if err != nil {
+		return decisionHint(err)
+	}
+	groups := res.Groups
+	if err := e.writeDedupReport(c.String("out"), format, groups, dedup.Summary{SetAside: res.SetAside}); err != nil {
 		return err
 	}
-	if err := e.writeDedupReport(c.String("out"), format, groups); err != nil {
-		return err
-	}
+	e.setAsideNote(format, c.String("out"), res.SetAside)
 	if action != dedup.Report {
 		out, err := eng.ActOnDuplicates(groups, dedup.ActOptions{Action: action, To: c.String("to"), Roots: roots, Yes: c.Bool("yes")}, e.stderr)
 		if err != nil {
@@ -149,15 +152,15 @@ func (e *env) dedupUndo(ctx context.Context, c *cli.Command) error {
 
 // writeDedupReport writes the report to the file out, or to standard
 // output when out is "".
-func (e *env) writeDedupReport(out string, format dedup.Format, groups []dedup.Group) error {
+func (e *env) writeDedupReport(out string, format dedup.Format, groups []dedup.Group, sum dedup.Summary) error {
 	if out == "" {
-		return dedup.WriteReport(e.stdout, format, groups, simsearch.DecodeThumbnail)
+		return dedup.WriteReportSummary(e.stdout, format, groups, sum, simsearch.DecodeThumbnail)
 	}
 	f, err := os.Create(out)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	err = dedup.WriteReport(f, format, groups, simsearch.DecodeThumbnail)
+	err = dedup.WriteReportSummary(f, format, groups, sum, simsearch.DecodeThumbnail)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

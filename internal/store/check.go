@@ -213,6 +213,7 @@ func (c *checker) ours(tx *bolt.Tx) {
 	c.itemsAndVectors(tx)
 	c.paths(tx)
 	c.failures(tx)
+	c.decisions(tx)
 	c.snapshotOf(tx)
 }
 

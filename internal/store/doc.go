@@ -12,6 +12,9 @@
 //	meta      schema version, model fingerprint and name, dimensions,
 //	          items version, the snapshot's items version
 //	failures  path → reason and time
+//	decisions big-endian uint64 id → a dedup decision: its kind, time and
+//	          the content hashes (and paths then) of the files it names;
+//	          made by the first AddDecision
 //	snapshot  the index snapshot in chunks of at most 1 MiB, with the items
 //	          version it was taken at
 //

@@ -113,7 +113,8 @@ func keepName(path string) string {
 // index run. src is opened read-only and never written. Items keep their
 // paths, hashes and sizes but get new ids; the index snapshot and the
 // list of skipped files are not copied (the first is rebuilt from the
-// vectors, the second by the next index run).
+// vectors, the second by the next index run). The dedup decisions that
+// decode are copied under their ids.
 func Salvage(src, dst string, opts *CheckOptions) (SalvageReport, error) {
 	var rep SalvageReport
 	if _, err := os.Lstat(dst); err == nil {
@@ -159,6 +160,9 @@ func Salvage(src, dst string, opts *CheckOptions) (SalvageReport, error) {
 	})
 	if err == nil {
 		err = flush()
+	}
+	if err == nil {
+		err = copyDecisions(from, to, &rep)
 	}
 	if cerr := to.Close(); err == nil {
 		err = cerr
