@@ -58,9 +58,10 @@ type Searcher interface {
 // Options configure Find.
 type Options struct {
 	Threshold float32 // minimum cosine for a near duplicate; required unless NoNear
-	// MaxScore, when positive, keeps only pairs scoring below it: 0.98
-	// finds resized and re-encoded copies but not byte-identical ones,
-	// which score 1.
+	// MaxScore, when positive, keeps only pairs scoring below it. Exact
+	// copies score 1, so 1 leaves out byte-identical copies; lower values
+	// leave out near-identical ones too (a re-encode at high quality
+	// scores about 0.9999, a resized copy 0.99, a brightened one 0.9).
 	MaxScore float32
 	K        int      // neighbours asked of the index per item; 0 means 16
 	Ef       int      // search breadth; 0 means the index default

@@ -35,7 +35,7 @@ func dedupCommand(e *env) *cli.Command {
 		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
 			&cli.FloatFlag{Name: "threshold", Aliases: []string{"min-score"}, Usage: "minimum cosine `S` to the keeper for a near duplicate (0: the model's calibrated value, 0.72 for vgg16-random)"},
-			&cli.FloatFlag{Name: "max-score", Usage: "only pairs scoring below `S` (exact copies score 1: 0.99 finds resized and re-encoded copies, not identical ones)"},
+			&cli.FloatFlag{Name: "max-score", Usage: "only pairs scoring below `S` (exact copies score 1, so 1 leaves them out; lower leaves out near-identical re-encodes too)"},
 			&cli.StringFlag{Name: "keep", Value: string(dedup.Default), Usage: "keeper `RULES`, comma-separated: pixels, bytes, taken (earliest capture), oldest, newest (file time), " +
 				"shortest-path, first-root, format:LIST (e.g. format:raw,heic,png,jpeg), path:GLOB (prefer matching paths; a GLOB without / matches any folder or file name), largest (pixels,bytes)"},
 			&cli.StringSliceFlag{Name: "reference", Usage: "reference `DIR` (repeatable): its photos are compared and kept first, never moved, linked or deleted"},
