@@ -144,7 +144,7 @@ body{font-family:sans-serif;margin:1em;background:#f6f6f6}
 <h1>{{len .}} duplicate groups</h1>
 {{range $i, $g := .}}<div class="group"><h2>Group {{$i | inc}}</h2>
 {{range $g}}<div class="card{{if .Keeper}} keep{{end}}">{{if .Thumb}}<img alt="" src="data:image/jpeg;base64,{{.Thumb}}">{{else}}<p>(no preview: {{.Note}})</p>{{end}}
-<p class="tag">{{if .Keeper}}KEEP: {{.Reason}}{{else}}{{.Reason}} {{.Score}}{{end}}{{if .Protected}} (reference, never touched){{end}}</p>
+<p class="tag">{{if .Keeper}}KEEP{{with .Reason}}: {{.}}{{end}}{{else}}{{.Reason}} {{.Score}}{{end}}{{if .Protected}} (reference, never touched){{end}}</p>
 <p>{{.Width}}×{{.Height}}, {{.Size}} bytes</p><p>{{.Path}}</p></div>
 {{end}}</div>
 {{end}}</body></html>
