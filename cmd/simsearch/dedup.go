@@ -29,8 +29,8 @@ func dedupCommand(e *env) *cli.Command {
 			"original of edited copies: most pixels, then the earliest capture (EXIF DateTimeOriginal,\n" +
 			"else the file time), then the oldest file, then the most bytes. The report says why each\n" +
 			"keeper won. A camera raw file is never removed in favour of its own JPEG. Photos under a\n" +
-			"--reference folder are compared, and keepers before any other, but never moved, linked or\n" +
-			"deleted.",
+			"--reference folder are indexed with the PATHs and compared, and are keepers before any\n" +
+			"other, but are never moved, linked or deleted.",
 		// A --reference folder may have a comma in its name.
 		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
