@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"slices"
 
 	"github.com/simsearch/simsearch/dedup"
 	"github.com/simsearch/simsearch/internal/extractor"
@@ -13,11 +14,19 @@ import (
 
 // DedupOptions configure Engine.Duplicates.
 type DedupOptions struct {
-	Threshold float32      // minimum cosine for near duplicates; 0 means the model's calibrated default
-	Keep      dedup.Policy // "" means dedup.Largest
-	K         int          // neighbours per item; 0 means 16
-	Ef        int          // search breadth; 0 means the index default
-	ExactOnly bool         // content hashes only, no index searches
+	Threshold float32 // minimum cosine for near duplicates; 0 means the model's calibrated default
+	// MaxScore, when positive, keeps only pairs scoring below it (exact
+	// copies score 1); see dedup.Options.
+	MaxScore float32
+	Keep     dedup.Policy // keeper rules; "" means dedup.Default
+	// References are folders whose photos are compared with the others
+	// and may be keepers (before any other), but are never moved, linked
+	// or deleted (dedup.Member.Protected). They are grouped along with
+	// roots.
+	References []string
+	K          int  // neighbours per item; 0 means 16
+	Ef         int  // search breadth; 0 means the index default
+	ExactOnly  bool // content hashes only, no index searches
 }
 
 // Duplicates is FindDuplicates' groups.
@@ -34,10 +43,11 @@ type DedupResult struct {
 	SetAside int
 }
 
-// FindDuplicates groups the indexed photos under roots (all when roots is
-// empty) into exact and near duplicates, each group with its keeper,
-// keeping apart the files of each recorded decision. The order of roots
-// matters to dedup.FirstRoot.
+// FindDuplicates groups the indexed photos under roots and
+// opts.References (all photos when roots is empty) into exact and near
+// duplicates, each group with its keeper, keeping apart the files of each
+// recorded decision. The order of roots matters to the first-root keeper
+// rule.
 func (e *Engine) FindDuplicates(ctx context.Context, roots []string, opts *DedupOptions) (DedupResult, error) {
 	var o DedupOptions
 	if opts != nil {
@@ -53,9 +63,17 @@ func (e *Engine) FindDuplicates(ctx context.Context, roots []string, opts *Dedup
 	if err != nil {
 		return DedupResult{}, err
 	}
+	refs, err := orderedAbs(o.References)
+	if err != nil {
+		return DedupResult{}, err
+	}
+	within := abs
+	if len(abs) > 0 {
+		within = append(slices.Clip(abs), refs...)
+	}
 	var items []Item
 	err = e.db.ForEachItem(func(it Item) error {
-		if it.State == store.StateIndexed && (len(abs) == 0 || underAny(it.Path, abs)) {
+		if it.State == store.StateIndexed && (len(within) == 0 || underAny(it.Path, within)) {
 			items = append(items, it)
 		}
 		return nil
@@ -71,7 +89,8 @@ func (e *Engine) FindDuplicates(ctx context.Context, roots []string, opts *Dedup
 		return DedupResult{}, err
 	}
 	fo := &dedup.Options{
-		Threshold: o.Threshold, K: o.K, Ef: o.Ef, Keep: o.Keep, Roots: abs, NoNear: o.ExactOnly,
+		Threshold: o.Threshold, MaxScore: o.MaxScore, K: o.K, Ef: o.Ef, Keep: o.Keep, Roots: abs,
+		References: refs, NoNear: o.ExactOnly,
 	}
 	if ap != nil {
 		fo.Apart, fo.Prefer = ap.keepApart, ap.prefer

@@ -126,6 +126,12 @@ func Act(groups []Group, opts *ActOptions, log io.Writer) (Outcome, error) {
 		for _, m := range g.Members {
 			s := Step{Seq: len(out.Steps) + 1, Op: o.Action, Path: m.Path, Keeper: g.Keeper.Path,
 				Hash: hex.EncodeToString(m.Hash[:]), KeeperHash: hex.EncodeToString(g.Keeper.Hash[:])}
+			if m.Protected {
+				s.Skip = "under a reference folder"
+				out.Steps = append(out.Steps, s)
+				describe(log, &s, o.Yes)
+				continue
+			}
 			switch o.Action {
 			case Move:
 				s.Base = o.To

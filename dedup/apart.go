@@ -18,20 +18,28 @@ func (o *Options) fits(g *Group, candidate Item) bool {
 	return true
 }
 
-// preferFirst moves the items Options.Prefer names ahead of the others,
-// keeping the order of both.
-func (o *Options) preferFirst(items []Item) {
-	if o.Prefer == nil {
+// preferFirst moves the items prefer names ahead of the others, keeping
+// the order of both, and their keys with them.
+func (r *ranking) preferFirst(prefer func(Item) bool) {
+	if prefer == nil {
 		return
 	}
-	var first, rest []Item
-	for _, it := range items {
-		if o.Prefer(it) {
-			first = append(first, it)
+	var first, rest []int
+	for i := range r.items {
+		if prefer(r.items[i]) {
+			first = append(first, i)
 		} else {
-			rest = append(rest, it)
+			rest = append(rest, i)
 		}
 	}
-	copy(items, first)
-	copy(items[len(first):], rest)
+	if len(first) == 0 {
+		return
+	}
+	items := make([]Item, 0, len(r.items))
+	keys := make([][]int64, 0, len(r.keys))
+	for _, i := range append(first, rest...) {
+		items = append(items, r.items[i])
+		keys = append(keys, r.keys[i])
+	}
+	r.items, r.keys = items, keys
 }

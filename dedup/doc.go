@@ -7,6 +7,13 @@
 // item with its content hash (Exact) or a cosine to it of at least the
 // threshold (Near). A~B and B~C therefore never join A and C unless A~C.
 //
+// A Policy is a list of keeper rules ("pixels,taken,oldest,bytes", the
+// Default, keeps the original of edited copies); each group says which
+// rule made its keeper win (Group.KeeperReason). Files under
+// Options.References are keepers first and, as members, Protected: Act
+// never touches them. A camera raw file never becomes a copy of its own
+// JPEG.
+//
 // Actions (Act): Report does nothing; Move moves copies under a folder,
 // keeping their path below their root; Hardlink replaces exact copies by
 // hard links to the keeper; Delete moves copies into the run's trash next

@@ -37,7 +37,7 @@ func Example() {
 			log.Fatal(err)
 		}
 	}
-	groups, err := dedup.Find(context.Background(), items, vecs, idx, &dedup.Options{Threshold: 0.9, Keep: dedup.Largest})
+	groups, err := dedup.Find(context.Background(), items, vecs, idx, &dedup.Options{Threshold: 0.9, Keep: dedup.Default})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -50,10 +50,10 @@ func Example() {
 		}
 	}
 	// Output:
-	// GROUP  ROLE  REASON  SCORE   SIZE       BYTES    PATH
-	// 1      keep  -       -       4000x3000  4200000  /photos/bear.jpg
-	// 1      dup   exact   1.0000  4000x3000  4200000  /photos/copy/bear.jpg
-	// 1      dup   near    0.9600  1000x750   310000   /photos/small/bear.jpg
+	// GROUP  ROLE  REASON                          SCORE   SIZE       BYTES    PATH
+	// 1      keep  shorter path (every rule tied)  -       4000x3000  4200000  /photos/bear.jpg
+	// 1      dup   exact                           1.0000  4000x3000  4200000  /photos/copy/bear.jpg
+	// 1      dup   near                            0.9600  1000x750   310000   /photos/small/bear.jpg
 	// 1 groups, 2 duplicates
 	// /photos/copy/bear.jpg: exact copy of /photos/bear.jpg, score 1.00
 	// /photos/small/bear.jpg: near copy of /photos/bear.jpg, score 0.96

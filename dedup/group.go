@@ -2,7 +2,6 @@ package dedup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -33,45 +32,21 @@ type Member struct {
 	store.Item
 	Score  float32 `json:"score"` // cosine to the keeper; 1 for exact copies
 	Reason Reason  `json:"reason"`
+	// Protected means the member is under a reference folder: compared,
+	// reported, never moved, linked or deleted.
+	Protected bool `json:"protected,omitempty"`
 }
 
 // Group is a keeper and the copies that duplicate it. Every member is
 // within the threshold of the keeper itself, never only of another member.
 type Group struct {
-	Keeper  store.Item `json:"keeper"`
-	Members []Member   `json:"members"`
-}
-
-// Policy chooses the keeper of a group.
-type Policy string
-
-// The keeper policies. Ties are broken by the shorter, then the
-// lexically smaller path, so a run is repeatable.
-const (
-	Largest      Policy = "largest"       // most pixels, then most bytes
-	Oldest       Policy = "oldest"        // earliest modification time
-	Newest       Policy = "newest"        // latest modification time
-	ShortestPath Policy = "shortest-path" // fewest bytes in the path
-	FirstRoot    Policy = "first-root"    // under the first root given, then largest
-)
-
-// Policies lists the keeper policies, default first.
-var Policies = []Policy{Largest, Oldest, Newest, ShortestPath, FirstRoot}
-
-// ErrPolicy is returned for an unknown keeper policy name.
-var ErrPolicy = errors.New("unknown keeper policy")
-
-// ParsePolicy returns the policy named s; "" means Largest.
-func ParsePolicy(s string) (Policy, error) {
-	if s == "" {
-		return Largest, nil
-	}
-	for _, p := range Policies {
-		if string(p) == s {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%q: %w", s, ErrPolicy)
+	Keeper store.Item `json:"keeper"`
+	// KeeperReason says which keeper rule made the keeper win over the
+	// member ranked next to it: "most pixels (4000×3000)", "earliest
+	// capture 2019-05-02 10:11:12", "under reference folder /photos", ...
+	KeeperReason    string   `json:"keeper_reason"`
+	KeeperProtected bool     `json:"keeper_protected,omitempty"` // the keeper is under a reference folder
+	Members         []Member `json:"members"`
 }
 
 // Searcher answers k-nearest-neighbour queries; index.HNSW and index.Flat
@@ -82,13 +57,22 @@ type Searcher interface {
 
 // Options configure Find.
 type Options struct {
-	Threshold float32  // minimum cosine for a near duplicate; required unless NoNear
-	K         int      // neighbours asked of the index per item; 0 means 16
-	Ef        int      // search breadth; 0 means the index default
-	Keep      Policy   // "" means Largest
-	Roots     []string // absolute; only items under them are grouped (all when empty); their order matters to FirstRoot
-	NoNear    bool     // exact duplicates only: no index searches
-	Workers   int      // concurrent searches; 0 means GOMAXPROCS
+	Threshold float32 // minimum cosine for a near duplicate; required unless NoNear
+	// MaxScore, when positive, keeps only pairs scoring below it. Exact
+	// copies score 1, so 1 leaves out byte-identical copies; lower values
+	// leave out near-identical ones too (a re-encode at high quality
+	// scores about 0.9999, a resized copy 0.99, a brightened one 0.9).
+	MaxScore float32
+	K        int      // neighbours asked of the index per item; 0 means 16
+	Ef       int      // search breadth; 0 means the index default
+	Keep     Policy   // "" means Default
+	Roots    []string // absolute; their order matters to the first-root rule
+	// References are absolute folders whose files are compared and may be
+	// keepers (before any other file) but are never acted on: their
+	// members are Protected.
+	References []string
+	NoNear     bool // exact duplicates only: no index searches
+	Workers    int  // concurrent searches; 0 means GOMAXPROCS
 	// Apart, when set, says that two items must not share a group: the
 	// user decided they are not copies, or that both are kept
 	// (simsearch's Engine.Ignore and KeepAll). Find asks it, from one
@@ -96,7 +80,7 @@ type Options struct {
 	// it would join.
 	Apart func(inGroup, candidate Item) bool
 	// Prefer, when set, names items to visit before the others (in
-	// policy order among themselves), so that each is the keeper of the
+	// keeper order among themselves), so that each is the keeper of the
 	// group it is in: simsearch prefers the files the user decided to
 	// keep, which its Apart keeps out of other keepers' groups.
 	Prefer func(Item) bool
@@ -124,17 +108,27 @@ func Find(ctx context.Context, items []store.Item, vecs VectorSource, idx Search
 		o.K = 16
 	}
 	if o.Keep == "" {
-		o.Keep = Largest
+		o.Keep = Default
 	}
-	if _, err := ParsePolicy(string(o.Keep)); err != nil {
+	rules, err := compile(o.Keep)
+	if err != nil {
 		return nil, err
 	}
 	if !o.NoNear && (o.Threshold <= 0 || o.Threshold > 1) {
 		return nil, fmt.Errorf("threshold %v: must be in (0, 1]", o.Threshold)
 	}
-	items = append([]store.Item(nil), items...)
-	SortByKeeper(items, o.Keep, o.Roots)
-	o.preferFirst(items)
+	switch {
+	case o.MaxScore < 0 || o.MaxScore > 1:
+		return nil, fmt.Errorf("max score %v: must be in (0, 1]", o.MaxScore)
+	case o.MaxScore > 0 && o.NoNear:
+		return nil, fmt.Errorf("max score %v: exact copies score 1, so none would be left", o.MaxScore)
+	case o.MaxScore > 0 && o.MaxScore <= o.Threshold:
+		return nil, fmt.Errorf("max score %v: must be above the threshold %v", o.MaxScore, o.Threshold)
+	}
+	below := func(score float32) bool { return o.MaxScore == 0 || score < o.MaxScore }
+	rk := rank(items, rules, o.Roots, o.References)
+	rk.preferFirst(o.Prefer)
+	items = rk.items
 	pos := make(map[uint64]int, len(items))
 	for i, it := range items {
 		pos[it.ID] = i
@@ -158,30 +152,44 @@ func Find(ctx context.Context, items []store.Item, vecs VectorSource, idx Search
 			continue
 		}
 		taken[i] = true
-		g := Group{Keeper: k}
-		for _, j := range byHash[k.Hash] {
-			if !taken[j] && o.fits(&g, items[j]) {
-				taken[j] = true
-				g.Members = append(g.Members, Member{Item: items[j], Score: 1, Reason: Exact})
+		g := Group{Keeper: k, KeeperProtected: rootOf(k.Path, o.References) >= 0}
+		next := len(items) // the member ranked next to the keeper
+		add := func(j int, score float32, r Reason) {
+			taken[j] = true
+			next = min(next, j)
+			g.Members = append(g.Members, Member{Item: items[j], Score: score, Reason: r,
+				Protected: rootOf(items[j].Path, o.References) >= 0})
+		}
+		if below(1) {
+			for _, j := range byHash[k.Hash] {
+				if !taken[j] && o.fits(&g, items[j]) {
+					add(j, 1, Exact)
+				}
 			}
 		}
 		if adj != nil {
 			for _, e := range adj[i] {
-				if taken[e.to] || e.score < o.Threshold {
+				if taken[e.to] || e.score < o.Threshold || !below(e.score) {
 					continue
+				}
+				if items[e.to].Hash == k.Hash {
+					continue // an exact copy that MaxScore left out
 				}
 				// Copies with the same content as a near member are as
 				// close to the keeper as it is.
 				for _, j := range byHash[items[e.to].Hash] {
 					if !taken[j] && o.fits(&g, items[j]) {
-						taken[j] = true
-						g.Members = append(g.Members, Member{Item: items[j], Score: e.score, Reason: Near})
+						add(j, e.score, Near)
 					}
 				}
 			}
 		}
 		if len(g.Members) == 0 {
 			continue
+		}
+		g.KeeperReason = rk.reason(i, next)
+		if o.Prefer != nil && o.Prefer(k) {
+			g.KeeperReason = "kept by a decision (dedup keep)"
 		}
 		sort.SliceStable(g.Members, func(a, b int) bool {
 			ma, mb := g.Members[a], g.Members[b]
@@ -281,47 +289,6 @@ feed:
 		})
 	}
 	return adj, nil
-}
-
-// SortByKeeper orders items best keeper first under policy p.
-func SortByKeeper(items []store.Item, p Policy, roots []string) {
-	sort.SliceStable(items, func(a, b int) bool { return better(&items[a], &items[b], p, roots) })
-}
-
-// better reports whether a is a better keeper than b.
-func better(a, b *store.Item, p Policy, roots []string) bool {
-	switch p {
-	case Oldest:
-		if a.ModTime != b.ModTime {
-			return a.ModTime < b.ModTime
-		}
-	case Newest:
-		if a.ModTime != b.ModTime {
-			return a.ModTime > b.ModTime
-		}
-	case ShortestPath:
-		if len(a.Path) != len(b.Path) {
-			return len(a.Path) < len(b.Path)
-		}
-	case FirstRoot:
-		ra, rb := rootOf(a.Path, roots), rootOf(b.Path, roots)
-		if ra != rb {
-			return uint(ra) < uint(rb) // -1 (no root) sorts last
-		}
-		fallthrough
-	case Largest:
-		pa, pb := int64(a.Width)*int64(a.Height), int64(b.Width)*int64(b.Height)
-		if pa != pb {
-			return pa > pb
-		}
-		if a.Size != b.Size {
-			return a.Size > b.Size
-		}
-	}
-	if len(a.Path) != len(b.Path) {
-		return len(a.Path) < len(b.Path)
-	}
-	return a.Path < b.Path
 }
 
 // rootOf returns the index of the first root that path is under, or -1.

@@ -40,6 +40,8 @@ type spec struct {
 	w, h    int
 	size    int64
 	mtime   int64
+	taken   int64
+	format  string
 }
 
 func newFixture(t *testing.T, specs []spec) *fixture {
@@ -51,7 +53,8 @@ func newFixture(t *testing.T, specs []spec) *fixture {
 		if c == "" {
 			c = s.path
 		}
-		it := store.Item{ID: id, Path: s.path, Hash: sha256.Sum256([]byte(c)), Width: s.w, Height: s.h, Size: s.size, ModTime: s.mtime}
+		it := store.Item{ID: id, Path: s.path, Hash: sha256.Sum256([]byte(c)), Width: s.w, Height: s.h, Size: s.size, ModTime: s.mtime,
+			Taken: s.taken, Format: s.format}
 		f.items = append(f.items, it)
 		f.vecs[id] = unit(s.deg)
 		if err := f.idx.Add(id, unit(s.deg)); err != nil {
@@ -176,9 +179,9 @@ func TestFind_KeeperPolicies(t *testing.T) {
 		{Oldest, nil, "/b/old.jpg"},
 		{Newest, nil, "/a/new.jpg"},
 		{ShortestPath, nil, "/b/s.jpg"},
-		// Under the first root; old and s tie on pixels and bytes, so the
-		// shorter path wins.
-		{FirstRoot, []string{"/b", "/a"}, "/b/s.jpg"},
+		// Under the first root; old and s tie on pixels, so the default
+		// rules after it pick the older file (s is shorter).
+		{FirstRoot, []string{"/b", "/a"}, "/b/old.jpg"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.p), func(t *testing.T) {
@@ -236,8 +239,8 @@ func TestParse(t *testing.T) {
 	if _, err := ParseFormat("xml"); !errors.Is(err, ErrFormat) {
 		t.Errorf("ParseFormat(xml) = %v, want ErrFormat", err)
 	}
-	if p, err := ParsePolicy(""); p != Largest || err != nil {
-		t.Errorf("ParsePolicy(\"\") = %v, %v; want largest", p, err)
+	if p, err := ParsePolicy(""); p != Default || err != nil {
+		t.Errorf("ParsePolicy(\"\") = %v, %v; want %s", p, err, Default)
 	}
 }
 

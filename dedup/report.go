@@ -91,9 +91,9 @@ func writeTable(w io.Writer, groups []Group, sum Summary) error {
 	fmt.Fprintln(tw, "GROUP\tROLE\tREASON\tSCORE\tSIZE\tBYTES\tPATH")
 	for i, g := range groups {
 		k := g.Keeper
-		fmt.Fprintf(tw, "%d\tkeep\t-\t-\t%dx%d\t%d\t%s\n", i+1, k.Width, k.Height, k.Size, k.Path)
+		fmt.Fprintf(tw, "%d\tkeep\t%s\t-\t%dx%d\t%d\t%s\n", i+1, orDash(g.KeeperReason), k.Width, k.Height, k.Size, k.Path)
 		for _, m := range g.Members {
-			fmt.Fprintf(tw, "%d\tdup\t%s\t%.4f\t%dx%d\t%d\t%s\n", i+1, m.Reason, m.Score, m.Width, m.Height, m.Size, m.Path)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%.4f\t%dx%d\t%d\t%s\n", i+1, role(m), m.Reason, m.Score, m.Width, m.Height, m.Size, m.Path)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -115,15 +115,32 @@ func writeTable(w io.Writer, groups []Group, sum Summary) error {
 	return err
 }
 
+// role is a member's ROLE in the table and CSV reports: dup, or ref for
+// one under a reference folder, which no action touches.
+func role(m Member) string {
+	if m.Protected {
+		return "ref"
+	}
+	return "dup"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 func writeCSV(w io.Writer, groups []Group) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"group", "role", "reason", "score", "path", "keeper", "width", "height", "bytes"})
+	cw.Write([]string{"group", "role", "reason", "score", "path", "keeper", "width", "height", "bytes", "keeper_reason", "protected"})
 	for i, g := range groups {
 		k := g.Keeper
-		cw.Write([]string{strconv.Itoa(i + 1), "keep", "", "", k.Path, k.Path, strconv.Itoa(k.Width), strconv.Itoa(k.Height), strconv.FormatInt(k.Size, 10)})
+		cw.Write([]string{strconv.Itoa(i + 1), "keep", "", "", k.Path, k.Path, strconv.Itoa(k.Width), strconv.Itoa(k.Height), strconv.FormatInt(k.Size, 10),
+			g.KeeperReason, strconv.FormatBool(g.KeeperProtected)})
 		for _, m := range g.Members {
-			cw.Write([]string{strconv.Itoa(i + 1), "dup", string(m.Reason), strconv.FormatFloat(float64(m.Score), 'f', 4, 32), m.Path, k.Path,
-				strconv.Itoa(m.Width), strconv.Itoa(m.Height), strconv.FormatInt(m.Size, 10)})
+			cw.Write([]string{strconv.Itoa(i + 1), role(m), string(m.Reason), strconv.FormatFloat(float64(m.Score), 'f', 4, 32), m.Path, k.Path,
+				strconv.Itoa(m.Width), strconv.Itoa(m.Height), strconv.FormatInt(m.Size, 10), g.KeeperReason, strconv.FormatBool(m.Protected)})
 		}
 	}
 	cw.Flush()
@@ -132,7 +149,7 @@ func writeCSV(w io.Writer, groups []Group) error {
 
 type htmlCard struct {
 	Path, Thumb, Reason, Note string
-	Keeper                    bool
+	Keeper, Protected         bool
 	Score                     string
 	Width, Height             int
 	Size                      int64
@@ -151,7 +168,7 @@ body{font-family:sans-serif;margin:1em;background:#f6f6f6}
 <h1>{{len .}} duplicate groups</h1>
 {{range $i, $g := .}}<div class="group"><h2>Group {{$i | inc}}</h2>
 {{range $g}}<div class="card{{if .Keeper}} keep{{end}}">{{if .Thumb}}<img alt="" src="data:image/jpeg;base64,{{.Thumb}}">{{else}}<p>(no preview: {{.Note}})</p>{{end}}
-<p class="tag">{{if .Keeper}}KEEP{{else}}{{.Reason}} {{.Score}}{{end}}</p>
+<p class="tag">{{if .Keeper}}KEEP{{with .Reason}}: {{.}}{{end}}{{else}}{{.Reason}} {{.Score}}{{end}}{{if .Protected}} (reference, never touched){{end}}</p>
 <p>{{.Width}}×{{.Height}}, {{.Size}} bytes</p><p>{{.Path}}</p></div>
 {{end}}</div>
 {{end}}</body></html>
@@ -161,11 +178,11 @@ func writeHTML(w io.Writer, groups []Group, decode ImageDecoder) error {
 	data := make([][]htmlCard, len(groups))
 	for i, g := range groups {
 		k := g.Keeper
-		c := htmlCard{Path: k.Path, Keeper: true, Width: k.Width, Height: k.Height, Size: k.Size}
+		c := htmlCard{Path: k.Path, Keeper: true, Reason: g.KeeperReason, Protected: g.KeeperProtected, Width: k.Width, Height: k.Height, Size: k.Size}
 		c.Thumb, c.Note = thumbnail(k.Path, decode)
 		data[i] = append(data[i], c)
 		for _, m := range g.Members {
-			c := htmlCard{Path: m.Path, Reason: string(m.Reason), Score: strconv.FormatFloat(float64(m.Score), 'f', 4, 32), Width: m.Width, Height: m.Height, Size: m.Size}
+			c := htmlCard{Path: m.Path, Reason: string(m.Reason), Protected: m.Protected, Score: strconv.FormatFloat(float64(m.Score), 'f', 4, 32), Width: m.Width, Height: m.Height, Size: m.Size}
 			c.Thumb, c.Note = thumbnail(m.Path, decode)
 			data[i] = append(data[i], c)
 		}

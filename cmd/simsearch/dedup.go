@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/urfave/cli/v3"
 
@@ -22,11 +23,23 @@ func dedupCommand(e *env) *cli.Command {
 			"Actions other than report are dry runs until --yes. Before each file is touched its content\n" +
 			"hash is checked against the database, and the keeper must still exist unchanged; each step\n" +
 			"is journalled next to the database first. delete moves files into the journal's trash\n" +
-			"(<db>.journal/<run>.trash), so `simsearch dedup undo` can restore them; nothing is erased.\n" +
+			"(<db>.journal/<run>.trash), so `simsearch dedup undo` can restore them; nothing is erased.\n\n" +
+			"The keeper of each group is chosen by --keep: rules applied in order, each breaking the ties\n" +
+			"of the ones before, then the default rules, then the shorter path. The default keeps the\n" +
+			"original of edited copies: most pixels, then the earliest capture (EXIF DateTimeOriginal,\n" +
+			"else the file time), then the oldest file, then the most bytes. The report says why each\n" +
+			"keeper won. A camera raw file is never removed in favour of its own JPEG. Photos under a\n" +
+			"--reference folder are indexed with the PATHs and compared, and are keepers before any\n" +
+			"other, but are never moved, linked or deleted.\n\n" +
 			"`simsearch dedup ignore` and `dedup keep` record decisions that every later run honours.",
+		// A --reference folder may have a comma in its name.
+		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
-			&cli.FloatFlag{Name: "threshold", Usage: "minimum cosine `S` to the keeper for a near duplicate (0: the model's calibrated value, 0.72 for vgg16-random)"},
-			&cli.StringFlag{Name: "keep", Value: string(dedup.Largest), Usage: "keeper `POLICY`: largest (pixels, then bytes), oldest, newest, shortest-path or first-root"},
+			&cli.FloatFlag{Name: "threshold", Aliases: []string{"min-score"}, Usage: "minimum cosine `S` to the keeper for a near duplicate (0: the model's calibrated value, 0.72 for vgg16-random)"},
+			&cli.FloatFlag{Name: "max-score", Usage: "only pairs scoring below `S` (exact copies score 1, so 1 leaves them out; lower leaves out near-identical re-encodes too)"},
+			&cli.StringFlag{Name: "keep", Value: string(dedup.Default), Usage: "keeper `RULES`, comma-separated: pixels, bytes, taken (earliest capture), oldest, newest (file time), " +
+				"shortest-path, first-root, format:LIST (e.g. format:raw,heic,png,jpeg), path:GLOB (prefer matching paths; a GLOB without / matches any folder or file name), largest (pixels,bytes)"},
+			&cli.StringSliceFlag{Name: "reference", Usage: "reference `DIR` (repeatable): its photos are compared and kept first, never moved, linked or deleted"},
 			&cli.StringFlag{Name: "action", Value: string(dedup.Report), Usage: "`ACTION`: report, move (needs --to), hardlink (exact copies only) or delete (to the journal's trash)"},
 			&cli.StringFlag{Name: "to", Usage: "move: destination `DIR` (files keep their path below their root; nothing is overwritten)"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "act; without it, only say what would be done"},
@@ -68,6 +81,21 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 	if th < 0 || th > 1 {
 		return usagef("--threshold %v: must be between 0 and 1", th)
 	}
+	maxScore := c.Float("max-score")
+	switch {
+	case maxScore < 0 || maxScore > 1:
+		return usagef("--max-score %v: must be between 0 and 1", maxScore)
+	case maxScore > 0 && c.Bool("exact"):
+		return usagef("--max-score leaves out exact copies (they score 1); it cannot go with --exact")
+	case maxScore > 0 && th > 0 && maxScore <= th:
+		return usagef("--max-score %v must be above --threshold %v", maxScore, th)
+	}
+	refs := c.StringSlice("reference")
+	for _, r := range refs {
+		if st, err := os.Stat(r); err != nil || !st.IsDir() {
+			return usagef("--reference %s: not a folder", r)
+		}
+	}
 	if action == dedup.Move && c.String("to") == "" {
 		return usagef("--action move needs --to DIR")
 	}
@@ -89,7 +117,7 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 	}
 	defer eng.Close()
 	if len(roots) > 0 {
-		sum, err := eng.Index(ctx, roots, nil)
+		sum, err := eng.Index(ctx, append(slices.Clip(roots), refs...), nil)
 		if err != nil {
 			return modelHint(err, eng.ModelName())
 		}
@@ -97,7 +125,8 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 			sum.Added, sum.Updated, sum.Removed, sum.Unchanged, len(sum.Skipped))
 	}
 	res, err := eng.FindDuplicates(ctx, roots, &simsearch.DedupOptions{
-		Threshold: float32(th), Keep: keep, K: int(c.Int("k")), Ef: int(c.Int("ef")), ExactOnly: c.Bool("exact"),
+		Threshold: float32(th), MaxScore: float32(maxScore), Keep: keep, References: refs,
+		K: int(c.Int("k")), Ef: int(c.Int("ef")), ExactOnly: c.Bool("exact"),
 	})
 	if err != nil {
 		return decisionHint(err)

@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"io"
 	"strings"
+	"time"
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
@@ -50,6 +51,10 @@ type Info struct {
 	Width       int    `json:"width"`                 // of the original image, after EXIF orientation
 	Height      int    `json:"height"`                // of the original image, after EXIF orientation
 	Orientation int    `json:"orientation,omitempty"` // EXIF orientation applied, 1..8
+	// Taken is the capture time from EXIF DateTimeOriginal in unix
+	// nanoseconds, 0 when unknown; a date without OffsetTimeOriginal is
+	// read in the local time zone.
+	Taken int64 `json:"taken_ns,omitempty"`
 }
 
 // RGB is a decoded, oriented image with 3 bytes per pixel, row-major,
@@ -91,7 +96,8 @@ func Decode(r io.Reader, opts *DecodeOptions) (*RGB, Info, error) {
 // the content (Sniff), never a name; the header is read first and an image
 // declaring more than MaxPixels pixels is refused with ErrTooLarge before
 // any pixel is decoded; GIFs give their first frame; the EXIF orientation
-// (JPEG APP1, PNG eXIf, WebP EXIF, TIFF IFD0) is applied; grey, palette,
+// (JPEG APP1, PNG eXIf, WebP EXIF, TIFF IFD0) is applied and the capture
+// time read from the same block into Info.Taken; grey, palette,
 // CMYK/YCCK and 16-bit images become 8-bit RGB and alpha is composited
 // over white.
 //
@@ -115,6 +121,7 @@ func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error)
 	case decFn == nil:
 		return nil, info, fmt.Errorf("%w %s", ErrUnsupported, format)
 	}
+	info.Taken = exifTaken(format, b, time.Local)
 	// Decoders of hostile input have panicked before and may again; one
 	// bad file must not take a whole indexing run down.
 	defer func() {

@@ -1,6 +1,6 @@
 // Package extractor turns image files into embeddings: it decodes JPEG,
 // PNG, GIF (first frame), BMP, TIFF and WebP, detected from content;
-// applies the EXIF orientation; refuses images whose header declares more
+// applies the EXIF orientation and reads the capture time; refuses images whose header declares more
 // pixels than a limit before decoding a single pixel; resizes and
 // normalises per the model's spec; runs batches through one ONNX Runtime
 // session; and pools the feature map (GAP, GeM, MAC or R-MAC) into one

@@ -4,19 +4,29 @@ import (
 	"bytes"
 	"encoding/binary"
 	"iter"
+	"strings"
+	"time"
 )
 
-// EXIF orientation is read with a small parser of our own: it needs one
-// SHORT from the first image directory, every offset it follows comes from
-// the file, and so every read is bounds-checked against the buffer.
-// Anything malformed means "as stored" (1), never an error: a photo with a
-// damaged EXIF block is still a photo.
+// EXIF is read with a small parser of our own: it needs one SHORT from the
+// first image directory (the orientation) and three strings from the Exif
+// sub-directory (the capture time), every offset it follows comes from the
+// file, and so every read is bounds-checked against the buffer. Anything
+// malformed means "as stored" (orientation 1) or "unknown" (capture time
+// 0), never an error: a photo with a damaged EXIF block is still a photo.
 
 const (
-	tagOrientation = 0x0112
-	typeShort      = 3
-	typeLong       = 4
-	maxIFDEntries  = 1024 // a real IFD0 has a few dozen
+	tagOrientation        = 0x0112
+	tagExifIFD            = 0x8769 // pointer to the Exif sub-directory
+	tagDateTimeOriginal   = 0x9003 // "YYYY:MM:DD HH:MM:SS", local time as the camera's clock said
+	tagOffsetTimeOriginal = 0x9011 // "+HH:MM", the zone of DateTimeOriginal (EXIF 2.31)
+	tagSubSecTimeOriginal = 0x9291 // decimal fractions of DateTimeOriginal's second
+	typeASCII             = 2
+	typeShort             = 3
+	typeLong              = 4
+	typeIFD               = 13
+	maxIFDEntries         = 1024 // a real IFD0 has a few dozen
+	maxASCII              = 64   // the longest string read; dates take 20 bytes
 )
 
 // tiffReader reads a TIFF-structured block: a TIFF file or an EXIF payload.
@@ -47,8 +57,14 @@ func newTIFFReader(b []byte) (tiffReader, bool) {
 // ifd0 yields the entries of the first image directory that lie wholly
 // inside the buffer.
 func (t tiffReader) ifd0() iter.Seq[ifdEntry] {
+	return t.ifd(t.bo.Uint32(t.b[4:8]))
+}
+
+// ifd yields the entries of the directory at offset off that lie wholly
+// inside the buffer.
+func (t tiffReader) ifd(at uint32) iter.Seq[ifdEntry] {
 	return func(yield func(ifdEntry) bool) {
-		off := uint64(t.bo.Uint32(t.b[4:8]))
+		off := uint64(at)
 		if off < 8 || off+2 > uint64(len(t.b)) {
 			return
 		}
@@ -85,6 +101,29 @@ func (t tiffReader) uint(e ifdEntry) (uint32, bool) {
 	return 0, false
 }
 
+// ascii returns an ASCII entry's text up to its first NUL, read inline
+// when it fits the value field and from its offset otherwise; false when
+// it is not ASCII, too long or outside the buffer.
+func (t tiffReader) ascii(e ifdEntry) (string, bool) {
+	if e.typ != typeASCII || e.count == 0 || e.count > maxASCII {
+		return "", false
+	}
+	var v []byte
+	if e.count <= 4 {
+		v = e.value[:e.count]
+	} else {
+		off := uint64(t.bo.Uint32(e.value))
+		if off+uint64(e.count) > uint64(len(t.b)) {
+			return "", false
+		}
+		v = t.b[off : off+uint64(e.count)]
+	}
+	if i := bytes.IndexByte(v, 0); i >= 0 {
+		v = v[:i]
+	}
+	return string(v), true
+}
+
 // tiffOrientation returns the Orientation tag of a TIFF-structured block,
 // or 1 when it is absent or out of range.
 func tiffOrientation(b []byte) int {
@@ -107,6 +146,12 @@ func tiffOrientation(b []byte) int {
 // exifOrientation returns the EXIF orientation (1..8) stored in data of
 // the given format, 1 when there is none.
 func exifOrientation(format string, data []byte) int {
+	return tiffOrientation(exifBlock(format, data))
+}
+
+// exifBlock returns the TIFF-structured EXIF block of data in the given
+// format, or nil.
+func exifBlock(format string, data []byte) []byte {
 	var block []byte
 	switch format {
 	case FormatJPEG:
@@ -115,12 +160,125 @@ func exifOrientation(format string, data []byte) int {
 		block = pngEXIF(data)
 	case FormatWebP:
 		block = webpEXIF(data)
-	case FormatTIFF:
+	case FormatTIFF, FormatRAW: // most camera raw files are TIFF inside
 		block = data
 	}
 	// JPEG APP1 requires the "Exif\0\0" identifier; some writers put it in
 	// PNG and WebP chunks too.
-	return tiffOrientation(bytes.TrimPrefix(block, []byte("Exif\x00\x00")))
+	return bytes.TrimPrefix(block, []byte("Exif\x00\x00"))
+}
+
+// exifTaken returns the capture time stored in data of the given format
+// (EXIF DateTimeOriginal in the Exif sub-directory, with its
+// SubSecTimeOriginal and OffsetTimeOriginal when present) in unix
+// nanoseconds, or 0 when there is none or it is malformed. Without an
+// offset the time is read as a wall clock in loc, as cameras write it.
+func exifTaken(format string, data []byte, loc *time.Location) int64 {
+	t, ok := newTIFFReader(exifBlock(format, data))
+	if !ok {
+		return 0
+	}
+	var sub uint32
+	for e := range t.ifd0() {
+		if e.tag != tagExifIFD {
+			continue
+		}
+		if e.count == 1 && (e.typ == typeLong || e.typ == typeIFD) {
+			sub = t.bo.Uint32(e.value)
+		}
+		break
+	}
+	if sub == 0 {
+		return 0
+	}
+	var date, offset, frac string
+	for e := range t.ifd(sub) {
+		switch e.tag {
+		case tagDateTimeOriginal:
+			date, _ = t.ascii(e)
+		case tagOffsetTimeOriginal:
+			offset, _ = t.ascii(e)
+		case tagSubSecTimeOriginal:
+			frac, _ = t.ascii(e)
+		}
+	}
+	return parseEXIFTime(date, offset, frac, loc)
+}
+
+// parseEXIFTime reads an EXIF date ("2019:05:02 10:11:12"; some writers
+// use dashes in the date), its zone offset ("+02:00", "-0530" or "Z";
+// ignored when malformed) and its fraction of a second ("123": 0.123 s) as
+// unix nanoseconds; 0 when the date is blank, zero or out of range.
+func parseEXIFTime(date, offset, frac string, loc *time.Location) int64 {
+	date = trimEXIF(date)
+	if len(date) != len("2006:01:02 15:04:05") {
+		return 0
+	}
+	b := []byte(date)
+	if b[4] == '-' && b[7] == '-' {
+		b[4], b[7] = ':', ':'
+	}
+	if z, ok := parseOffset(trimEXIF(offset)); ok {
+		loc = z
+	}
+	t, err := time.ParseInLocation("2006:01:02 15:04:05", string(b), loc)
+	// UnixNano is defined from 1678 to 2262; no camera predates the range
+	// and 0 is kept for "unknown".
+	if err != nil || t.Year() < 1800 || t.Year() > 2200 {
+		return 0
+	}
+	frac = trimEXIF(frac)
+	if n := len(frac); n > 0 && n <= 9 {
+		ns := 0
+		for _, c := range frac {
+			if c < '0' || c > '9' {
+				ns = -1
+				break
+			}
+			ns = ns*10 + int(c-'0')
+		}
+		for range 9 - n {
+			ns *= 10
+		}
+		if ns > 0 {
+			t = t.Add(time.Duration(ns))
+		}
+	}
+	return t.UnixNano()
+}
+
+// trimEXIF drops the spaces and NULs that writers pad EXIF strings with.
+func trimEXIF(s string) string {
+	return strings.Trim(s, " \x00")
+}
+
+// parseOffset reads "+HH:MM", "-HHMM" or "Z" as a fixed zone.
+func parseOffset(s string) (*time.Location, bool) {
+	if s == "Z" {
+		return time.UTC, true
+	}
+	if len(s) == 6 && s[3] == ':' {
+		s = s[:3] + s[4:]
+	}
+	if len(s) != 5 || (s[0] != '+' && s[0] != '-') {
+		return nil, false
+	}
+	n := 0
+	for _, c := range s[1:] {
+		if c < '0' || c > '9' {
+			return nil, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	h, m := n/100, n%100
+	if h > 14 || m > 59 {
+		return nil, false
+	}
+	secs := (h*60 + m) * 60
+	if s[0] == '-' {
+		secs = -secs
+	}
+	return time.FixedZone(s, secs), true
 }
 
 // jpegEXIF returns the payload of the first APP1 Exif segment before the

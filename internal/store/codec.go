@@ -8,9 +8,10 @@ import (
 )
 
 // itemCodec is the first byte of an encoded Item. A new field means a new
-// codec version, decoded alongside the old ones; the schema version only
-// changes when old binaries could no longer read the database.
-const itemCodec = 1
+// codec version, decoded alongside the old ones; the schema version changes
+// with it, since old binaries could no longer read the records written
+// from then on. Codec 1 had no capture time (Taken); codec 2 appends it.
+const itemCodec = 2
 
 // failureCodec is the first byte of an encoded failure record.
 const failureCodec = 1
@@ -22,7 +23,7 @@ var errShort = errors.New("record is truncated")
 //
 //	codec byte, uvarint len + path, varint size, varint mtime (unix ns),
 //	32-byte hash, uvarint width, uvarint height, uvarint len + format,
-//	state byte
+//	state byte, varint taken (unix ns, 0 unknown; since codec 2)
 func appendItem(dst []byte, it Item) []byte {
 	dst = append(dst, itemCodec)
 	dst = binary.AppendUvarint(dst, uint64(len(it.Path)))
@@ -34,7 +35,8 @@ func appendItem(dst []byte, it Item) []byte {
 	dst = binary.AppendUvarint(dst, uint64(it.Height))
 	dst = binary.AppendUvarint(dst, uint64(len(it.Format)))
 	dst = append(dst, it.Format...)
-	return append(dst, byte(it.State))
+	dst = append(dst, byte(it.State))
+	return binary.AppendVarint(dst, it.Taken)
 }
 
 // decodeItem decodes what appendItem wrote. It copies every byte it keeps,
@@ -42,7 +44,8 @@ func appendItem(dst []byte, it Item) []byte {
 func decodeItem(b []byte) (Item, error) {
 	var it Item
 	d := decoder{b: b}
-	if c := d.byte(); d.err == nil && c != itemCodec {
+	c := d.byte()
+	if d.err == nil && (c < 1 || c > itemCodec) {
 		return it, fmt.Errorf("unknown item codec %d", c)
 	}
 	it.Path = d.string()
@@ -53,6 +56,9 @@ func decodeItem(b []byte) (Item, error) {
 	it.Height = d.int()
 	it.Format = d.string()
 	it.State = State(d.byte())
+	if c >= 2 {
+		it.Taken = d.varint()
+	}
 	if d.err == nil && len(d.b) > 0 {
 		return Item{}, fmt.Errorf("%d stray bytes after item", len(d.b))
 	}

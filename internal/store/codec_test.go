@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"slices"
@@ -20,7 +21,8 @@ func TestItemCodec_RoundTrip(t *testing.T) {
 		{"typical", testItem(1)},
 		{"missing", full},
 		{"extremes", Item{Path: strings.Repeat("é/", 2000), Size: math.MinInt64, ModTime: math.MaxInt64,
-			Width: math.MaxInt32, Height: 1, Format: "webp", State: State(200)}},
+			Width: math.MaxInt32, Height: 1, Format: "webp", State: State(200), Taken: math.MinInt64}},
+		{"taken before 1970", Item{Path: "/scan.tif", Taken: -1_000_000_000_000_000_000}},
 		{"non-utf8 path", Item{Path: "/photos/\xff\xfe.jpg", Size: -1, ModTime: -1}},
 	}
 	for _, tt := range tests {
@@ -40,9 +42,9 @@ func TestItemCodec_RoundTrip(t *testing.T) {
 func TestItemCodec_Compact(t *testing.T) {
 	it := testItem(3)
 	b := appendItem(nil, it)
-	// codec + path + size + mtime + hash + sides + format + state, in
-	// varints: well under what JSON (with a hex hash) would take.
-	if max := 1 + 1 + len(it.Path) + 4 + 9 + 32 + 3 + 3 + 1 + len(it.Format) + 1; len(b) > max {
+	// codec + path + size + mtime + hash + sides + format + state + taken,
+	// in varints: well under what JSON (with a hex hash) would take.
+	if max := 1 + 1 + len(it.Path) + 4 + 9 + 32 + 3 + 3 + 1 + len(it.Format) + 1 + 9; len(b) > max {
 		t.Errorf("encoded item is %d bytes, want at most %d", len(b), max)
 	}
 }
@@ -56,6 +58,7 @@ func TestDecodeItem_RejectsGarbage(t *testing.T) {
 	}{
 		{"empty", nil, "truncated"},
 		{"unknown codec", append([]byte{9}, good[1:]...), "unknown item codec 9"},
+		{"codec 0", append([]byte{0}, good[1:]...), "unknown item codec 0"},
 		{"truncated", good[:len(good)-1], "truncated"},
 		{"truncated in hash", good[:60], "truncated"},
 		{"stray byte", append(slices.Clip(good), 0), "stray"},
@@ -70,6 +73,44 @@ func TestDecodeItem_RejectsGarbage(t *testing.T) {
 				t.Errorf("decodeItem(%x) = %+v, %v; want an error saying %q", tt.b, it, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// appendItemCodec1 encodes it as codec 1 did, before the capture time:
+// written out here, not derived from appendItem, so that a change to the
+// current codec cannot hide a break of the old one.
+func appendItemCodec1(it Item) []byte {
+	b := []byte{1}
+	b = binary.AppendUvarint(b, uint64(len(it.Path)))
+	b = append(b, it.Path...)
+	b = binary.AppendVarint(b, it.Size)
+	b = binary.AppendVarint(b, it.ModTime)
+	b = append(b, it.Hash[:]...)
+	b = binary.AppendUvarint(b, uint64(it.Width))
+	b = binary.AppendUvarint(b, uint64(it.Height))
+	b = binary.AppendUvarint(b, uint64(len(it.Format)))
+	b = append(b, it.Format...)
+	return append(b, byte(it.State))
+}
+
+// Records written before the capture time was stored still decode, with
+// Taken unknown; re-encoded they become the current codec.
+func TestDecodeItem_Codec1(t *testing.T) {
+	want := testItem(42)
+	want.Taken = 0
+	old := appendItemCodec1(want)
+	got, err := decodeItem(old)
+	if err != nil {
+		t.Fatalf("decode a codec 1 record: %v", err)
+	}
+	if got != want {
+		t.Errorf("codec 1 record:\n got %+v\nwant %+v", got, want)
+	}
+	if _, err := decodeItem(append(slices.Clip(old), 0)); err == nil || !strings.Contains(err.Error(), "stray") {
+		t.Errorf("codec 1 record with a trailing byte: %v, want a stray-byte error", err)
+	}
+	if b := appendItem(nil, got); b[0] != itemCodec || len(b) != len(old)+1 {
+		t.Errorf("re-encoded as codec %d in %d bytes, want codec %d in %d", b[0], len(b), itemCodec, len(old)+1)
 	}
 }
 
@@ -137,6 +178,8 @@ func FuzzDecodeItem(f *testing.F) {
 	f.Add(appendItem(nil, testItem(1)))
 	f.Add(appendItem(nil, Item{Path: "/a", Size: -5, Width: math.MaxInt32, State: StateMissing}))
 	f.Add([]byte{itemCodec, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add(appendItemCodec1(testItem(2)))
+	f.Add(appendItem(nil, Item{Path: "/b", Taken: -1}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		it, err := decodeItem(b)
 		if err != nil {
@@ -164,7 +207,7 @@ func TestItem_JSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"id":9,"path":"/photos/0007/IMG_000007.jpg","size":3000007,"mtime_ns":1700000007000000049,"sha256":"` + it.Hash.String() + `","width":4001,"height":3000,"format":"jpeg","state":"missing"}`
+	want := `{"id":9,"path":"/photos/0007/IMG_000007.jpg","size":3000007,"mtime_ns":1700000007000000049,"sha256":"` + it.Hash.String() + `","width":4001,"height":3000,"format":"jpeg","state":"missing","taken_ns":1500000420000000000}`
 	if string(b) != want {
 		t.Errorf("JSON:\n got %s\nwant %s", b, want)
 	}

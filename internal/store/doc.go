@@ -1,6 +1,6 @@
 // Package store keeps simsearch's data in one bbolt file: the items (one
 // per image file: path, size, modification time, content hash, image
-// size, format, state), their vectors, a path index, the model the vectors
+// size, format, state, capture time), their vectors, a path index, the model the vectors
 // came from, the files that could not be indexed, and a snapshot of the
 // search index.
 //

@@ -38,6 +38,7 @@ func testItem(i int) Item {
 		Width:   4000 + i%3,
 		Height:  3000,
 		Format:  "jpeg",
+		Taken:   1_500_000_000_000_000_000 + int64(i)*60_000_000_000,
 	}
 	for j := range it.Hash {
 		it.Hash[j] = byte(i*31 + j)

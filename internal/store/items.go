@@ -22,6 +22,10 @@ type Item struct {
 	Height  int    `json:"height"`
 	Format  string `json:"format"` // "jpeg", "png", ...
 	State   State  `json:"state"`
+	// Taken is when the photo was taken (EXIF DateTimeOriginal), unix
+	// nanoseconds; 0 when unknown, and for items indexed before it was
+	// recorded.
+	Taken int64 `json:"taken_ns,omitempty"`
 }
 
 // Hash is a SHA-256; in JSON and text it is lower-case hex.

@@ -99,13 +99,17 @@ func (db *DB) setUp(o *Options) error {
 				return err
 			}
 		}
-		mb := tx.Bucket(bucketMeta)
-		if mb.Get(keySchema) == nil {
-			if err := putUint(mb, keySchema, SchemaVersion); err != nil {
-				return err
-			}
+		if err := checkModel(tx, o, true); err != nil {
+			return err
 		}
-		return checkModel(tx, o, true)
+		// An older database is read as it is, but what is written from now
+		// on is this version's: older binaries must refuse it from here on
+		// rather than take new records for damage.
+		mb := tx.Bucket(bucketMeta)
+		if getUint(mb, keySchema) < SchemaVersion {
+			return putUint(mb, keySchema, SchemaVersion)
+		}
+		return nil
 	})
 }
 

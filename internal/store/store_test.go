@@ -617,7 +617,7 @@ func TestReopen_KeepsEverything(t *testing.T) {
 	}
 	defer db.Close()
 	m, _ := db.Meta()
-	want := Meta{SchemaVersion: 1, Fingerprint: testFP, ModelName: "vgg16", Dims: 8, ItemsVersion: 1,
+	want := Meta{SchemaVersion: SchemaVersion, Fingerprint: testFP, ModelName: "vgg16", Dims: 8, ItemsVersion: 1,
 		HasIndex: true, IndexVersion: 1}
 	if m != want {
 		t.Errorf("Meta() = %+v, want %+v", m, want)
