@@ -2,13 +2,14 @@ package simsearch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/simsearch/simsearch/internal/extractor"
 )
 
 // imageExts are the names users give image files. A file with one of these
@@ -74,7 +75,7 @@ func walk(ctx context.Context, roots []string, opts walkOptions) (files []walkFi
 				return cerr
 			}
 			if err != nil {
-				failed[path] = "cannot read: " + plainErr(err)
+				failed[path] = "cannot read: " + extractor.PlainErr(err).Error()
 				if d != nil && d.IsDir() {
 					return fs.SkipDir
 				}
@@ -111,12 +112,12 @@ func walk(ctx context.Context, roots []string, opts walkOptions) (files []walkFi
 				case info.Mode().IsRegular():
 					add(path, info)
 				case !info.IsDir() && looksLikeImageName(path):
-					failed[path] = "not a regular file (link to a " + fileKind(info.Mode().Type()) + ")"
+					failed[path] = "not a regular file (link to a " + extractor.FileKind(info.Mode()) + ")"
 				}
 				// Links to directories are not followed: no loops.
 			default:
 				if looksLikeImageName(path) {
-					failed[path] = "not a regular file (" + fileKind(t) + ")"
+					failed[path] = "not a regular file (" + extractor.FileKind(t) + ")"
 				}
 			}
 			return nil
@@ -127,28 +128,4 @@ func walk(ctx context.Context, roots []string, opts walkOptions) (files []walkFi
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	return files, failed, nil
-}
-
-// plainErr drops the "op path:" prefix of *fs.PathError for one-line reasons.
-func plainErr(err error) string {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
-}
-
-// fileKind names a non-regular file type for people.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeCharDevice != 0:
-		return "character device"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	}
-	return m.Type().String()
 }

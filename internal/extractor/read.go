@@ -45,20 +45,20 @@ func readChecked(path string, maxBytes int64) ([]byte, fs.FileInfo, error) {
 	// the flag changes nothing.
 	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open: %w", plainErr(err))
+		return nil, nil, fmt.Errorf("open: %w", PlainErr(err))
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, nil, fmt.Errorf("stat: %w", plainErr(err))
+		return nil, nil, fmt.Errorf("stat: %w", PlainErr(err))
 	}
 	if !st.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%w (%s)", ErrNotRegular, fileKind(st.Mode()))
+		return nil, nil, fmt.Errorf("%w (%s)", ErrNotRegular, FileKind(st.Mode()))
 	}
 	head := make([]byte, SniffLen)
 	n, err := io.ReadFull(f, head)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-		return nil, nil, fmt.Errorf("read: %w", plainErr(err))
+		return nil, nil, fmt.Errorf("read: %w", PlainErr(err))
 	}
 	switch {
 	case n == 0:
@@ -85,7 +85,7 @@ func readChecked(path string, maxBytes int64) ([]byte, fs.FileInfo, error) {
 			return b, st, nil
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("read: %w", plainErr(err))
+			return nil, nil, fmt.Errorf("read: %w", PlainErr(err))
 		}
 	}
 }
@@ -95,28 +95,29 @@ func readChecked(path string, maxBytes int64) ([]byte, fs.FileInfo, error) {
 func checkRegular(path string) error {
 	lst, err := os.Lstat(path)
 	if err != nil {
-		return fmt.Errorf("stat: %w", plainErr(err))
+		return fmt.Errorf("stat: %w", PlainErr(err))
 	}
 	switch {
 	case lst.Mode().IsRegular():
 		return nil
 	case lst.Mode()&fs.ModeSymlink == 0:
-		return fmt.Errorf("%w (%s)", ErrNotRegular, fileKind(lst.Mode()))
+		return fmt.Errorf("%w (%s)", ErrNotRegular, FileKind(lst.Mode()))
 	}
 	st, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return errors.New("dangling symlink")
 	case err != nil:
-		return fmt.Errorf("stat: %w", plainErr(err))
+		return fmt.Errorf("stat: %w", PlainErr(err))
 	case !st.Mode().IsRegular():
-		return fmt.Errorf("%w (link to a %s)", ErrNotRegular, fileKind(st.Mode()))
+		return fmt.Errorf("%w (link to a %s)", ErrNotRegular, FileKind(st.Mode()))
 	}
 	return nil
 }
 
-// fileKind names a file type other than regular for people.
-func fileKind(m fs.FileMode) string {
+// FileKind names a file type other than regular for people: "named pipe",
+// "character device", "directory".
+func FileKind(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "directory"
@@ -132,9 +133,9 @@ func fileKind(m fs.FileMode) string {
 	return "irregular file"
 }
 
-// plainErr drops the "op path: " of an *fs.PathError: the caller says
+// PlainErr drops the "op path: " of an *fs.PathError: the caller says
 // which file, once.
-func plainErr(err error) error {
+func PlainErr(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return pe.Err
