@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -39,34 +36,5 @@ func TestPeerFigure_ScoresGroupsAsPairs(t *testing.T) {
 	// Predicted 1~2, 1~3, 2~3: one true pair of three; one of two found.
 	if f.P != 1.0/3 || f.R != 0.5 || !slices.Equal(f.Missed, []string{"a-copy"}) {
 		t.Errorf("P %v R %v missed %v, want 1/3, 1/2, [a-copy]", f.P, f.R, f.Missed)
-	}
-}
-
-func TestBrowser_OpensAPageAndTimesIt(t *testing.T) {
-	path := findChromium()
-	if path == "" {
-		t.Skip("Chromium is not installed (apt-get install chromium)")
-	}
-	page := filepath.Join(t.TempDir(), "p.html")
-	if err := os.WriteFile(page, []byte(`<!doctype html><title>t</title><p>hello</p><img src="missing.jpg">`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	br, err := startBrowser(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer br.close()
-	tm, err := br.open(context.Background(), "file://"+page)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tm.LoadMS <= 0 || tm.DOMContentLoadedMS <= 0 || tm.LoadMS < tm.DOMContentLoadedMS || tm.WallMS <= 0 {
-		t.Errorf("timing %+v: want DOMContentLoaded > 0 and load after it", tm)
-	}
-	if tm.Images != 1 || tm.ImagesLoaded != 0 || tm.ScreenImages != 1 {
-		t.Errorf("images %+v: want one, not loaded, in the first screen", tm)
-	}
-	if _, err := br.open(context.Background(), "file:///nonexistent/simsearch/page.html"); err == nil {
-		t.Error("no error for a page that does not exist")
 	}
 }
