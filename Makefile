@@ -82,7 +82,7 @@ bench-quick: all bench-bin
 	{ cat bench/results/quick/log; echo "bench-quick failed" >&2; exit 1; }
 	@echo "bench-quick: every row ran; report in bench/results/quick/"
 
-# hnswlib and faiss from Debian for the index row's side-by-side, as root.
+# Peers from Debian, as root: hnswlib and faiss for the index row's side-by-side.
 bench-peers:
 	@$(BENCH_PY) -c 'import numpy, hnswlib, faiss' 2>/dev/null || \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -90,6 +90,13 @@ bench-peers:
 		{ apt-get update && apt-get install -y python3-numpy python3-hnswlib python3-faiss; } || \
 		echo "bench: could not install hnswlib and faiss; the report says skipped" >&2; \
 	else echo "bench: hnswlib and faiss are missing and installing them needs root (apt-get install python3-numpy python3-hnswlib python3-faiss); the report says skipped" >&2; fi
+	@# findimagedupes for the dedup row's side-by-side; Chromium opens the HTML report in the report row.
+	@{ command -v findimagedupes && { command -v chromium || command -v chromium-browser; }; } >/dev/null || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y findimagedupes chromium || \
+		{ apt-get update && apt-get install -y findimagedupes chromium; } || \
+		echo "bench: could not install findimagedupes and chromium; the report says skipped" >&2; \
+	else echo "bench: findimagedupes or chromium is missing and installing them needs root (apt-get install findimagedupes chromium); the report says skipped" >&2; fi
 
 # Go benchmarks of the hot paths, for benchstat (BENCHCOUNT=6).
 BENCHTIME ?= 3x

@@ -31,4 +31,14 @@
 //	}, os.Stderr)
 //	...
 //	res, err := dedup.Undo("photos.db.journal", os.Stderr) // puts them back
+//
+// Reports (WriteReport) are a table, JSON or CSV for scripts, or HTML for
+// people. WriteHTMLFile writes the HTML report for a library of any size:
+// the page at its path, thumbnails named by content hash in the folder
+// beside it (FilesDir: "dupes.html" and "dupes_files/"), reused by the
+// next report, and DefaultPerPage groups a page:
+//
+//	err := dedup.WriteHTMLFile(ctx, "dupes.html", groups, &dedup.HTMLOptions{
+//		Decode: simsearch.DecodeThumbnail, Progress: func(done, total int) { ... },
+//	})
 package dedup

@@ -1,20 +1,14 @@
 package dedup
 
 import (
-	"bytes"
-	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"image"
-	"image/jpeg"
 	"io"
 	"strconv"
 	"text/tabwriter"
-
-	"golang.org/x/image/draw"
 )
 
 // ImageDecoder opens an image file for a thumbnail, upright (EXIF
@@ -30,7 +24,7 @@ const (
 	Table Format = "table"
 	JSON  Format = "json"
 	CSV   Format = "csv"
-	HTML  Format = "html" // one self-contained file with thumbnails
+	HTML  Format = "html" // a page with thumbnails (WriteHTMLFile for large reports)
 )
 
 // ErrFormat is returned for an unknown report format.
@@ -48,7 +42,10 @@ func ParseFormat(s string) (Format, error) {
 }
 
 // WriteReport writes groups to w in format f; decode makes the HTML
-// report's thumbnails.
+// report's thumbnails. HTML here is one self-contained page with every
+// thumbnail inlined, about 60 KB a group: fine for tens of groups, too
+// heavy for a browser at thousands, where WriteHTMLFile writes the
+// thumbnails to a folder and splits the groups into pages.
 func WriteReport(w io.Writer, f Format, groups []Group, decode ImageDecoder) error {
 	return WriteReportSummary(w, f, groups, Summary{}, decode)
 }
@@ -81,7 +78,7 @@ func WriteReportSummary(w io.Writer, f Format, groups []Group, sum Summary, deco
 	case CSV:
 		return writeCSV(w, groups)
 	case HTML:
-		return writeHTML(w, groups, decode)
+		return writeHTMLInline(w, groups, decode)
 	}
 	return fmt.Errorf("%q: %w", f, ErrFormat)
 }
@@ -145,78 +142,4 @@ func writeCSV(w io.Writer, groups []Group) error {
 	}
 	cw.Flush()
 	return cw.Error()
-}
-
-type htmlCard struct {
-	Path, Thumb, Reason, Note string
-	Keeper, Protected         bool
-	Score                     string
-	Width, Height             int
-	Size                      int64
-}
-
-var page = template.Must(template.New("report").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>simsearch duplicates</title>
-<style>
-body{font-family:sans-serif;margin:1em;background:#f6f6f6}
-.group{background:#fff;margin:0 0 1em;padding:.5em;border-radius:6px;overflow-x:auto;white-space:nowrap}
-.card{display:inline-block;vertical-align:top;width:200px;margin:4px;padding:4px;border:3px solid #ddd;white-space:normal;font-size:12px;word-break:break-all}
-.keep{border-color:#2a2}
-.card img{max-width:192px;max-height:192px;display:block;margin:auto}
-.tag{font-weight:bold}
-</style></head><body>
-<h1>{{len .}} duplicate groups</h1>
-{{range $i, $g := .}}<div class="group"><h2>Group {{$i | inc}}</h2>
-{{range $g}}<div class="card{{if .Keeper}} keep{{end}}">{{if .Thumb}}<img alt="" src="data:image/jpeg;base64,{{.Thumb}}">{{else}}<p>(no preview: {{.Note}})</p>{{end}}
-<p class="tag">{{if .Keeper}}KEEP{{with .Reason}}: {{.}}{{end}}{{else}}{{.Reason}} {{.Score}}{{end}}{{if .Protected}} (reference, never touched){{end}}</p>
-<p>{{.Width}}×{{.Height}}, {{.Size}} bytes</p><p>{{.Path}}</p></div>
-{{end}}</div>
-{{end}}</body></html>
-`))
-
-func writeHTML(w io.Writer, groups []Group, decode ImageDecoder) error {
-	data := make([][]htmlCard, len(groups))
-	for i, g := range groups {
-		k := g.Keeper
-		c := htmlCard{Path: k.Path, Keeper: true, Reason: g.KeeperReason, Protected: g.KeeperProtected, Width: k.Width, Height: k.Height, Size: k.Size}
-		c.Thumb, c.Note = thumbnail(k.Path, decode)
-		data[i] = append(data[i], c)
-		for _, m := range g.Members {
-			c := htmlCard{Path: m.Path, Reason: string(m.Reason), Protected: m.Protected, Score: strconv.FormatFloat(float64(m.Score), 'f', 4, 32), Width: m.Width, Height: m.Height, Size: m.Size}
-			c.Thumb, c.Note = thumbnail(m.Path, decode)
-			data[i] = append(data[i], c)
-		}
-	}
-	return page.Execute(w, data)
-}
-
-// thumbSide is the longest side of a thumbnail in pixels.
-const thumbSide = 192
-
-// thumbnail returns a base64 JPEG of the image at path, or why there is none.
-func thumbnail(path string, decode ImageDecoder) (string, string) {
-	if decode == nil {
-		return "", "no decoder"
-	}
-	src, err := decode(path)
-	if err != nil {
-		return "", "cannot decode: " + err.Error()
-	}
-	b := src.Bounds()
-	wd, ht := b.Dx(), b.Dy()
-	if wd <= 0 || ht <= 0 {
-		return "", "empty image"
-	}
-	if wd >= ht {
-		wd, ht = thumbSide, max(1, ht*thumbSide/wd)
-	} else {
-		wd, ht = max(1, wd*thumbSide/ht), thumbSide
-	}
-	dst := image.NewRGBA(image.Rect(0, 0, wd, ht))
-	draw.CatmullRom.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 80}); err != nil {
-		return "", err.Error()
-	}
-	return base64.StdEncoding.EncodeToString(buf.Bytes()), ""
 }

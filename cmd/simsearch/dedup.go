@@ -43,7 +43,7 @@ func dedupCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "action", Value: string(dedup.Report), Usage: "`ACTION`: report, move (needs --to), hardlink (exact copies only) or delete (to the journal's trash)"},
 			&cli.StringFlag{Name: "to", Usage: "move: destination `DIR` (files keep their path below their root; nothing is overwritten)"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "act; without it, only say what would be done"},
-			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: string(dedup.Table), Usage: "report `FORMAT`: table, json, csv or html"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: string(dedup.Table), Usage: "report `FORMAT`: table, json, csv or html (html needs --out: its thumbnails go in a folder beside it)"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the report to `FILE` instead of standard output"},
 			&cli.BoolFlag{Name: "exit-code", Usage: "exit with status 3 when duplicates were found (0 when none)"},
 			&cli.BoolFlag{Name: "exact", Usage: "exact copies (same content hash) only"},
@@ -76,6 +76,9 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 	format, err := dedup.ParseFormat(c.String("format"))
 	if err != nil {
 		return usagef("--format: %v", err)
+	}
+	if format == dedup.HTML && c.String("out") == "" {
+		return usagef("--format html writes its thumbnails to a folder beside the report: add --out FILE")
 	}
 	th := c.Float("threshold")
 	if th < 0 || th > 1 {
@@ -132,7 +135,7 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 		return decisionHint(err)
 	}
 	groups := res.Groups
-	if err := e.writeDedupReport(c.String("out"), format, groups, dedup.Summary{SetAside: res.SetAside}); err != nil {
+	if err := e.writeDedupReport(ctx, c.String("out"), format, groups, dedup.Summary{SetAside: res.SetAside}); err != nil {
 		return err
 	}
 	e.setAsideNote(format, c.String("out"), res.SetAside)
@@ -181,7 +184,10 @@ func (e *env) dedupUndo(ctx context.Context, c *cli.Command) error {
 
 // writeDedupReport writes the report to the file out, or to standard
 // output when out is "".
-func (e *env) writeDedupReport(out string, format dedup.Format, groups []dedup.Group, sum dedup.Summary) error {
+func (e *env) writeDedupReport(ctx context.Context, out string, format dedup.Format, groups []dedup.Group, sum dedup.Summary) error {
+	if format == dedup.HTML {
+		return e.writeHTMLReport(ctx, out, groups)
+	}
 	if out == "" {
 		return dedup.WriteReportSummary(e.stdout, format, groups, sum, simsearch.DecodeThumbnail)
 	}

@@ -19,7 +19,7 @@ import (
 )
 
 // rowIDs are the report's rows, in the order they run.
-var rowIDs = []string{"extract", "index", "store", "dedup", "e2e"}
+var rowIDs = []string{"extract", "index", "store", "dedup", "report", "e2e"}
 
 // config is what the command line chose.
 type config struct {
@@ -277,6 +277,7 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 		"index":   indexRow,
 		"store":   storeRow,
 		"dedup":   dedupRow,
+		"report":  reportRow,
 		"e2e":     e2eRow,
 	}
 	var failed []string

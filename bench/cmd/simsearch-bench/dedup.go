@@ -38,6 +38,9 @@ type dedupRaw struct {
 	Copies       int         `json:"copies"`
 	TruePairs    int         `json:"true_pairs"`
 	PRF          []prfFigure `json:"prf"`
+
+	// simsearch and findimagedupes side by side on the sample photos.
+	Peers []peerFigure `json:"peers"`
 }
 
 func dedupRow(ctx context.Context, b *bench) (Section, error) {
@@ -124,9 +127,11 @@ func samplePRF(ctx context.Context, b *bench, modelsDir string, raw *dedupRaw) e
 		}
 	}
 	b.logf("indexing %s (%d roots)", photos, len(roots))
+	start := time.Now()
 	if _, err := e.Index(ctx, roots, nil); err != nil {
 		return err
 	}
+	indexS := time.Since(start).Seconds()
 	var items []store.Item
 	var vecs [][]float32
 	err = e.ForEachItem(func(it store.Item) error {
@@ -184,7 +189,7 @@ func samplePRF(ctx context.Context, b *bench, modelsDir string, raw *dedupRaw) e
 		f.GroupP, f.GroupR, f.GroupF1 = evaluate.PRF(pairs, func(p evaluate.Pair) bool { return grouped[[2]int{p.A, p.B}] })
 		raw.PRF = append(raw.PRF, f)
 	}
-	return nil
+	return samplePeers(ctx, e, roots, items, pairs, original, indexS, raw)
 }
 
 // sampleSubset is what a quick run indexes of the sample photos: the
@@ -267,6 +272,7 @@ func dedupTables(s *Section, raw *dedupRaw) {
 		t.Rows = append(t.Rows, []string{th, f3(f.ScoreP), f3(f.ScoreR), f3(f.ScoreF1), f3(f.GroupP), f3(f.GroupR), f3(f.GroupF1)})
 	}
 	s.Tables = append(s.Tables, t)
+	s.Tables = append(s.Tables, peerTable(raw))
 	if raw.OtherPairs > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf("%d grouped pairs are not planted copies: random 512-d vectors should never reach %.2f, so look at them.", raw.OtherPairs, raw.Threshold))
 	}
