@@ -105,7 +105,7 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 		return err
 	}
 	if action != dedup.Report {
-		out, err := eng.ActOnDuplicates(groups, dedup.ActOptions{Action: action, To: c.String("to"), Roots: roots, Yes: c.Bool("yes")}, e.stderr)
+		out, err := eng.ActOnDuplicates(ctx, groups, dedup.ActOptions{Action: action, To: c.String("to"), Roots: roots, Yes: c.Bool("yes")}, e.stderr)
 		if err != nil {
 			return err
 		}
