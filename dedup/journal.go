@@ -19,8 +19,8 @@ import (
 // The journal is one JSON-lines file per run, <dir>/<run id>.jsonl, next
 // to the database rather than inside it: it stays readable (and undoable
 // by hand) when the database is locked, damaged or compacted. Each step is
-// written as "begin" before the file is touched and "done" after, each
-// line synced. An undone run's file is renamed to <run id>.jsonl.undone,
+// written as "begin" before the file is touched and "done" after; each
+// begin is synced before its file is touched. An undone run's file is renamed to <run id>.jsonl.undone,
 // a purged one's to <run id>.jsonl.purged. Deleted files are in the trash
 // of their file system (trash.go); runs journalled before that kept them
 // in <dir>/<run id>.trash/, and still undo and purge from there.
@@ -52,6 +52,10 @@ func openJournal(dir, runID string) (*journal, error) {
 	return &journal{f: f}, nil
 }
 
+// write appends r. A "begin" is synced, with every line before it, before
+// write returns, since its file is touched next; a "done" reaches the disk
+// with the next begin or at Close. One sync per file, not two: losing a
+// done record costs nothing, as Undo works from what is on disk.
 func (j *journal) write(r record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -60,13 +64,17 @@ func (j *journal) write(r record) error {
 	if _, err := j.f.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("journal: %w", err)
+	if r.State == "begin" {
+		if err := j.f.Sync(); err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
 	}
 	return nil
 }
 
-func (j *journal) Close() error { return j.f.Close() }
+func (j *journal) Close() error {
+	return errors.Join(j.f.Sync(), j.f.Close())
+}
 
 // UndoResult is what Undo did.
 type UndoResult struct {
