@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -283,6 +284,9 @@ func check(s *Step, m *PlanFile, since string) string {
 		return "is the keeper"
 	}
 	st, err := os.Lstat(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "no longer exists"
+	}
 	if err != nil {
 		return "unreadable: " + err.Error()
 	}

@@ -231,6 +231,8 @@ func UndoRun(ctx context.Context, dir, id string, log io.Writer) (UndoResult, er
 		if err != nil {
 			if by := movedAgain(runs[at+1:], &s); by != "" {
 				err = fmt.Errorf("%v: run %s moved it again; undo that run first", err, by)
+			} else if run.State == RunPurged && s.Op == Delete {
+				err = fmt.Errorf("%v: purged from the trash", err)
 			}
 			res.Problems = append(res.Problems, fmt.Sprintf("%s: %v", s.Path, err))
 			fmt.Fprintf(log, "cannot restore %s: %v\n", s.Path, err)

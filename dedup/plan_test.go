@@ -280,6 +280,16 @@ func TestApply_RefusesFilesChangedSincePlan(t *testing.T) {
 			t.Errorf("%s skipped for %q, want %q", s.Path, s.Skip, w)
 		}
 	}
+	// Applied again, the moved file is no longer there.
+	again, err := Apply(context.Background(), q, &ApplyOptions{JournalDir: tr.journal}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range again.Steps {
+		if s.Path == near && s.Skip != "no longer exists" {
+			t.Errorf("second apply: %s skipped for %q", near, s.Skip)
+		}
+	}
 	if !strings.Contains(log.String(), "skip "+copyPath+": changed since the plan was written") {
 		t.Errorf("log does not say why:\n%s", log.String())
 	}

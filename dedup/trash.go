@@ -95,7 +95,11 @@ func trashFor(path, home string, create bool) (trashDir, error) {
 // of ours, not a link, as the specification asks.
 func prepareTrash(dir string, dev uint64, own, create bool) error {
 	for _, d := range []string{dir, filepath.Join(dir, "files"), filepath.Join(dir, "info")} {
-		st, err := os.Lstat(d)
+		stat := os.Lstat
+		if !own && d == dir {
+			stat = os.Stat // the home trash may be a link to a folder of the user's
+		}
+		st, err := stat(d)
 		if errors.Is(err, fs.ErrNotExist) {
 			if !create {
 				if !canCreate(d) {
@@ -106,7 +110,7 @@ func prepareTrash(dir string, dev uint64, own, create bool) error {
 			if err := os.MkdirAll(d, 0o700); err != nil {
 				return fmt.Errorf("cannot create the trash: %w", err)
 			}
-			st, err = os.Lstat(d)
+			st, err = stat(d)
 		}
 		if err != nil {
 			return fmt.Errorf("trash: %w", err)

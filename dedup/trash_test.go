@@ -298,6 +298,11 @@ func TestPurge(t *testing.T) {
 	if _, err := Undo(tr.journal, nil); err != ErrNoRun {
 		t.Errorf("undo after purge: %v, want ErrNoRun", err)
 	}
+	// Named, a purged run says why its files cannot come back.
+	ur, err := UndoRun(ctx, tr.journal, r2.RunID, nil)
+	if err != nil || len(ur.Problems) != 1 || !strings.HasSuffix(ur.Problems[0], ": purged from the trash") {
+		t.Errorf("undo of a purged run: %+v %v", ur, err)
+	}
 }
 
 // A journal written before the trash of the file system (deleted files in
