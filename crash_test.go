@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simsearch/simsearch/dedup"
 	"github.com/simsearch/simsearch/internal/store"
 )
 
@@ -439,6 +441,181 @@ func TestDedupMove_SurvivesSIGKILL(t *testing.T) {
 	if killedMidway == 0 {
 		t.Errorf("no kill landed while files were being moved; the test did not test that")
 	}
+}
+
+// Killing `dedup apply PLAN --yes` (a plan that deletes most copies to
+// the trash and moves the others) at random moments never loses or
+// doubles a photo: after each kill every content is held by as many files
+// as before, between the photos, the move target and the trash (a file
+// with two names counts once); undo, or a rerun and then undoing both
+// runs, gives back the original tree and leaves the trash empty.
+func TestDedupApply_SurvivesSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kill loop: make test-long")
+	}
+	bin := cliWithModel(t)
+	root := t.TempDir()
+	photos, dupes := filepath.Join(root, "photos"), filepath.Join(root, "dupes")
+	trash := filepath.Join(root, "share", "Trash")
+	paths, _ := samplePhotos(t)
+	for i, p := range paths[:10] {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for c := 0; c < 4; c++ { // an original and three exact copies
+			dir := filepath.Join(photos, fmt.Sprintf("set%d", c))
+			os.MkdirAll(dir, 0o755)
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d-%s", i, filepath.Base(p))), b, 0o644)
+		}
+	}
+	original := treeHashes(t, photos)
+	want := countHashes(original)
+	db := filepath.Join(root, "photos.db")
+	env := append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir, "XDG_DATA_HOME="+filepath.Join(root, "share"))
+	simsearch := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(bin, append([]string{"--db", db, "--model", "vgg16-random"}, args...)...)
+		cmd.Env = env
+		return cmd
+	}
+	mustRun := func(args ...string) string {
+		t.Helper()
+		out, err := simsearch(args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("simsearch %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	// The plan: every third copy moves, the others go to the trash.
+	plan := filepath.Join(root, "plan.json")
+	mustRun("dedup", "--exact", "--action", "delete", "--plan", plan, photos)
+	f, err := os.Open(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := dedup.ReadPlan(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.To = dupes
+	n := 0
+	for _, g := range p.Groups {
+		for i := range g.Members {
+			if n++; n%3 == 0 {
+				g.Members[i].Action = dedup.Move
+			}
+		}
+	}
+	if n != 30 {
+		t.Fatalf("plan of %d copies, want 30", n)
+	}
+	var b bytes.Buffer
+	if err := dedup.WritePlan(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(plan, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sameCounts := func(when string) {
+		t.Helper()
+		got := countHashes(inodeHashes(t, photos, dupes, filepath.Join(trash, "files")))
+		if !maps.Equal(got, want) {
+			t.Fatalf("%s: %d distinct contents held %v times, want %v", when, len(got), got, want)
+		}
+	}
+	apply := []string{"dedup", "apply", plan, "--yes"}
+	r := rand.New(rand.NewPCG(7, 8))
+	killedMidway := 0
+	for round := 0; round < 20; round++ {
+		cmd := simsearch(apply...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Kill it once its journal shows k files done.
+		k := 1 + r.IntN(28)
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+	watch:
+		for {
+			select {
+			case <-exited:
+				break watch
+			default:
+			}
+			if journalDone(db+".journal") >= k {
+				cmd.Process.Signal(syscall.SIGKILL)
+				<-exited
+				break
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		left := len(treeHashes(t, photos))
+		if left > 10 && left < 40 {
+			killedMidway++
+		}
+		sameCounts(fmt.Sprintf("round %d, after the kill (%d files left)", round, left))
+		if round%2 == 1 {
+			// Finish the job first; then undo every run.
+			mustRun(apply...)
+			sameCounts(fmt.Sprintf("round %d, after a rerun", round))
+			if n := len(treeHashes(t, photos)); n != 10 {
+				t.Fatalf("round %d: %d files left after the rerun, want the 10 keepers", round, n)
+			}
+		}
+		undone := 0
+		for {
+			out, err := simsearch("dedup", "undo").CombinedOutput()
+			if err != nil {
+				if !strings.Contains(string(out), "no dedup run to undo") {
+					t.Fatalf("round %d: undo: %v\n%s", round, err, out)
+				}
+				break
+			}
+			undone++
+		}
+		got := treeHashes(t, photos)
+		if !maps.Equal(got, original) {
+			t.Fatalf("round %d: undo left %d files, want the %d before, byte for byte", round, len(got), len(original))
+		}
+		for _, d := range []string{dupes, filepath.Join(trash, "files"), filepath.Join(trash, "info")} {
+			if n := len(treeHashes(t, d)); n != 0 {
+				t.Fatalf("round %d: %d files left in %s after undo", round, n, d)
+			}
+		}
+		t.Logf("round %d: killed with %d of 40 files left; %d runs undone; restored", round, left, undone)
+	}
+	if killedMidway == 0 {
+		t.Errorf("no kill landed while files were being moved; the test did not test that")
+	}
+}
+
+// inodeHashes is the content hash of every file under dirs, once per
+// file however many names (hard links) it has.
+func inodeHashes(t *testing.T, dirs ...string) map[string][32]byte {
+	t.Helper()
+	out := map[string][32]byte{}
+	for _, dir := range dirs {
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			st, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sys := st.Sys().(*syscall.Stat_t)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[fmt.Sprintf("%d:%d", sys.Dev, sys.Ino)] = sha256.Sum256(b)
+			return nil
+		})
+	}
+	return out
 }
 
 // journalDone counts the steps marked done in the dedup journals in dir

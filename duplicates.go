@@ -112,8 +112,9 @@ func (e *Engine) JournalDir() string { return e.opts.DB + ".journal" }
 // ActOnDuplicates applies an action to the members of groups (see
 // dedup.Act; opts.JournalDir defaults to JournalDir) and removes the files
 // it moved, deleted or replaced from the database. Lines saying what is
-// done go to log.
-func (e *Engine) ActOnDuplicates(groups []dedup.Group, opts dedup.ActOptions, log io.Writer) (dedup.Outcome, error) {
+// done go to log. When ctx is done it stops before the next file (see
+// dedup.Apply).
+func (e *Engine) ActOnDuplicates(ctx context.Context, groups []dedup.Group, opts dedup.ActOptions, log io.Writer) (dedup.Outcome, error) {
 	if opts.JournalDir == "" {
 		opts.JournalDir = e.JournalDir()
 	}
@@ -122,19 +123,18 @@ func (e *Engine) ActOnDuplicates(groups []dedup.Group, opts dedup.ActOptions, lo
 		return dedup.Outcome{}, err
 	}
 	opts.Roots = abs
-	out, err := dedup.Act(groups, &opts, log)
-	if len(out.Changed) > 0 {
-		if _, rerr := e.Remove(out.Changed); rerr != nil && err == nil {
-			err = fmt.Errorf("update database after dedup: %w", rerr)
-		}
+	out, err := dedup.Act(ctx, groups, &opts, log)
+	if ferr := e.forget(out.Changed); ferr != nil && err == nil {
+		err = fmt.Errorf("update database after dedup: %w", ferr)
 	}
 	return out, err
 }
 
-// UndoDuplicates reverses the last dedup run (see dedup.Undo). Restored
-// files are indexed again by the next Index run.
+// UndoDuplicates reverses the newest dedup run that is neither undone nor
+// purged (see UndoRun). Restored files are indexed again by the next Index
+// run.
 func (e *Engine) UndoDuplicates(log io.Writer) (dedup.UndoResult, error) {
-	return dedup.Undo(e.JournalDir(), log)
+	return e.UndoRun(context.Background(), "", log)
 }
 
 var _ dedup.ImageDecoder = DecodeThumbnail

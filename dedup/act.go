@@ -1,11 +1,13 @@
 package dedup
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,7 +24,7 @@ const (
 	Report   Action = "report"   // nothing; list the groups
 	Move     Action = "move"     // move members under ActOptions.To, keeping their path relative to their root
 	Hardlink Action = "hardlink" // replace exact copies by hard links to the keeper
-	Delete   Action = "delete"   // move members into the journal's trash, so undo can restore them
+	Delete   Action = "delete"   // move members into the trash of their file system, so undo (or a file manager) can restore them
 )
 
 // ErrAction is returned for an unknown action name.
@@ -46,9 +48,11 @@ type Step struct {
 	Path       string `json:"path"`
 	Dest       string `json:"dest,omitempty"` // move and delete: where the file goes
 	Base       string `json:"base,omitempty"` // the folder Dest was made under (empty folders up to it are removed on undo)
+	Info       string `json:"info,omitempty"` // delete: the trash's .trashinfo file for Dest
 	Keeper     string `json:"keeper"`
 	Hash       string `json:"hash"`        // recorded SHA-256 of Path, hex
 	KeeperHash string `json:"keeper_hash"` // recorded SHA-256 of Keeper, hex
+	Size       int64  `json:"size,omitempty"`
 	Mode       uint32 `json:"mode,omitempty"`
 	ModTime    int64  `json:"mtime,omitempty"` // unix nanoseconds, for undoing a hard link
 	Skip       string `json:"skip,omitempty"`  // why it was not (or would not be) done
@@ -60,11 +64,24 @@ type ActOptions struct {
 	To         string   // Move: destination folder
 	Roots      []string // absolute; a moved file keeps its path relative to the root it is under
 	JournalDir string   // where runs are journalled; required unless Action is Report
-	Yes        bool     // act; otherwise only say what would happen
+	HomeTrash  string   // Delete: the home trash; "" means HomeTrash(nil)
+	// References are absolute folders whose files are never acted on,
+	// whatever a group or plan says (see Options.References); a plan
+	// records them.
+	References []string
+	Yes        bool // act; otherwise only say what would happen
 	Now        func() time.Time
 }
 
-// Outcome is what Act did or would do.
+// ApplyOptions configure Apply.
+type ApplyOptions struct {
+	JournalDir string // where runs are journalled; required
+	HomeTrash  string // the home trash, for deleted files on its file system; "" means HomeTrash(nil)
+	Yes        bool   // act; otherwise only say what would happen
+	Now        func() time.Time
+}
+
+// Outcome is what Act or Apply did or would do.
 type Outcome struct {
 	RunID   string   `json:"run_id,omitempty"`
 	DryRun  bool     `json:"dry_run"`
@@ -72,14 +89,34 @@ type Outcome struct {
 	Changed []string `json:"changed"` // paths acted on (empty in a dry run)
 }
 
-// Act applies the action to the members of groups. Before each file it
-// checks, by content hash, that the file is still what was indexed and
-// that the keeper still exists unchanged; otherwise the file is skipped
-// with a reason. With Yes, every step is written (and synced) to the
-// run's journal before the file is touched, and again when done, so Undo
-// can reverse the run, even an interrupted one. One line per step is
-// written to log.
-func Act(groups []Group, opts *ActOptions, log io.Writer) (Outcome, error) {
+// Act applies the action to the members of groups: it is Apply of
+// NewPlan(groups, opts), so every file is checked against what was
+// indexed (size, modification time and content hash).
+func Act(ctx context.Context, groups []Group, opts *ActOptions, log io.Writer) (Outcome, error) {
+	if opts.Action == Report || opts.Action == "" {
+		return Outcome{DryRun: !opts.Yes}, nil
+	}
+	if opts.JournalDir == "" {
+		return Outcome{DryRun: !opts.Yes}, errors.New("act: no journal folder")
+	}
+	p, err := NewPlan(groups, opts)
+	if err != nil {
+		return Outcome{DryRun: !opts.Yes}, fmt.Errorf("act: %w", err)
+	}
+	return Apply(ctx, p, &ApplyOptions{JournalDir: opts.JournalDir, HomeTrash: opts.HomeTrash, Yes: opts.Yes, Now: opts.Now}, log)
+}
+
+// Apply carries out plan p. Before each file it checks that the file and
+// its group's keeper are still what the plan recorded (size, modification
+// time and content hash) and regular files; otherwise the file is skipped
+// with a reason, as are protected files, and the rest is done. Deleted
+// files go to the trash of their own file system (see HomeTrash). With
+// Yes, every step is written (and synced) to the run's journal before the
+// file is touched, and again when done, so Undo can reverse the run, even
+// an interrupted one. One line per step is written to log. When ctx is
+// done Apply stops before the next file and returns ctx's error with what
+// it did so far (journalled: undo reverses it).
+func Apply(ctx context.Context, p *Plan, opts *ApplyOptions, log io.Writer) (Outcome, error) {
 	o := *opts
 	if o.Now == nil {
 		o.Now = time.Now
@@ -88,31 +125,22 @@ func Act(groups []Group, opts *ActOptions, log io.Writer) (Outcome, error) {
 		log = io.Discard
 	}
 	out := Outcome{DryRun: !o.Yes}
-	if o.Action == Report || o.Action == "" {
-		return out, nil
+	if err := p.Validate(); err != nil {
+		return out, err
 	}
 	if o.JournalDir == "" {
-		return out, errors.New("act: no journal folder")
+		return out, errors.New("apply: no journal folder")
 	}
-	if o.Action == Move && o.To == "" {
-		return out, errors.New("act: move needs a destination folder")
+	home := o.HomeTrash
+	if home == "" {
+		home = HomeTrash(nil)
 	}
-	if o.To != "" {
-		to, err := filepath.Abs(o.To)
-		if err != nil {
-			return out, err
-		}
-		o.To = to
+	since := p.since
+	if since == "" {
+		since = "the plan was written"
 	}
-	if len(o.Roots) == 0 {
-		// No roots given: files keep their path below the folder that
-		// holds them all.
-		if d := commonDir(groups); d != "" {
-			o.Roots = []string{d}
-		}
-	}
-	out.RunID = o.Now().UTC().Format("20060102T150405.000000000Z")
-	trash := filepath.Join(o.JournalDir, out.RunID+".trash")
+	now := o.Now()
+	out.RunID = now.UTC().Format(runIDLayout)
 	// The journal is created with the first change, so a run that changes
 	// nothing does not hide the previous one from Undo.
 	var j *journal
@@ -122,36 +150,48 @@ func Act(groups []Group, opts *ActOptions, log io.Writer) (Outcome, error) {
 		}
 	}()
 	planned := make(map[string]bool)
-	for _, g := range groups {
-		for _, m := range g.Members {
-			s := Step{Seq: len(out.Steps) + 1, Op: o.Action, Path: m.Path, Keeper: g.Keeper.Path,
-				Hash: hex.EncodeToString(m.Hash[:]), KeeperHash: hex.EncodeToString(g.Keeper.Hash[:])}
-			if m.Protected {
-				s.Skip = "under a reference folder"
-				out.Steps = append(out.Steps, s)
-				describe(log, &s, o.Yes)
+	for _, g := range p.Groups {
+		k := &g.Keeper
+		keeperSkip, keeperChecked := "", false
+		for i := range g.Members {
+			m := &g.Members[i]
+			op := p.memberAction(m)
+			if op == Keep {
 				continue
 			}
-			switch o.Action {
+			if err := ctx.Err(); err != nil {
+				return out, err
+			}
+			s := Step{Seq: len(out.Steps) + 1, Op: op, Path: m.Path, Keeper: k.Path,
+				Hash: m.SHA256.String(), KeeperHash: k.SHA256.String(), Size: m.Size}
+			if m.Protected || rootOf(m.Path, p.References) >= 0 {
+				s.Skip = "under a reference folder"
+			}
+			switch op {
 			case Move:
-				s.Base = o.To
-				s.Dest = filepath.Join(o.To, relToRoot(m.Path, o.Roots))
-			case Delete:
-				s.Base = trash
-				s.Dest = filepath.Join(trash, relToRoot(m.Path, nil))
+				s.Base = p.To
+				s.Dest = filepath.Join(p.To, relToRoot(m.Path, p.Roots))
+				if s.Skip == "" && planned[s.Dest] {
+					s.Skip = "another file in this run goes to " + s.Dest
+				}
+				planned[s.Dest] = true
 			case Hardlink:
-				if m.Hash != g.Keeper.Hash {
+				if s.Skip == "" && m.SHA256 != k.SHA256 {
 					s.Skip = "not byte-identical to the keeper (hard links replace exact copies only)"
 				}
 			}
-			if s.Skip == "" && s.Dest != "" && planned[s.Dest] {
-				s.Skip = "another file in this run goes to " + s.Dest
+			if s.Skip == "" && !keeperChecked {
+				keeperSkip, keeperChecked = checkKeeper(k, since), true
 			}
 			if s.Skip == "" {
-				s.Skip = check(&s)
+				s.Skip = keeperSkip
 			}
-			if s.Dest != "" {
-				planned[s.Dest] = true
+			if s.Skip == "" {
+				s.Skip = check(&s, m, since)
+			}
+			var td trashDir
+			if s.Skip == "" && op == Delete {
+				s.Skip = toTrash(&s, &td, home, planned, o.Yes)
 			}
 			if s.Skip == "" && o.Yes {
 				if j == nil {
@@ -163,7 +203,7 @@ func Act(groups []Group, opts *ActOptions, log io.Writer) (Outcome, error) {
 				if err := j.write(record{State: "begin", Step: s}); err != nil {
 					return out, err
 				}
-				if err := perform(&s, out.RunID); err != nil {
+				if err := perform(&s, out.RunID, td, now); err != nil {
 					s.Skip = err.Error()
 				} else {
 					if err := j.write(record{State: "done", Step: s}); err != nil {
@@ -177,6 +217,26 @@ func Act(groups []Group, opts *ActOptions, log io.Writer) (Outcome, error) {
 		}
 	}
 	return out, nil
+}
+
+// runIDLayout names runs by their start, so that names sort by time.
+const runIDLayout = "20060102T150405.000000000Z"
+
+// toTrash picks s's place in the trash of its file system (made when yes)
+// or returns why there is none.
+func toTrash(s *Step, td *trashDir, home string, planned map[string]bool, yes bool) string {
+	t, err := trashFor(s.Path, home, yes)
+	if err != nil {
+		return "no trash on its file system: " + err.Error()
+	}
+	file, info, err := t.slot(s.Path, planned)
+	if err != nil {
+		return err.Error()
+	}
+	*td = t
+	s.Dest, s.Info = file, info
+	planned[file] = true
+	return ""
 }
 
 // describe writes one line saying what a step did or would do.
@@ -198,38 +258,54 @@ func describe(w io.Writer, s *Step, yes bool) {
 	}
 }
 
-// check returns why s cannot be done now, or "".
-func check(s *Step) string {
-	if s.Path == s.Keeper {
-		return "is the keeper"
-	}
-	// The keeper must be a file of its own: a symlink to the copy would
-	// dangle once the copy is gone.
-	if ks, err := os.Lstat(s.Keeper); err != nil {
-		return "keeper unreadable: " + err.Error()
-	} else if !ks.Mode().IsRegular() {
-		return "keeper is not a regular file"
-	}
-	kh, err := hashFile(s.Keeper)
+// checkKeeper returns why the members of k's group cannot be acted on
+// now, or "". The keeper must be a file of its own (a symlink to a copy
+// would dangle once the copy is gone) and still what was recorded.
+func checkKeeper(k *PlanFile, since string) string {
+	ks, err := os.Lstat(k.Path)
 	if err != nil {
 		return "keeper unreadable: " + err.Error()
 	}
-	if kh != s.KeeperHash {
-		return "keeper changed since indexing"
+	if !ks.Mode().IsRegular() {
+		return "keeper is not a regular file"
+	}
+	if why := changed(ks, k, since); why != "" {
+		return "keeper " + why
+	}
+	kh, err := hashFile(k.Path)
+	if err != nil {
+		return "keeper unreadable: " + err.Error()
+	}
+	if kh != k.SHA256.String() {
+		return "keeper changed since " + since + " (content differs)"
+	}
+	return ""
+}
+
+// check returns why s, for member m, cannot be done now, or "".
+func check(s *Step, m *PlanFile, since string) string {
+	if s.Path == s.Keeper {
+		return "is the keeper"
 	}
 	st, err := os.Lstat(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "no longer exists"
+	}
 	if err != nil {
 		return "unreadable: " + err.Error()
 	}
 	if !st.Mode().IsRegular() {
 		return "not a regular file"
 	}
+	if why := changed(st, m, since); why != "" {
+		return why
+	}
 	h, err := hashFile(s.Path)
 	if err != nil {
 		return "unreadable: " + err.Error()
 	}
 	if h != s.Hash {
-		return "changed since indexing"
+		return "changed since " + since + " (content differs)"
 	}
 	ks, err := os.Stat(s.Keeper)
 	if err != nil {
@@ -248,10 +324,25 @@ func check(s *Step) string {
 	return ""
 }
 
-func perform(s *Step, runID string) error {
+// changed says how st differs in size or modification time from what f
+// recorded, or "".
+func changed(st os.FileInfo, f *PlanFile, since string) string {
+	if st.Size() != f.Size {
+		return fmt.Sprintf("changed since %s (%d bytes, was %d)", since, st.Size(), f.Size)
+	}
+	if !st.ModTime().Equal(f.ModTime) {
+		return fmt.Sprintf("changed since %s (modified %s, was %s)", since,
+			st.ModTime().UTC().Format(time.RFC3339Nano), f.ModTime.UTC().Format(time.RFC3339Nano))
+	}
+	return ""
+}
+
+func perform(s *Step, runID string, td trashDir, now time.Time) error {
 	switch s.Op {
-	case Move, Delete:
+	case Move:
 		return moveFile(s.Path, s.Dest)
+	case Delete:
+		return trashFile(s.Path, s.Dest, s.Info, td.top, now)
 	case Hardlink:
 		tmp := s.Path + ".simsearch-" + runID
 		if err := os.Link(s.Keeper, tmp); err != nil {

@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -17,14 +18,15 @@ import (
 // tree is a photo folder with a keeper, an exact copy and a near copy,
 // and the groups an index would give for it.
 type tree struct {
-	root, journal, to string
-	groups            []Group
+	root, journal, to, trash string
+	groups                   []Group
 }
 
 func newTree(t *testing.T) *tree {
 	t.Helper()
 	base := t.TempDir()
-	tr := &tree{root: filepath.Join(base, "photos"), journal: filepath.Join(base, "db.journal"), to: filepath.Join(base, "dupes")}
+	tr := &tree{root: filepath.Join(base, "photos"), journal: filepath.Join(base, "db.journal"), to: filepath.Join(base, "dupes"),
+		trash: filepath.Join(base, "share", "Trash")}
 	files := map[string]string{
 		"keep.jpg":       "keeper bytes",
 		"sub/copy.jpg":   "keeper bytes",
@@ -46,7 +48,7 @@ func newTree(t *testing.T) *tree {
 		if err := os.Chtimes(p, mt, mt); err != nil {
 			t.Fatal(err)
 		}
-		items[name] = store.Item{Path: p, Hash: sha256.Sum256([]byte(c)), Size: int64(len(c))}
+		items[name] = store.Item{Path: p, Hash: sha256.Sum256([]byte(c)), Size: int64(len(c)), ModTime: mt.UnixNano()}
 	}
 	tr.groups = []Group{
 		{Keeper: items["keep.jpg"], Members: []Member{
@@ -103,7 +105,7 @@ func TestAct_DryRunChangesNothing(t *testing.T) {
 			tr := newTree(t)
 			before := snapshot(t, filepath.Dir(tr.root))
 			var log strings.Builder
-			out, err := Act(tr.groups, &ActOptions{Action: a, To: tr.to, Roots: []string{tr.root}, JournalDir: tr.journal}, &log)
+			out, err := Act(context.Background(), tr.groups, &ActOptions{Action: a, To: tr.to, Roots: []string{tr.root}, JournalDir: tr.journal, HomeTrash: tr.trash}, &log)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,7 +135,7 @@ func TestAct_YesThenUndoRestores(t *testing.T) {
 		t.Run(string(tt.a), func(t *testing.T) {
 			tr := newTree(t)
 			before := snapshot(t, tr.root)
-			out, err := Act(tr.groups, &ActOptions{Action: tt.a, To: tr.to, Roots: []string{tr.root}, JournalDir: tr.journal, Yes: true, Now: fixedNow}, nil)
+			out, err := Act(context.Background(), tr.groups, &ActOptions{Action: tt.a, To: tr.to, Roots: []string{tr.root}, JournalDir: tr.journal, HomeTrash: tr.trash, Yes: true, Now: fixedNow}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,7 +199,7 @@ func TestAct_SkipsWhatChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := snapshot(t, filepath.Dir(tr.root))
-	out, err := Act(tr.groups, &ActOptions{Action: Move, To: tr.to, Roots: []string{tr.root}, JournalDir: tr.journal, Yes: true}, nil)
+	out, err := Act(context.Background(), tr.groups, &ActOptions{Action: Move, To: tr.to, Roots: []string{tr.root}, JournalDir: tr.journal, HomeTrash: tr.trash, Yes: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +223,7 @@ func TestAct_SkipsWhatChanged(t *testing.T) {
 
 func TestAct_HardlinkNeedsExactCopy(t *testing.T) {
 	tr := newTree(t)
-	out, err := Act(tr.groups[:1], &ActOptions{Action: Hardlink, JournalDir: tr.journal}, nil)
+	out, err := Act(context.Background(), tr.groups[:1], &ActOptions{Action: Hardlink, JournalDir: tr.journal, HomeTrash: tr.trash}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +235,7 @@ func TestAct_HardlinkNeedsExactCopy(t *testing.T) {
 func TestUndo_InterruptedRun(t *testing.T) {
 	tr := newTree(t)
 	before := snapshot(t, tr.root)
-	if _, err := Act(tr.groups, &ActOptions{Action: Delete, JournalDir: tr.journal, Yes: true, Now: fixedNow}, nil); err != nil {
+	if _, err := Act(context.Background(), tr.groups, &ActOptions{Action: Delete, JournalDir: tr.journal, HomeTrash: tr.trash, Yes: true, Now: fixedNow}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Simulate a crash after the last "begin" but before its file moved:
@@ -248,7 +250,7 @@ func TestUndo_InterruptedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := tr.groups[1].Members[0].Path
-	steps, _ := readJournal(runs[0])
+	steps, _, _ := readJournal(runs[0])
 	if err := os.Rename(steps[len(steps)-1].Dest, last); err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +275,7 @@ func TestAct_KeeperSymlinkToCopyIsSkipped(t *testing.T) {
 	if err := os.Symlink(g.Members[0].Path, g.Keeper.Path); err != nil {
 		t.Fatal(err)
 	}
-	out, err := Act([]Group{g}, &ActOptions{Action: Delete, JournalDir: tr.journal, Yes: true}, nil)
+	out, err := Act(context.Background(), []Group{g}, &ActOptions{Action: Delete, JournalDir: tr.journal, HomeTrash: tr.trash, Yes: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -22,8 +21,10 @@ func dedupCommand(e *env) *cli.Command {
 			"without, the whole database is. Every member of a group is within --threshold of its keeper.\n" +
 			"Actions other than report are dry runs until --yes. Before each file is touched its content\n" +
 			"hash is checked against the database, and the keeper must still exist unchanged; each step\n" +
-			"is journalled next to the database first. delete moves files into the journal's trash\n" +
-			"(<db>.journal/<run>.trash), so `simsearch dedup undo` can restore them; nothing is erased.\n\n" +
+			"is journalled next to the database first. delete moves files into the trash of their own file\n" +
+			"system (the desktop's trash: a file manager can restore them too), never copying them, so\n" +
+			"`simsearch dedup undo` can restore them and `simsearch dedup purge` frees the space.\n" +
+			"--plan FILE writes what would be done as JSON to review and edit; `dedup apply FILE` does it.\n\n" +
 			"The keeper of each group is chosen by --keep: rules applied in order, each breaking the ties\n" +
 			"of the ones before, then the default rules, then the shorter path. The default keeps the\n" +
 			"original of edited copies: most pixels, then the earliest capture (EXIF DateTimeOriginal,\n" +
@@ -40,9 +41,10 @@ func dedupCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "keep", Value: string(dedup.Default), Usage: "keeper `RULES`, comma-separated: pixels, bytes, taken (earliest capture), oldest, newest (file time), " +
 				"shortest-path, first-root, format:LIST (e.g. format:raw,heic,png,jpeg), path:GLOB (prefer matching paths; a GLOB without / matches any folder or file name), largest (pixels,bytes)"},
 			&cli.StringSliceFlag{Name: "reference", Usage: "reference `DIR` (repeatable): its photos are compared and kept first, never moved, linked or deleted"},
-			&cli.StringFlag{Name: "action", Value: string(dedup.Report), Usage: "`ACTION`: report, move (needs --to), hardlink (exact copies only) or delete (to the journal's trash)"},
+			&cli.StringFlag{Name: "action", Value: string(dedup.Report), Usage: "`ACTION`: report, move (needs --to), hardlink (exact copies only) or delete (to the trash)"},
 			&cli.StringFlag{Name: "to", Usage: "move: destination `DIR` (files keep their path below their root; nothing is overwritten)"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "act; without it, only say what would be done"},
+			&cli.StringFlag{Name: "plan", Usage: "write the plan for --action to `FILE` (JSON, to review and edit) instead of acting; `dedup apply FILE` carries it out"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: string(dedup.Table), Usage: "report `FORMAT`: table, json, csv or html (html needs --out: its thumbnails go in a folder beside it)"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the report to `FILE` instead of standard output"},
 			&cli.BoolFlag{Name: "exit-code", Usage: "exit with status 3 when duplicates were found (0 when none)"},
@@ -50,16 +52,12 @@ func dedupCommand(e *env) *cli.Command {
 			&cli.IntFlag{Name: "k", Value: 16, Usage: "neighbours examined per photo"},
 			&cli.IntFlag{Name: "ef", Usage: "HNSW search breadth (higher: misses fewer near-duplicates in very large collections, slower; default from the index)"},
 		},
-		Commands: append([]*cli.Command{{
-			Name:  "undo",
-			Usage: "reverse the last dedup run: moved and deleted files go back, hard links become separate files",
-			Action: func(ctx context.Context, c *cli.Command) error {
-				if c.Args().Len() > 0 {
-					return usagef("undo takes no arguments")
-				}
-				return e.dedupUndo(ctx, c)
-			},
-		}}, decisionCommands(e)...),
+		Commands: append([]*cli.Command{
+			dedupApplyCommand(e),
+			dedupUndoCommand(e),
+			dedupRunsCommand(e),
+			dedupPurgeCommand(e),
+		}, decisionCommands(e)...),
 		Action: func(ctx context.Context, c *cli.Command) error { return e.dedup(ctx, c) },
 	}
 }
@@ -105,6 +103,13 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 	if action != dedup.Move && c.String("to") != "" {
 		return usagef("--to is for --action move")
 	}
+	plan := c.String("plan")
+	if plan != "" && action == dedup.Report {
+		return usagef("--plan needs --action move, delete or hardlink: what the plan proposes for each copy")
+	}
+	if plan != "" && c.Bool("yes") {
+		return usagef("--plan writes a plan and acts on nothing; carry it out with `simsearch dedup apply %s --yes`", plan)
+	}
 	roots := c.Args().Slice()
 	acting := action != dedup.Report && c.Bool("yes")
 	mode := readEngine
@@ -139,46 +144,25 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 		return err
 	}
 	e.setAsideNote(format, c.String("out"), res.SetAside)
-	if action != dedup.Report {
-		out, err := eng.ActOnDuplicates(groups, dedup.ActOptions{Action: action, To: c.String("to"), Roots: roots, Yes: c.Bool("yes")}, e.stderr)
-		if err != nil {
+	act := dedup.ActOptions{Action: action, To: c.String("to"), Roots: roots, References: refs, HomeTrash: dedup.HomeTrash(e.getenv), Yes: c.Bool("yes")}
+	switch {
+	case plan != "":
+		if err := e.writeDedupPlan(eng, plan, groups, act); err != nil {
 			return err
 		}
-		skipped := 0
-		for _, s := range out.Steps {
-			if s.Skip != "" {
-				skipped++
+	case action != dedup.Report:
+		out, err := eng.ActOnDuplicates(ctx, groups, act, e.stderr)
+		if err != nil {
+			if len(out.Steps) > 0 {
+				e.dedupSummary(out) // what an interrupted run did, and how to undo it
 			}
+			return err
 		}
-		if out.DryRun {
-			fmt.Fprintf(e.stderr, "dry run: %d files would be changed, %d skipped; add --yes to act\n", len(out.Steps)-skipped, skipped)
-		} else {
-			fmt.Fprintf(e.stderr, "run %s: %d files changed, %d skipped; `simsearch dedup undo` reverses it\n", out.RunID, len(out.Changed), len(out.Steps)-len(out.Changed))
-		}
+		e.dedupSummary(out)
 	}
 	if c.Bool("exit-code") && len(groups) > 0 {
 		return exitError(3)
 	}
-	return nil
-}
-
-func (e *env) dedupUndo(ctx context.Context, c *cli.Command) error {
-	eng, err := e.openEngine(ctx, c, writeEngine)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	res, err := eng.UndoDuplicates(e.stderr)
-	if errors.Is(err, dedup.ErrNoRun) {
-		return fmt.Errorf("%w\nhint: only runs made with --yes are journalled", err)
-	}
-	if err != nil {
-		return err
-	}
-	if len(res.Problems) > 0 {
-		return fmt.Errorf("undo %s: %d files restored, %d could not be (listed above); fix them and run undo again", res.RunID, len(res.Restored), len(res.Problems))
-	}
-	fmt.Fprintf(e.stderr, "undid run %s: %d files restored; `simsearch index` adds them back to the database\n", res.RunID, len(res.Restored))
 	return nil
 }
 

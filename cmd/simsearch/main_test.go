@@ -63,6 +63,9 @@ func TestCLI(t *testing.T) {
 			env.Setenv("PHOTOS", photos)
 			env.Setenv("SIMSEARCH_ORT_LIB", os.Getenv("SIMSEARCH_ORT_LIB"))
 			env.Setenv("SIMSEARCH_DB", filepath.Join(env.WorkDir, "db", "simsearch.db"))
+			// dedup --action delete puts files in the home trash when they
+			// are on its file system: keep it in the script's folder.
+			env.Setenv("XDG_DATA_HOME", filepath.Join(env.WorkDir, "share"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
