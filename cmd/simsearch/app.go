@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	"github.com/urfave/cli/v3"
 	"golang.org/x/term"
@@ -112,11 +111,4 @@ func defaultDB(getenv func(string) string) (string, error) {
 		base = filepath.Join(home, ".local", "share")
 	}
 	return filepath.Join(base, "simsearch", "simsearch.db"), nil
-}
-
-func threadsFlag(c *cli.Command) int {
-	if n := int(c.Int("threads")); n > 0 {
-		return n
-	}
-	return runtime.NumCPU()
 }
