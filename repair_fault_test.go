@@ -42,7 +42,7 @@ func TestCheckRepair_FlippedBytes(t *testing.T) {
 	seeds := 36
 	modes := faultModes
 	if testing.Short() {
-		seeds = 12
+		seeds = 6
 		modes = slices.DeleteFunc(slices.Clone(modes), func(m faultMode) bool { return m.anyPage })
 	}
 	failed, unsalvageable := 0, 0
