@@ -56,7 +56,7 @@ func TestCheck_ReportsBrokenInvariants(t *testing.T) {
 			"item 2 (/photos/0001/IMG_000001.jpG) is missing from the path index",
 			"path " + testItem(1).Path + " points to item 2, whose path is /photos/0001/IMG_000001.jpG",
 		}, BadRecord, []int{0, 2, 3}},
-		{"control byte flipped into the item's path", rewriteItem(2, "/photos/0001/IMG_00001.jpg"), []string{
+		{"control byte flipped into the item's path", rewriteItem(2, "/photos/0001/IMG_\x1b00001.jpg"), []string{
 			`item 2 ("/photos/0001/IMG_\x1b00001.jpg") is missing from the path index`,
 			"path " + testItem(1).Path + ` points to item 2, whose path is "/photos/0001/IMG_\x1b00001.jpg"`,
 		}, BadRecord, []int{0, 2, 3}},
