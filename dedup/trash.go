@@ -263,9 +263,12 @@ func trashFile(path, file, info, top string, now time.Time) error {
 // trashInfoDate is the specification's DeletionDate layout, local time.
 const trashInfoDate = "2006-01-02T15:04:05"
 
+// trashInfoHeader starts every .trashinfo file.
+const trashInfoHeader = "[Trash Info]\n"
+
 // formatTrashInfo is the content of a .trashinfo file for path.
 func formatTrashInfo(path string, deleted time.Time) []byte {
-	return []byte("[Trash Info]\nPath=" + escapeTrashPath(path) + "\nDeletionDate=" + deleted.Local().Format(trashInfoDate) + "\n")
+	return []byte(trashInfoHeader + "Path=" + escapeTrashPath(path) + "\nDeletionDate=" + deleted.Local().Format(trashInfoDate) + "\n")
 }
 
 // TrashInfo is what a .trashinfo file says.
@@ -375,13 +378,20 @@ func unescapeTrashPath(s string) (string, error) {
 // removeTrashInfo removes the info file of a trashed file if it still
 // describes path (a file manager may have reused the name since). A
 // relative Path= is relative to the trash's top folder, an ancestor of
-// path.
+// path. An info file that is empty, or a torn start of the [Trash Info]
+// group, is the one trashFile claimed when a kill came before its bytes
+// reached the disk: nothing else writes such a file under a name the
+// journal recorded, so it goes too.
 func removeTrashInfo(info, path string) {
 	if info == "" {
 		return
 	}
 	b, err := os.ReadFile(info)
 	if err != nil {
+		return
+	}
+	if len(b) < len(trashInfoHeader) && strings.HasPrefix(trashInfoHeader, string(b)) {
+		os.Remove(info)
 		return
 	}
 	ti, err := ParseTrashInfo(b)

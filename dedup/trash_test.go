@@ -354,8 +354,9 @@ func TestJournal_OldDeleteRuns(t *testing.T) {
 	}
 }
 
-// An interrupted trashing (the info file written, or the file linked
-// into the trash but not yet unlinked) undoes cleanly.
+// An interrupted trashing (the info file created but empty, the info
+// file written, or the file linked into the trash but not yet unlinked)
+// undoes cleanly.
 func TestUndo_TrashInterrupted(t *testing.T) {
 	tr := newTree(t)
 	before := snapshot(t, tr.root)
@@ -371,6 +372,15 @@ func TestUndo_TrashInterrupted(t *testing.T) {
 	// Step 2: as if killed after the info file, before the link.
 	s = out.Steps[1]
 	if err := os.Rename(s.Dest, s.Path); err != nil {
+		t.Fatal(err)
+	}
+	// Step 3: as if killed between creating the info file and writing
+	// it: an empty info file claims the name.
+	s = out.Steps[2]
+	if err := os.Rename(s.Dest, s.Path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(s.Info, 0); err != nil {
 		t.Fatal(err)
 	}
 	res, err := Undo(tr.journal, nil)
