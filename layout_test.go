@@ -16,8 +16,9 @@ import (
 // module (by directory), the packages of this module its non-test files
 // may import. "." is the root package.
 var allowedImports = map[string][]string{
-	".":                            {"dedup", "index", "internal/extractor", "internal/quote", "internal/reference", "internal/store", "model"},
-	"cmd/simsearch":                {".", "dedup", "internal/quote", "model"},
+	".":                            {"classify", "dedup", "index", "internal/extractor", "internal/quote", "internal/reference", "internal/store", "model"},
+	"cmd/simsearch":                {".", "classify", "dedup", "internal/quote", "model"},
+	"classify":                     {},
 	"model":                        {"internal/onnx", "internal/onnx/onnxpb"},
 	"index":                        {},
 	"index/indextest":              {"index"},

@@ -79,9 +79,22 @@ type Spec struct {
 	Random       bool       `json:"random"`    // random weights: near-duplicates only
 	SHA256       string     `json:"sha256"`    // of the ONNX file as used (after any graph edit), hex
 
+	// Logits names the classifier output, N×Classes raw scores (softmax
+	// gives the probabilities), run in the same pass as the feature map;
+	// "" when the model has no classifier.
+	Logits  string `json:"logits,omitempty"`
+	Classes int    `json:"classes,omitempty"`
+	// Labels names the class list of Logits: LabelsImageNet for the 1,000
+	// ILSVRC-2012 classes; "" when the classes have no known names.
+	Labels string `json:"labels,omitempty"`
+
 	// Center holds, per pooling method, the mean of L2-normalised pooled
 	// vectors over a fixed reference set of photos. Subtracting it (then
 	// L2-normalising again) removes the large common component that ReLU
 	// features share, which otherwise crowds every cosine near 1.
 	Center map[Pooling][]float32 `json:"center,omitempty"`
 }
+
+// LabelsImageNet is Spec.Labels for the 1,000 ILSVRC-2012 classes, in the
+// order of the ONNX model zoo's and Keras' classifiers.
+const LabelsImageNet = "imagenet"
