@@ -41,11 +41,14 @@ type TrainOptions struct {
 const DefaultHoldout = 0.2
 
 // DefaultL2 is Train's weight decay when none is given. Embeddings are
-// unit vectors, so with λ = 1e-3 the weights of a class grow to a norm of
-// a few tens at most: enough for confident predictions on copies of a
-// training photo, small enough that a class of two photos is not fitted
-// to their noise.
-const DefaultL2 = 1e-3
+// unit vectors, and λ bounds how far the weights grow, so how confident
+// the head is on photos it did not see. On 30 sample photos with 5 edited
+// copies each (vgg16-random, 20% held out, seeds 1-5) every λ from 1e-5 to
+// 1 gets every held-out copy right; the mean probability of the right
+// class is 0.99 at 1e-5, 0.97 at 1e-4, 0.80 at 1e-3, 0.23 at 1e-2. 1e-4
+// keeps nearly all of that confidence without driving the weights of a
+// class of two photos to fit their noise.
+const DefaultL2 = 1e-4
 
 // ErrSamples means the samples cannot train a head: fewer than two
 // classes with samples, vectors of different lengths, or a class index
@@ -63,7 +66,8 @@ type Report struct {
 	Accuracy  *float64      `json:"accuracy"` // Correct/Held; null when nothing was held out
 	TrainAcc  float64       `json:"train_accuracy"`
 	Confusion [][]int       `json:"confusion"`
-	Misses    []Miss        `json:"misses,omitempty"` // the held-out samples predicted wrong
+	HeldOut   []int         `json:"held_out_samples,omitempty"` // indices in Train's samples
+	Misses    []Miss        `json:"misses,omitempty"`           // the held-out samples predicted wrong
 	Fit       Fit           `json:"fit"`
 }
 
@@ -131,7 +135,7 @@ func Train(samples []Sample, classes []Class, opts *TrainOptions) (*Head, Report
 	if err != nil {
 		return nil, rep, err
 	}
-	rep = Report{Classes: make([]ClassReport, len(classes)), Train: len(train), Held: len(held), Fit: fit,
+	rep = Report{Classes: make([]ClassReport, len(classes)), Train: len(train), Held: len(held), HeldOut: held, Fit: fit,
 		Confusion: make([][]int, len(classes))}
 	for c := range classes {
 		rep.Classes[c].Class = classes[c]

@@ -67,6 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			embedCommand(e),
 			modelCommand(e),
 			dedupCommand(e),
+			trainCommand(e),
 			versionCommand(e),
 		},
 		OnUsageError: func(_ context.Context, _ *cli.Command, err error, _ bool) error {
