@@ -79,7 +79,7 @@ func (e *Engine) TrainHead(ctx context.Context, dataDir string, opts *TrainOptio
 	if opts != nil {
 		o = *opts
 	}
-	rep := TrainReport{Data: dataDir, Seed: o.Seed}
+	rep := TrainReport{Data: dataDir, Seed: o.Seed, Skipped: []TrainSkip{}}
 	m, err := e.embedder()
 	if err != nil {
 		return nil, rep, err

@@ -239,3 +239,18 @@ func TestTrain_BadInput(t *testing.T) {
 		t.Error("everything held out: no error")
 	}
 }
+
+// BenchmarkTrain fits heads of the size of a photo collection's classes:
+// 512-d embeddings, 20% held out.
+func BenchmarkTrain(b *testing.B) {
+	for _, size := range []struct{ classes, per int }{{10, 20}, {100, 50}} {
+		samples, classes := blobs(size.classes, size.per, 512, 1, 1)
+		b.Run(fmt.Sprintf("%dx%d", size.classes, size.per), func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := Train(samples, classes, &TrainOptions{Seed: 1}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
