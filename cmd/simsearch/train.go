@@ -43,6 +43,18 @@ func trainCommand(e *env) *cli.Command {
 	}
 }
 
+// headName is the default head file's name: the training folder's name
+// (of its absolute path, so that "." is named too) and .head.json.
+func headName(data string) string {
+	name := "train"
+	if abs, err := filepath.Abs(data); err == nil {
+		if b := filepath.Base(abs); b != string(filepath.Separator) && b != "." {
+			name = b
+		}
+	}
+	return name + ".head.json"
+}
+
 // trainProgressMin is how many files make a log worth progress lines.
 const trainProgressMin = 100
 
@@ -88,7 +100,7 @@ func (e *env) train(ctx context.Context, c *cli.Command) error {
 	defer eng.Close()
 	out := c.String("out")
 	if out == "" {
-		out = filepath.Join(filepath.Dir(eng.Path()), filepath.Base(filepath.Clean(data))+".head.json")
+		out = filepath.Join(filepath.Dir(eng.Path()), headName(data))
 	}
 	bar := newProgress(e.stderr, "embed", "images")
 	opts.Progress = func(done, total int) { bar.set(int64(done), int64(total)) }
