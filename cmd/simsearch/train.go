@@ -21,8 +21,9 @@ import (
 
 func trainCommand(e *env) *cli.Command {
 	return &cli.Command{
-		Name:  "train",
-		Usage: "fit a new classifier head (softmax on the embeddings) for your own classes",
+		Name:      "train",
+		Usage:     "fit a new classifier head (softmax on the embeddings) for your own classes",
+		ArgsUsage: "--data DIR",
 		Description: "DIR holds one sub-folder per class (the folder's name is the class) with its photos,\n" +
 			"at any depth. The embeddings come from the database for indexed photos, the others are\n" +
 			"extracted. A stratified, seeded share of each class is held out to measure the head;\n" +
