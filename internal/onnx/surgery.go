@@ -76,11 +76,10 @@ func ExposeVector(m *onnxpb.ModelProto, name string, override map[string][]int64
 func expose(m *onnxpb.ModelProto, name string, override map[string][]int64, rank int, want string) ([]int64, error) {
 	g := m.GetGraph()
 	batchSymbolic(g)
-	shapes, err := inferShapes(g, override)
+	dims, ok, err := TensorDims(m, name, override)
 	if err != nil {
 		return nil, err
 	}
-	dims, ok := shapes[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: cannot work out the shape of %q", ErrNoFeature, name)
 	}
@@ -90,6 +89,28 @@ func expose(m *onnxpb.ModelProto, name string, override map[string][]int64, rank
 	setOutput(g, TensorValueInfo(name, slices.Concat([]int64{-1}, dims[1:])...))
 	g.ValueInfo = nil
 	return dims, nil
+}
+
+// TensorDims returns the shape of the tensor name: by inference (with
+// some input shapes given), else as declared when it is a graph output,
+// which covers operators that inference does not know (an encoder's
+// attention, say). ok is false when neither says.
+func TensorDims(m *onnxpb.ModelProto, name string, override map[string][]int64) (dims []int64, ok bool, err error) {
+	shapes, err := inferShapes(m.GetGraph(), override)
+	if err != nil {
+		return nil, false, err
+	}
+	if dims, ok := shapes[name]; ok {
+		return dims, true, nil
+	}
+	for _, o := range m.GetGraph().GetOutput() {
+		if o.GetName() == name {
+			if dims, ok := ValueInfoDims(o); ok {
+				return dims, true, nil
+			}
+		}
+	}
+	return nil, false, nil
 }
 
 // setOutput replaces the graph output of v's name, or adds v.
@@ -150,17 +171,9 @@ func FindLogits(m *onnxpb.ModelProto) ([]Logits, error) {
 // output, and returns it with K.
 func ExposeLogits(m *onnxpb.ModelProto, name string) (Logits, error) {
 	g := m.GetGraph()
-	shapes, err := inferShapes(g, nil)
+	dims, ok, err := TensorDims(m, name, nil)
 	if err != nil {
 		return Logits{}, err
-	}
-	dims, ok := shapes[name]
-	if !ok {
-		for _, o := range g.GetOutput() {
-			if o.GetName() == name {
-				dims, ok = ValueInfoDims(o)
-			}
-		}
 	}
 	if !ok {
 		return Logits{}, fmt.Errorf("%w: cannot work out the shape of classifier output %q", ErrInvalidModel, name)
