@@ -84,6 +84,13 @@ func LoadSpec(path string) (Spec, error) {
 // the spec's directory (or below it) is recorded relative to it, so the
 // models directory can be moved or copied whole.
 func SaveSpec(path string, s Spec) error {
+	if s.Path != "" && !filepath.IsAbs(s.Path) {
+		// As LoadSpec gives it under a relative model directory: relative
+		// to the working directory, not to the spec's.
+		if abs, err := filepath.Abs(s.Path); err == nil {
+			s.Path = abs
+		}
+	}
 	if filepath.IsAbs(s.Path) {
 		if dir, err := filepath.Abs(filepath.Dir(path)); err == nil {
 			if rel, err := filepath.Rel(dir, s.Path); err == nil && filepath.IsLocal(rel) {

@@ -131,3 +131,28 @@ func TestRegister_Logits(t *testing.T) {
 		})
 	}
 }
+
+// A spec loaded from a relative model directory and saved again (as
+// PrepareModel does after computing centres) still names its file.
+func TestSaveSpec_RelativeDirectory(t *testing.T) {
+	t.Chdir(t.TempDir())
+	v, err := onnx.NewVGG(tinyConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Register("models", writeModel(t, v.Model), Spec{Name: "a", Pre: TorchPreprocess(32)}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		s, err := Load("models", "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := SaveSpec("models/a.json", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Load("models", "a"); err != nil {
+		t.Errorf("after saving twice: %v", err)
+	}
+}

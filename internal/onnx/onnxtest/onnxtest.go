@@ -134,13 +134,13 @@ func QuantizedVGG(c onnx.VGGConfig, form Form) (*Quantized, error) {
 				&onnxpb.TensorProto{Name: proto.String(l.Name + "_Wq"), DataType: proto.Int32(int32(onnxpb.TensorProto_INT8)), Dims: []int64{int64(cols), int64(rows)}, Int32Data: wq},
 				scalar(l.Name+"_Wscale", ws), zero(l.Name+"_Wzp", onnxpb.TensorProto_INT8, 0),
 			)
-			yZero := "act_zp"
+			yZero, y := "act_zp", l.Name
 			if i == len(v.Weights.Dense)-1 {
-				yZero = "logit_zp" // scores are signed: no ReLU
+				yZero, y = "logit_zp", l.Name+"_q" // scores are signed: no ReLU
 			}
 			g.Node = append(g.Node, onnx.Node("QLinearMatMul",
-				[]string{x, "act_scale", "act_zp", l.Name + "_Wq", l.Name + "_Wscale", l.Name + "_Wzp", "act_scale", yZero}, l.Name))
-			x = l.Name
+				[]string{x, "act_scale", "act_zp", l.Name + "_Wq", l.Name + "_Wscale", l.Name + "_Wzp", "act_scale", yZero}, y))
+			x = y
 		}
 		if len(v.Weights.Dense) > 0 {
 			g.Node = append(g.Node, onnx.Node("DequantizeLinear", []string{x, "act_scale", "logit_zp"}, "predictions"))
