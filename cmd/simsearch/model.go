@@ -32,7 +32,7 @@ func modelCommand(e *env) *cli.Command {
 					&cli.BoolFlag{Name: "force", Usage: "download again even if installed"},
 					&cli.StringFlag{Name: "from", Usage: "install from `FILE` downloaded elsewhere, or from a mirror URL (checked like a download)"},
 				},
-				Action:    func(ctx context.Context, c *cli.Command) error { return e.modelPull(ctx, c) },
+				Action: func(ctx context.Context, c *cli.Command) error { return e.modelPull(ctx, c) },
 			},
 			{
 				Name:      "build-random",
