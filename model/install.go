@@ -64,7 +64,7 @@ func DefaultDir(getenv func(string) string) (string, error) {
 }
 
 // LoadSpec reads a model spec file. A relative Path in it is taken
-// relative to the spec file's directory.
+// relative to the spec file's directory, and returned absolute.
 func LoadSpec(path string) (Spec, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -76,6 +76,11 @@ func LoadSpec(path string) (Spec, error) {
 	}
 	if s.Path != "" && !filepath.IsAbs(s.Path) {
 		s.Path = filepath.Join(filepath.Dir(path), s.Path)
+		// Absolute, so that saving the spec again (from any directory)
+		// records the same file.
+		if abs, err := filepath.Abs(s.Path); err == nil {
+			s.Path = abs
+		}
 	}
 	return s, nil
 }
@@ -84,13 +89,6 @@ func LoadSpec(path string) (Spec, error) {
 // the spec's directory (or below it) is recorded relative to it, so the
 // models directory can be moved or copied whole.
 func SaveSpec(path string, s Spec) error {
-	if s.Path != "" && !filepath.IsAbs(s.Path) {
-		// As LoadSpec gives it under a relative model directory: relative
-		// to the working directory, not to the spec's.
-		if abs, err := filepath.Abs(s.Path); err == nil {
-			s.Path = abs
-		}
-	}
 	if filepath.IsAbs(s.Path) {
 		if dir, err := filepath.Abs(filepath.Dir(path)); err == nil {
 			if rel, err := filepath.Rel(dir, s.Path); err == nil && filepath.IsLocal(rel) {
