@@ -279,8 +279,8 @@ func BuildRandom(dir string, e Entry) (Spec, error) {
 // Register installs a user's own ONNX file in dir under s.Name, so that a
 // Keras or PyTorch export can be used. s gives the preprocessing, the
 // input name (may be empty when the graph has one input) and the feature
-// output (may be empty: the last MaxPool is used, or the graph's only
-// output when it has no MaxPool). The output is made a graph output and
+// output (may be empty: the last MaxPool is used, dequantized in an int8
+// model, or the graph's only output when it has no MaxPool). The output is made a graph output and
 // checked by shape: a 4-D map, whose layout is s.OutputLayout or worked
 // out from its shape when empty, or an N×D matrix, one vector per image
 // (an image encoder such as CLIP's), which is used as it is (pooling
@@ -339,10 +339,12 @@ func Register(dir, onnxPath string, s Spec) (Spec, error) {
 	override := map[string][]int64{s.Input: want}
 	out := s.Output
 	if out == "" {
-		for _, n := range g.GetNode() {
-			if n.GetOpType() == "MaxPool" && len(n.GetOutput()) > 0 {
-				out = n.GetOutput()[0]
-			}
+		// The last MaxPool (dequantized in an int8 model), else the only
+		// output.
+		if f, err := onnx.FeatureTensor(m); err == nil {
+			out = f
+		} else if !errors.Is(err, onnx.ErrNoFeature) {
+			return Spec{}, fmt.Errorf("register %s: %w", s.Name, err)
 		}
 		if out == "" && len(g.GetOutput()) == 1 {
 			out = g.GetOutput()[0].GetName() // an encoder: its output is the vector

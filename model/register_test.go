@@ -156,3 +156,19 @@ func TestSaveSpec_RelativeDirectory(t *testing.T) {
 		t.Errorf("after saving twice: %v", err)
 	}
 }
+
+// An int8 export registers with its float feature: the last max-pool
+// (on uint8) dequantized.
+func TestRegister_Quantized(t *testing.T) {
+	q, err := onnxtest.QuantizedVGG(onnx.VGGConfig{Size: 32, InChannels: 3, Blocks: [][]int{{4}, {8}}, Dense: []int{6, 5}, Seed: 4}, onnxtest.IntegerDense)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Register(t.TempDir(), writeModel(t, q.Model), Spec{Name: "int8", Pre: TorchPreprocess(32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Output != "block2_pool_dequantized" || s.Channels != 8 || s.GridH != 8 || s.Logits != "predictions" || s.Classes != 5 {
+		t.Errorf("spec output %s %d×%d×%d, logits %s (%d)", s.Output, s.Channels, s.GridH, s.GridW, s.Logits, s.Classes)
+	}
+}

@@ -31,9 +31,24 @@ var ErrNoFeature = errors.New("no feature map found")
 // DequantizeLinear added with the scale and zero point of the quantized
 // tensor the pool reads (see Quantization).
 func ExposeFeatures(m *onnxpb.ModelProto) (Feature, error) {
+	name, err := FeatureTensor(m)
+	if err != nil {
+		return Feature{}, err
+	}
+	dims, err := ExposeOutput(m, name, nil)
+	if err != nil {
+		return Feature{}, err
+	}
+	return Feature{Name: name, C: int(dims[1]), H: int(dims[2]), W: int(dims[3])}, nil
+}
+
+// FeatureTensor returns the float tensor of the last MaxPool of m's graph:
+// its output, or in an int8 model the dequantized output (adding the
+// DequantizeLinear when the graph has none, see ExposeFeatures).
+func FeatureTensor(m *onnxpb.ModelProto) (string, error) {
 	g := m.GetGraph()
 	if g == nil {
-		return Feature{}, fmt.Errorf("%w: no graph", ErrInvalidModel)
+		return "", fmt.Errorf("%w: no graph", ErrInvalidModel)
 	}
 	last := -1
 	for i, n := range g.GetNode() {
@@ -42,21 +57,14 @@ func ExposeFeatures(m *onnxpb.ModelProto) (Feature, error) {
 		}
 	}
 	if last < 0 {
-		return Feature{}, fmt.Errorf("%w: the graph has no MaxPool", ErrNoFeature)
+		return "", fmt.Errorf("%w: the graph has no MaxPool", ErrNoFeature)
 	}
 	pool := g.GetNode()[last]
 	name := pool.GetOutput()[0]
 	if q, ok := Quantization(g, pool.GetInput()[0]); ok {
-		var err error
-		if name, err = dequantized(m, name, q); err != nil {
-			return Feature{}, err
-		}
+		return dequantized(m, name, q)
 	}
-	dims, err := ExposeOutput(m, name, nil)
-	if err != nil {
-		return Feature{}, err
-	}
-	return Feature{Name: name, C: int(dims[1]), H: int(dims[2]), W: int(dims[3])}, nil
+	return name, nil
 }
 
 // ExposeOutput makes the tensor name a graph output after checking that it
