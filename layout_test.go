@@ -30,6 +30,7 @@ var allowedImports = map[string][]string{
 	"internal/quote":               {},
 	"internal/onnx":                {"internal/onnx/onnxpb"},
 	"internal/onnx/onnxpb":         {},
+	"internal/onnx/onnxtest":       {"internal/onnx", "internal/onnx/onnxpb"},
 	"internal/reference":           {},
 }
 

@@ -93,10 +93,10 @@ func LoadModel(ctx context.Context, opts *ModelOptions) (*Model, error) {
 }
 
 // PrepareModel returns the model opts names ready to run, doing what is
-// missing: a catalog model that is built offline (vgg16-random) is built
-// when absent or built by an older simsearch, and post-processing centres
-// are computed from the embedded reference photos when the spec has none
-// (this needs ONNX Runtime). A model that must be downloaded and is not
+// missing: a catalog model that is built offline (vgg16-random,
+// vgg19-random) is built when absent or built by an older simsearch, and
+// post-processing centres are computed from the embedded reference photos
+// when the spec has none (this needs ONNX Runtime). A model that must be downloaded and is not
 // installed is ErrModelNotInstalled: see model.Pull.
 func PrepareModel(ctx context.Context, opts *ModelOptions) (*Model, error) {
 	m, err := newModel(opts)

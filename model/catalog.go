@@ -1,5 +1,7 @@
 package model
 
+import "github.com/simsearch/simsearch/internal/onnx"
+
 // Entry is one model the catalog knows how to obtain: downloaded from URL
 // and verified by Size and SHA256, or built offline when URL is empty.
 type Entry struct {
@@ -82,22 +84,72 @@ func Catalog() []Entry {
 		s.Pre.Standardize = random
 		return s
 	}
-	const pretrained = "VGG16 trained on ImageNet (ONNX model zoo vgg16-12), pool5 features"
+	// The zoo's classifiers end in 1,000 ImageNet scores; Pull records
+	// which output holds them.
+	zoo := func(s Spec) Spec {
+		s.Classes, s.Labels = 1000, LabelsImageNet
+		return s
+	}
+	const (
+		vgg16Desc     = "VGG16 trained on ImageNet (ONNX model zoo vgg16-12), pool5 features"
+		vgg19Desc     = "VGG19 trained on ImageNet (ONNX model zoo vgg19-7), pool5 features"
+		vgg16Int8Desc = "VGG16 trained on ImageNet, quantized to int8 (ONNX model zoo vgg16-12-int8), pool5 features"
+		// The random models are the trunk only: no classifier, so no
+		// ImageNet classes (and 59 MB for vgg16-random, not 528).
+		vgg16RandomDesc = "VGG16 architecture, trunk only, " + RandomDescription
+		vgg19RandomDesc = "VGG19 architecture, trunk only, " + RandomDescription
+	)
+	const zooDir = "https://github.com/onnx/models/raw/main/validated/vision/classification/vgg/model/"
 	return []Entry{
 		{
 			Name:        "vgg16",
-			Description: pretrained,
-			URL:         "https://github.com/onnx/models/raw/main/validated/vision/classification/vgg/model/vgg16-12.onnx",
+			Description: vgg16Desc,
+			URL:         zooDir + "vgg16-12.onnx",
 			Size:        553_437_752,
 			SHA256:      "722c42f53ca03a5480296bf8f9c85a151de3eed9ec982d7d2302ff6e2900c67b",
-			Spec:        vgg("vgg16", pretrained, false),
+			Spec:        zoo(vgg("vgg16", vgg16Desc, false)),
 		},
 		{
 			Name:        "vgg16-random",
-			Description: "VGG16 architecture, " + RandomDescription,
-			Spec:        vgg("vgg16-random", "VGG16 architecture, "+RandomDescription, true),
+			Description: vgg16RandomDesc,
+			Spec:        vgg("vgg16-random", vgg16RandomDesc, true),
+		},
+		{
+			Name:        "vgg19",
+			Description: vgg19Desc,
+			URL:         zooDir + "vgg19-7.onnx",
+			Size:        574_677_321,
+			SHA256:      "692f9f927f1df1b89033787a77a73eac59fd9b3344f9ecdf0b13221e41c2046f",
+			Spec:        zoo(vgg("vgg19", vgg19Desc, false)),
+		},
+		{
+			// vgg19-random shares vgg16-random's pooling, threshold and
+			// standardisation, measured on vgg16-random only: it has not
+			// been calibrated itself.
+			Name:        "vgg19-random",
+			Description: vgg19RandomDesc,
+			Spec:        vgg("vgg19-random", vgg19RandomDesc, true),
+		},
+		{
+			Name:        "vgg16-int8",
+			Description: vgg16Int8Desc,
+			URL:         zooDir + "vgg16-12-int8.onnx",
+			Size:        138_407_238,
+			SHA256:      "0d0a8e1d69f70404421e37dbad4f8bd21d42758e9f426bd5b39e9e4e9e1afa23",
+			Spec:        zoo(vgg("vgg16-int8", vgg16Int8Desc, false)),
 		},
 	}
+}
+
+// randomConfig is the network the random catalog entry name builds.
+func randomConfig(name string) (onnx.VGGConfig, bool) {
+	switch name {
+	case "vgg16-random":
+		return onnx.VGG16Config(false), true
+	case "vgg19-random":
+		return onnx.VGG19Config(false), true
+	}
+	return onnx.VGGConfig{}, false
 }
 
 // Lookup returns the catalog entry called name.

@@ -64,7 +64,7 @@ func DefaultDir(getenv func(string) string) (string, error) {
 }
 
 // LoadSpec reads a model spec file. A relative Path in it is taken
-// relative to the spec file's directory.
+// relative to the spec file's directory, and returned absolute.
 func LoadSpec(path string) (Spec, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -76,6 +76,11 @@ func LoadSpec(path string) (Spec, error) {
 	}
 	if s.Path != "" && !filepath.IsAbs(s.Path) {
 		s.Path = filepath.Join(filepath.Dir(path), s.Path)
+		// Absolute, so that saving the spec again (from any directory)
+		// records the same file.
+		if abs, err := filepath.Abs(s.Path); err == nil {
+			s.Path = abs
+		}
 	}
 	return s, nil
 }
@@ -251,32 +256,49 @@ func install(dir string, m *onnxpb.ModelProto, s Spec) (Spec, error) {
 	return s, nil
 }
 
-// BuildRandom builds the vgg16-random model (the VGG16 trunk with
-// deterministic He-normal weights, see onnx.NewVGG) and installs it in dir.
-func BuildRandom(dir string) (Spec, error) {
-	e, _ := Lookup("vgg16-random")
-	v, err := onnx.NewVGG(onnx.VGG16Config(false))
+// BuildRandom builds the random catalog entry e (vgg16-random or
+// vgg19-random: the trunk with deterministic He-normal weights, see
+// onnx.NewVGG) and installs it in dir.
+func BuildRandom(dir string, e Entry) (Spec, error) {
+	c, ok := randomConfig(e.Name)
+	if !ok || !e.Spec.Random {
+		return Spec{}, fmt.Errorf("build %s: %w: not a random catalog model", e.Name, ErrSpec)
+	}
+	v, err := onnx.NewVGG(c)
 	if err != nil {
 		return Spec{}, err
 	}
 	s := e.Spec
-	s.Output = v.Feature.Name
+	s.Output, s.Channels, s.GridH, s.GridW = v.Feature.Name, v.Feature.C, v.Feature.H, v.Feature.W
+	if v.Logits != "" {
+		s.Logits, s.Classes = v.Logits, c.Dense[len(c.Dense)-1]
+	}
 	return install(dir, v.Model, s)
 }
 
 // Register installs a user's own ONNX file in dir under s.Name, so that a
 // Keras or PyTorch export can be used. s gives the preprocessing, the
 // input name (may be empty when the graph has one input) and the feature
-// output (may be empty: the last MaxPool is used). The output is made a
-// graph output and checked to be a 4-D map; its layout is s.OutputLayout,
-// or worked out from its shape when empty. Pooling and Threshold default
-// to those of vgg16.
+// output (may be empty: the last MaxPool is used, dequantized in an int8
+// model, or the graph's only output when it has no MaxPool). The output is made a graph output and
+// checked by shape: a 4-D map, whose layout is s.OutputLayout or worked
+// out from its shape when empty, or an N×D matrix, one vector per image
+// (an image encoder such as CLIP's), which is used as it is (pooling
+// None, Channels D, a 1×1 grid).
+//
+// The classifier output is s.Logits when set, else the one graph output of
+// a map model that is an N×K matrix, if there is exactly one; s.Labels may
+// name its classes (LabelsImageNet, for K = 1,000). Pooling and Threshold
+// default to those of vgg16.
 func Register(dir, onnxPath string, s Spec) (Spec, error) {
 	if err := checkName(s.Name); err != nil {
 		return Spec{}, err
 	}
 	if err := s.Pre.Validate(); err != nil {
 		return Spec{}, err
+	}
+	if s.Labels != "" && s.Labels != LabelsImageNet {
+		return Spec{}, fmt.Errorf("register %s: %w: unknown labels %q (the known class list is %s)", s.Name, ErrSpec, s.Labels, LabelsImageNet)
 	}
 	m, err := onnx.ReadModel(onnxPath)
 	if err != nil {
@@ -314,15 +336,21 @@ func Register(dir, onnxPath string, s Spec) (Spec, error) {
 			}
 		}
 	}
+	override := map[string][]int64{s.Input: want}
 	out := s.Output
 	if out == "" {
-		for _, n := range g.GetNode() {
-			if n.GetOpType() == "MaxPool" && len(n.GetOutput()) > 0 {
-				out = n.GetOutput()[0]
-			}
+		// The last MaxPool (dequantized in an int8 model), else the only
+		// output.
+		if f, err := onnx.FeatureTensor(m); err == nil {
+			out = f
+		} else if !errors.Is(err, onnx.ErrNoFeature) {
+			return Spec{}, fmt.Errorf("register %s: %w", s.Name, err)
+		}
+		if out == "" && len(g.GetOutput()) == 1 {
+			out = g.GetOutput()[0].GetName() // an encoder: its output is the vector
 		}
 		if out == "" {
-			return Spec{}, fmt.Errorf("register %s: %w: no MaxPool; name the feature output", s.Name, onnx.ErrNoFeature)
+			return Spec{}, fmt.Errorf("register %s: %w: no MaxPool and several outputs; name the feature output", s.Name, onnx.ErrNoFeature)
 		}
 	}
 	var producer *onnxpb.NodeProto
@@ -334,26 +362,86 @@ func Register(dir, onnxPath string, s Spec) (Spec, error) {
 	if producer == nil {
 		return Spec{}, fmt.Errorf("register %s: %w: no tensor %q in the graph", s.Name, ErrSpec, out)
 	}
-	dims, err := onnx.ExposeOutput(m, out, map[string][]int64{s.Input: want})
+	dims, _, err := onnx.TensorDims(m, out, override)
 	if err != nil {
 		return Spec{}, fmt.Errorf("register %s: %w", s.Name, err)
 	}
-	layout := s.OutputLayout
-	if layout == "" {
-		layout = guessLayout(producer, dims)
+	if len(dims) == 2 {
+		if s.Pooling != "" && s.Pooling != None {
+			return Spec{}, fmt.Errorf("register %s: %w: %s is one %d-d vector per image, which is used as it is: pooling %q does not apply (leave it out, or use %q)",
+				s.Name, ErrSpec, out, dims[1], s.Pooling, None)
+		}
+		dims, err := onnx.ExposeVector(m, out, override)
+		if err != nil {
+			return Spec{}, fmt.Errorf("register %s: %w", s.Name, err)
+		}
+		s.Channels, s.GridH, s.GridW = int(dims[1]), 1, 1
+		s.OutputLayout, s.Pooling = NCHW, None
+	} else {
+		if s.Pooling == None {
+			return Spec{}, fmt.Errorf("register %s: %w: pooling %q is for models that output one vector per image; %s is a feature map",
+				s.Name, ErrSpec, None, out)
+		}
+		dims, err := onnx.ExposeOutput(m, out, override)
+		if err != nil {
+			return Spec{}, fmt.Errorf("register %s: %w", s.Name, err)
+		}
+		layout := s.OutputLayout
+		if layout == "" {
+			layout = guessLayout(producer, dims)
+		}
+		switch layout {
+		case NCHW:
+			s.Channels, s.GridH, s.GridW = int(dims[1]), int(dims[2]), int(dims[3])
+		case NHWC:
+			s.GridH, s.GridW, s.Channels = int(dims[1]), int(dims[2]), int(dims[3])
+		default:
+			return Spec{}, fmt.Errorf("register %s: %w: output layout %q", s.Name, ErrSpec, layout)
+		}
+		s.OutputLayout = layout
+		s.Pooling = orDefault(s.Pooling, MAC) // TODO(calibrate): as vgg16
 	}
-	switch layout {
-	case NCHW:
-		s.Channels, s.GridH, s.GridW = int(dims[1]), int(dims[2]), int(dims[3])
-	case NHWC:
-		s.GridH, s.GridW, s.Channels = int(dims[1]), int(dims[2]), int(dims[3])
-	default:
-		return Spec{}, fmt.Errorf("register %s: %w: output layout %q", s.Name, ErrSpec, layout)
+	s.Output = out
+	if s.Logits, s.Classes, err = registerLogits(m, s, out); err != nil {
+		return Spec{}, fmt.Errorf("register %s: %w", s.Name, err)
 	}
-	s.Output, s.OutputLayout = out, layout
-	s.Pooling = orDefault(s.Pooling, MAC)               // TODO(calibrate): as vgg16
+	if s.Labels == LabelsImageNet && s.Classes != 1000 {
+		if s.Logits == "" {
+			return Spec{}, fmt.Errorf("register %s: %w: --labels %s needs a classifier output (name it with --logits)", s.Name, ErrSpec, s.Labels)
+		}
+		return Spec{}, fmt.Errorf("register %s: %w: labels %s are 1000 classes, classifier output %s has %d", s.Name, ErrSpec, s.Labels, s.Logits, s.Classes)
+	}
 	s.Threshold = orDefault(s.Threshold, float32(0.90)) // TODO(calibrate): as vgg16
 	return install(dir, m, s)
+}
+
+// registerLogits makes the classifier output of a registered model a graph
+// output: the one named in s, else the single N×K graph output of a map
+// model.
+func registerLogits(m *onnxpb.ModelProto, s Spec, feature string) (string, int, error) {
+	if s.Logits != "" {
+		l, err := onnx.ExposeLogits(m, s.Logits)
+		if err != nil {
+			return "", 0, fmt.Errorf("%w: %w", ErrSpec, err)
+		}
+		return l.Name, l.Classes, nil
+	}
+	if s.Pooling == None {
+		return "", 0, nil // the N×D output is the embedding, not scores
+	}
+	found, err := onnx.FindLogits(m)
+	if err != nil {
+		return "", 0, err
+	}
+	found = slices.DeleteFunc(found, func(l onnx.Logits) bool { return l.Name == feature })
+	if len(found) != 1 {
+		return "", 0, nil
+	}
+	l, err := onnx.ExposeLogits(m, found[0].Name)
+	if err != nil {
+		return "", 0, err
+	}
+	return l.Name, l.Classes, nil
 }
 
 // guessLayout tells NCHW from NHWC for a feature map: ONNX's convolution

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/simsearch/simsearch/internal/onnx"
+	"github.com/simsearch/simsearch/internal/onnx/onnxpb"
 )
 
 // ErrChecksum is returned when a downloaded or installed file does not have
@@ -41,8 +42,11 @@ func (e *StatusError) Error() string {
 // PullOptions adjusts Pull. The zero value (or nil) downloads from the
 // catalog URL with http.DefaultClient and reports no progress.
 type PullOptions struct {
-	Client   *http.Client
-	URL      string                  // overrides the entry's URL (mirrors, tests)
+	Client *http.Client
+	URL    string // overrides the entry's URL (mirrors, tests)
+	// File installs from a copy of the download on this machine instead
+	// (fetched elsewhere): it is checked like a download and only read.
+	File     string
 	Progress func(done, total int64) // called as bytes arrive; total is the expected size
 	Force    bool                    // install again even if the model is installed
 }
@@ -52,9 +56,15 @@ type PullOptions struct {
 // partial download with an HTTP Range request; its size and SHA-256 are
 // checked (a mismatch deletes the partial file and wraps ErrChecksum);
 // then its last max-pool is exposed as the feature output (see
-// onnx.ExposeFeatures) and the edited model and its spec are written. A model
-// without a URL is built locally (vgg16-random). A model already installed
-// is returned as is unless opts.Force is set.
+// onnx.ExposeFeatures; in an int8 model, the float tensor after it), its
+// classifier output is recorded in Spec.Logits, and the edited model and
+// its spec are written. A model without a URL is built locally (see
+// BuildRandom). A model already installed is returned as is unless
+// opts.Force is set.
+//
+// With opts.File, the file is checked and installed instead of a
+// download; a file that does not match is refused with ErrChecksum and
+// nothing is installed. The file itself is never modified or removed.
 //
 // When the server cannot be reached the error wraps ErrOffline; a complete
 // file placed at dir/<name>.onnx.part by hand is then installed without
@@ -75,50 +85,96 @@ func Pull(ctx context.Context, e Entry, dir string, opts *PullOptions) (Spec, er
 	if opts.URL != "" {
 		url = opts.URL
 	}
+	if e.URL == "" && (opts.File != "" || opts.URL != "") {
+		return Spec{}, fmt.Errorf("pull %s: %w: it is built here, not downloaded", e.Name, ErrSpec)
+	}
 	if url == "" {
 		if !e.Spec.Random {
 			return Spec{}, fmt.Errorf("pull %s: %w: no download URL", e.Name, ErrSpec)
 		}
-		return BuildRandom(dir)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Spec{}, fmt.Errorf("pull %s: %w", e.Name, err)
+		return BuildRandom(dir, e)
 	}
 	part := filepath.Join(dir, e.Name+".onnx.part")
-	if err := download(ctx, url, part, e, opts); err != nil {
-		if errors.Is(err, ErrChecksum) {
+	src := part
+	if opts.File != "" {
+		if err := verify(opts.File, e.Size, e.SHA256); err != nil {
+			return Spec{}, fmt.Errorf("pull %s from %s: %w", e.Name, opts.File, err)
+		}
+		src = opts.File
+	} else {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return Spec{}, fmt.Errorf("pull %s: %w", e.Name, err)
+		}
+		if err := download(ctx, url, part, e, opts); err != nil {
+			if errors.Is(err, ErrChecksum) {
+				os.Remove(part)
+			}
+			if errors.Is(err, ErrOffline) {
+				return Spec{}, fmt.Errorf("pull %s: %w; without network, download %s on another machine and install it "+
+					"with `simsearch model pull %s --from FILE` (or copy it to %s and pull again, "+
+					"or install your own ONNX file with `simsearch model register`)", e.Name, err, url, e.Name, part)
+			}
+			return Spec{}, fmt.Errorf("pull %s: %w", e.Name, err)
+		}
+		if err := verify(part, e.Size, e.SHA256); err != nil {
 			os.Remove(part)
+			return Spec{}, fmt.Errorf("pull %s: %w", e.Name, err)
 		}
-		if errors.Is(err, ErrOffline) {
-			return Spec{}, fmt.Errorf("pull %s: %w; without network, download %s on another machine and copy it to %s, "+
-				"then pull again (or install your own ONNX file with `simsearch model register`)", e.Name, err, e.URL, part)
-		}
-		return Spec{}, fmt.Errorf("pull %s: %w", e.Name, err)
 	}
-	if err := verify(part, e.Size, e.SHA256); err != nil {
-		os.Remove(part)
-		return Spec{}, fmt.Errorf("pull %s: %w", e.Name, err)
-	}
-	m, err := onnx.ReadModel(part)
+	m, err := onnx.ReadModel(src)
 	if err != nil {
 		return Spec{}, fmt.Errorf("pull %s: %w", e.Name, err)
 	}
-	f, err := onnx.ExposeFeatures(m)
+	s, err := zooSpec(e, m)
 	if err != nil {
 		return Spec{}, fmt.Errorf("pull %s: %w", e.Name, err)
 	}
-	s := e.Spec
-	if (s.Channels != 0 && f.C != s.Channels) || (s.GridH != 0 && f.H != s.GridH) || (s.GridW != 0 && f.W != s.GridW) {
-		return Spec{}, fmt.Errorf("pull %s: %w: last max-pool %s is %d×%d×%d, want %d×%d×%d",
-			e.Name, onnx.ErrNoFeature, f.Name, f.C, f.H, f.W, s.Channels, s.GridH, s.GridW)
-	}
-	s.Output, s.Channels, s.GridH, s.GridW = f.Name, f.C, f.H, f.W
 	s, err = install(dir, m, s)
 	if err != nil {
 		return Spec{}, fmt.Errorf("pull %s: %w", e.Name, err)
 	}
-	if err := os.Remove(part); err != nil {
-		return Spec{}, fmt.Errorf("pull %s: %w", e.Name, err)
+	if src == part {
+		if err := os.Remove(part); err != nil {
+			return Spec{}, fmt.Errorf("pull %s: %w", e.Name, err)
+		}
+	}
+	return s, nil
+}
+
+// zooSpec edits a downloaded model for use (the feature map and the
+// classifier become outputs) and returns e's spec completed from it.
+func zooSpec(e Entry, m *onnxpb.ModelProto) (Spec, error) {
+	f, err := onnx.ExposeFeatures(m)
+	if err != nil {
+		return Spec{}, err
+	}
+	s := e.Spec
+	if (s.Channels != 0 && f.C != s.Channels) || (s.GridH != 0 && f.H != s.GridH) || (s.GridW != 0 && f.W != s.GridW) {
+		return Spec{}, fmt.Errorf("%w: last max-pool %s is %d×%d×%d, want %d×%d×%d",
+			onnx.ErrNoFeature, f.Name, f.C, f.H, f.W, s.Channels, s.GridH, s.GridW)
+	}
+	s.Output, s.Channels, s.GridH, s.GridW = f.Name, f.C, f.H, f.W
+	// The file names its input; older exports also list every weight as
+	// an input, which GraphInputs leaves out.
+	if in := onnx.GraphInputs(m.GetGraph()); len(in) == 1 {
+		s.Input = in[0].GetName()
+	}
+	found, err := onnx.FindLogits(m)
+	if err != nil {
+		return Spec{}, err
+	}
+	switch {
+	case len(found) == 1 && (s.Classes == 0 || found[0].Classes == s.Classes):
+		l, err := onnx.ExposeLogits(m, found[0].Name)
+		if err != nil {
+			return Spec{}, err
+		}
+		s.Logits, s.Classes = l.Name, l.Classes
+	case len(found) == 1:
+		return Spec{}, fmt.Errorf("%w: classifier output %s has %d classes, want %d", ErrSpec, found[0].Name, found[0].Classes, s.Classes)
+	default:
+		// No classifier (or several candidates): features only.
+		s.Logits, s.Classes, s.Labels = "", 0, ""
 	}
 	return s, nil
 }

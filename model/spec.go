@@ -39,6 +39,10 @@ const (
 	GeM  Pooling = "gem"  // generalised mean, p=3
 	MAC  Pooling = "mac"  // global max pooling
 	RMAC Pooling = "rmac" // regional MAC over a multi-scale grid
+	// None is for models whose output is already one vector per image
+	// (N×D, an image encoder such as CLIP's or DINOv2's): the vector is
+	// used as it is, and no other pooling applies to it.
+	None Pooling = "none"
 )
 
 // Preprocess says how decoded pixels become the network's input tensor:

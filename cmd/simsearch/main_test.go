@@ -11,6 +11,8 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/simsearch/simsearch"
+	"github.com/simsearch/simsearch/internal/onnx"
+	"github.com/simsearch/simsearch/internal/onnx/onnxtest"
 	"github.com/simsearch/simsearch/internal/store"
 )
 
@@ -101,6 +103,18 @@ func TestCLI(t *testing.T) {
 				n, err := strconv.ParseInt(args[1], 10, 64)
 				ts.Check(err)
 				ts.Check(os.Truncate(ts.MkAbs(args[0]), n))
+			},
+			// writeencoder FILE SIZE DIMS writes a tiny image encoder whose
+			// output is one DIMS-d vector per SIZE×SIZE image.
+			"writeencoder": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: writeencoder FILE SIZE DIMS")
+				}
+				size, err := strconv.Atoi(args[1])
+				ts.Check(err)
+				dims, err := strconv.Atoi(args[2])
+				ts.Check(err)
+				ts.Check(onnx.WriteModel(ts.MkAbs(args[0]), onnxtest.NewEncoder(size, 8, dims, 1).Model))
 			},
 			// copymodels DIR copies the shared models directory to DIR, for
 			// scripts that damage a model.

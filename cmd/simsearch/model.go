@@ -28,13 +28,26 @@ func modelCommand(e *env) *cli.Command {
 				Name:      "pull",
 				Usage:     "download a catalog model, verify it and expose its feature map",
 				ArgsUsage: "NAME",
-				Flags:     []cli.Flag{&cli.BoolFlag{Name: "force", Usage: "download again even if installed"}},
-				Action:    func(ctx context.Context, c *cli.Command) error { return e.modelPull(ctx, c) },
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "force", Usage: "download again even if installed"},
+					&cli.StringFlag{Name: "from", Usage: "install from `FILE` downloaded elsewhere, or from a mirror URL (checked like a download)"},
+				},
+				Action: func(ctx context.Context, c *cli.Command) error { return e.modelPull(ctx, c) },
 			},
 			{
-				Name:   "build-random",
-				Usage:  "build vgg16-random offline (" + model.RandomDescription + ")",
-				Action: func(ctx context.Context, c *cli.Command) error { return e.modelPrepare(ctx, c, "vgg16-random") },
+				Name:      "build-random",
+				Usage:     "build vgg16-random (or vgg19-random) offline (" + model.RandomDescription + ")",
+				ArgsUsage: "[NAME]",
+				Action: func(ctx context.Context, c *cli.Command) error {
+					name := c.Args().First()
+					if name == "" {
+						name = "vgg16-random"
+					}
+					if en, ok := model.Lookup(name); !ok || !en.Spec.Random {
+						return usagef("%q is not a random catalog model (vgg16-random or vgg19-random)", name)
+					}
+					return e.modelPrepare(ctx, c, name)
+				},
 			},
 			{
 				Name:      "prepare",
@@ -65,7 +78,9 @@ func modelCommand(e *env) *cli.Command {
 					&cli.StringFlag{Name: "order", Usage: "override channel order: RGB or BGR"},
 					&cli.StringFlag{Name: "resize", Usage: "override resize policy: shorter-crop or squash"},
 					&cli.IntFlag{Name: "size", Value: 224, Usage: "input side in pixels"},
-					&cli.StringFlag{Name: "pooling", Usage: "default pooling: gap, gem, mac or rmac"},
+					&cli.StringFlag{Name: "pooling", Usage: "default pooling: gap, gem, mac or rmac; none (the default) for a model whose output is one vector per image"},
+					&cli.StringFlag{Name: "logits", Usage: "classifier output `NAME`, N×classes (default: the one N×K output, if any)"},
+					&cli.StringFlag{Name: "labels", Usage: "class names of the classifier: imagenet (1000 classes)"},
 				},
 				Action: func(ctx context.Context, c *cli.Command) error { return e.modelRegister(ctx, c) },
 			},
@@ -178,14 +193,22 @@ func (e *env) modelPull(ctx context.Context, c *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	bar := newProgress(e.stderr, "download "+name, "B")
-	opts := &model.PullOptions{Force: c.Bool("force"), Progress: func(done, total int64) { bar.set(done, total) }}
+	opts := &model.PullOptions{Force: c.Bool("force")}
+	verb := "download "
+	switch from := c.String("from"); {
+	case strings.HasPrefix(from, "http://") || strings.HasPrefix(from, "https://"):
+		opts.URL = from
+	case from != "":
+		opts.File, verb = from, "check "
+	}
+	bar := newProgress(e.stderr, verb+name, "B")
+	opts.Progress = func(done, total int64) { bar.set(done, total) }
 	s, err := model.Pull(ctx, en, dir, opts)
 	bar.done()
 	if err != nil {
 		return modelHint(err, name)
 	}
-	fmt.Fprintf(e.stdout, "%s installed: %s (feature output %s, %d×%d×%d)\n", s.Name, s.Path, s.Output, s.Channels, s.GridH, s.GridW)
+	fmt.Fprintf(e.stdout, "%s installed: %s (feature output %s, %d×%d×%d%s)\n", s.Name, s.Path, s.Output, s.Channels, s.GridH, s.GridW, classifier(s))
 	return e.modelPrepare(ctx, c, name)
 }
 
@@ -247,7 +270,11 @@ func (e *env) modelRegister(ctx context.Context, c *cli.Command) error {
 	if v := c.String("resize"); v != "" {
 		pre.Resize = model.ResizePolicy(v)
 	}
-	s := model.Spec{Name: name, Input: c.String("input"), Output: c.String("output"), Pre: pre, Pooling: model.Pooling(c.String("pooling"))}
+	s := model.Spec{
+		Name: name, Input: c.String("input"), Output: c.String("output"), Pre: pre,
+		Pooling: model.Pooling(strings.ToLower(c.String("pooling"))),
+		Logits:  c.String("logits"), Labels: strings.ToLower(c.String("labels")),
+	}
 	dir, err := e.modelsDir(c)
 	if err != nil {
 		return err
@@ -256,6 +283,21 @@ func (e *env) modelRegister(ctx context.Context, c *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s registered: input %s, feature output %s (%d×%d×%d)\n", s.Name, s.Input, s.Output, s.Channels, s.GridH, s.GridW)
+	if s.Pooling == model.None {
+		fmt.Fprintf(e.stdout, "%s registered: input %s, vector output %s (%d-d, used as it is%s)\n", s.Name, s.Input, s.Output, s.Channels, classifier(s))
+	} else {
+		fmt.Fprintf(e.stdout, "%s registered: input %s, feature output %s (%d×%d×%d%s)\n", s.Name, s.Input, s.Output, s.Channels, s.GridH, s.GridW, classifier(s))
+	}
 	return e.modelPrepare(ctx, c, name)
+}
+
+// classifier describes a model's classifier output for the install line.
+func classifier(s model.Spec) string {
+	switch {
+	case s.Logits == "":
+		return "; no classifier"
+	case s.Labels != "":
+		return fmt.Sprintf("; classifier %s, %d %s classes", s.Logits, s.Classes, s.Labels)
+	}
+	return fmt.Sprintf("; classifier %s, %d unnamed classes", s.Logits, s.Classes)
 }

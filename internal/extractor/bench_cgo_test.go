@@ -32,7 +32,8 @@ func vgg16Random(b *testing.B) model.Spec {
 			return
 		}
 		benchModel.dir = dir
-		benchModel.spec, benchModel.err = model.BuildRandom(dir)
+		e, _ := model.Lookup("vgg16-random")
+		benchModel.spec, benchModel.err = model.BuildRandom(dir, e)
 	})
 	if benchModel.err != nil {
 		b.Fatal(benchModel.err)

@@ -51,6 +51,9 @@ func New(rt *Runtime, spec model.Spec, opts *Options) (*Extractor, error) {
 	if o.Pooling == "" {
 		o.Pooling = spec.Pooling
 	}
+	if err := CheckPooling(spec, o.Pooling); err != nil {
+		return nil, err
+	}
 	if o.Batch <= 0 {
 		o.Batch = 8
 	}
@@ -273,7 +276,7 @@ func ComputeCentres(ctx context.Context, rt *Runtime, spec model.Spec, src []Sou
 		return nil, err
 	}
 	defer e.Close()
-	methods := []model.Pooling{model.GAP, model.GeM, model.MAC, model.RMAC}
+	methods := Poolings(spec)
 	sums := make(map[model.Pooling][]float64, len(methods))
 	for _, m := range methods {
 		sums[m] = make([]float64, spec.Channels)

@@ -3,6 +3,7 @@ package extractor
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/simsearch/simsearch/index"
 	"github.com/simsearch/simsearch/model"
@@ -29,7 +30,9 @@ const rmacLevels = 3
 //     regions at scales l = 1..3 with side 2·min(H,W)/(l+1), l regions
 //     along the shorter side and as many along the longer as keep the
 //     overlap near 40%; each region's MAC vector is L2-normalised and the
-//     vectors summed.
+//     vectors summed;
+//   - none: the map is already the vector (1×1, a model whose output is
+//     one vector per image), copied.
 //
 // The dimension is the model's C, whatever it is.
 func Pool(fm []float32, c, h, w int, p model.Pooling) ([]float32, error) {
@@ -58,6 +61,11 @@ func Pool(fm []float32, c, h, w int, p model.Pooling) ([]float32, error) {
 		}
 	case model.MAC:
 		macRegion(fm, c, h, w, rect{0, 0, w, h}, out)
+	case model.None:
+		if hw != 1 {
+			return nil, fmt.Errorf("pool: %q pooling needs one vector per image, got a %d×%d map", p, h, w)
+		}
+		copy(out, fm)
 	case model.RMAC:
 		region := make([]float32, c)
 		for _, r := range rmacRegions(h, w, rmacLevels) {
@@ -68,10 +76,31 @@ func Pool(fm []float32, c, h, w int, p model.Pooling) ([]float32, error) {
 			}
 		}
 	default:
-		return nil, fmt.Errorf("pool: unknown pooling %q (gap, gem, mac or rmac)", p)
+		return nil, fmt.Errorf("pool: unknown pooling %q (gap, gem, mac, rmac or none)", p)
 	}
 	index.Normalize(out)
 	return out, nil
+}
+
+// Poolings returns the pooling methods spec's model can use: none alone
+// for a model whose output is already one vector per image (Spec.Pooling
+// none), else gap, gem, mac and rmac.
+func Poolings(spec model.Spec) []model.Pooling {
+	if spec.Pooling == model.None {
+		return []model.Pooling{model.None}
+	}
+	return []model.Pooling{model.GAP, model.GeM, model.MAC, model.RMAC}
+}
+
+// CheckPooling says why spec's model cannot use pooling p, or nil.
+func CheckPooling(spec model.Spec, p model.Pooling) error {
+	if slices.Contains(Poolings(spec), p) {
+		return nil
+	}
+	if spec.Pooling == model.None {
+		return fmt.Errorf("model %s outputs one %d-d vector per image, used as it is: pooling %q does not apply", spec.Name, spec.Channels, p)
+	}
+	return fmt.Errorf("model %s has a %d×%d×%d feature map: pooling %q does not apply (gap, gem, mac or rmac)", spec.Name, spec.Channels, spec.GridH, spec.GridW, p)
 }
 
 // rect is a region of the feature map: columns [x, x+w), rows [y, y+h).

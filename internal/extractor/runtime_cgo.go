@@ -223,8 +223,8 @@ func (s *Session) checkShape(got ort.Shape, batch int) error {
 	if s.spec.OutputLayout == model.NHWC {
 		want = ort.NewShape(b, h, w, c)
 	}
-	if got.Equals(want) {
-		return nil
+	if got.Equals(want) || h == 1 && w == 1 && got.Equals(ort.NewShape(b, c)) {
+		return nil // an N×D output is a 1×1 map: one vector per image
 	}
 	return fmt.Errorf("run model %s: feature output %s has shape %v, the spec expects %d×%d×%d per image",
 		s.spec.Name, s.spec.Output, got, c, h, w)

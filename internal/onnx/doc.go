@@ -1,9 +1,13 @@
 // Package onnx is the ONNX work that needs no runtime: reading and
 // writing ONNX files (ReadModel, WriteModel), shape inference
-// (InferShapes), exposing the last max-pool as a feature output
-// (ExposeFeatures, ExposeOutput), building VGG networks with deterministic
-// random or given weights (NewVGG, BuildVGG) and describing a graph
-// (Summary, Dot).
+// (InferShapes, TensorDims; with the quantized operators of int8
+// exports), exposing the last max-pool as a feature output
+// (ExposeFeatures, ExposeOutput; dequantized in an int8 model, see
+// Quantization), a classifier's scores (FindLogits, ExposeLogits) or an
+// encoder's N×D vectors (ExposeVector), building VGG16/VGG19 networks with
+// deterministic random or given weights (NewVGG, BuildVGG) and describing
+// a graph (Summary, Dot). Package onnxtest builds small quantized and
+// encoder models for tests.
 //
 // The protobuf types live in onnxpb, generated from the official
 // onnx.proto with protoc-gen-go. The module that already exports such

@@ -27,7 +27,10 @@ const unknownDim = math.MinInt64
 // them: Conv, MaxPool, AveragePool, Global*Pool, Relu and other
 // element-wise operators, Dropout, BatchNormalization, Flatten, Gemm,
 // MatMul, Reshape, Transpose, Concat, Squeeze, Unsqueeze, ReduceMean/Max,
-// Constant, Shape and Gather.
+// Constant, Shape and Gather; and the quantized forms of an int8 export:
+// QuantizeLinear, DequantizeLinear, QLinearConv, ConvInteger,
+// QLinearMatMul, MatMulInteger, QGemm, QLinearAdd/Mul and
+// QLinearGlobalAveragePool.
 func InferShapes(m *onnxpb.ModelProto) (map[string][]int64, error) {
 	return inferShapes(m.GetGraph(), nil)
 }
@@ -111,7 +114,7 @@ func int64Data(t *onnxpb.TensorProto) ([]int64, bool) {
 
 // in returns the shape of input i of n, or nil if it is absent or unknown.
 func (s *shapeState) in(n *onnxpb.NodeProto, i int) []int64 {
-	if i >= len(n.GetInput()) {
+	if i < 0 || i >= len(n.GetInput()) {
 		return nil
 	}
 	return s.shapes[n.GetInput()[i]]
@@ -157,7 +160,8 @@ func (s *shapeState) node(n *onnxpb.NodeProto) error {
 	case "Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Sigmoid", "HardSigmoid", "Tanh",
 		"Softmax", "LogSoftmax", "Clip", "Identity", "Dropout", "BatchNormalization",
 		"InstanceNormalization", "LRN", "LpNormalization", "Cast", "Sqrt", "Exp", "Log",
-		"Neg", "Abs", "Erf", "Reciprocal", "Floor", "Ceil":
+		"Neg", "Abs", "Erf", "Reciprocal", "Floor", "Ceil",
+		"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearLeakyRelu", "QLinearSigmoid":
 		if x == nil {
 			return nil
 		}
@@ -176,7 +180,20 @@ func (s *shapeState) node(n *onnxpb.NodeProto) error {
 		}
 		return s.set(n, 0, out)
 	case "Conv":
-		return s.conv(n, x)
+		return s.conv(n, x, 1, 2)
+	case "ConvInteger":
+		return s.conv(n, x, 1, -1)
+	case "QLinearConv": // x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B
+		return s.conv(n, x, 3, 8)
+	case "QLinearAdd", "QLinearMul": // a, a_scale, a_zp, b, b_scale, b_zp, ...
+		if b := s.in(n, 3); x != nil && b != nil {
+			out, err := broadcast(x, b)
+			if err != nil {
+				return err
+			}
+			return s.set(n, 0, out)
+		}
+		return nil
 	case "MaxPool", "AveragePool", "LpPool":
 		if x == nil {
 			return nil
@@ -189,8 +206,8 @@ func (s *shapeState) node(n *onnxpb.NodeProto) error {
 			return err
 		}
 		return s.set(n, 0, out)
-	case "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool":
-		if len(x) < 3 {
+	case "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "QLinearGlobalAveragePool":
+		if len(x) < 3 || attrInt(n, "channels_last", 0) != 0 {
 			return nil
 		}
 		out := slices.Clone(x)
@@ -211,9 +228,13 @@ func (s *shapeState) node(n *onnxpb.NodeProto) error {
 		}
 		return s.set(n, 0, []int64{product(x[:axis]), product(x[axis:])})
 	case "Gemm":
-		return s.gemm(n, x)
-	case "MatMul":
-		return s.matmul(n, x)
+		return s.gemm(n, x, 1, 2)
+	case "QGemm": // a, a_scale, a_zp, b, b_scale, b_zp, C, y_scale, y_zp
+		return s.gemm(n, x, 3, 6)
+	case "MatMul", "MatMulInteger":
+		return s.matmul(n, x, 1)
+	case "QLinearMatMul": // a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp
+		return s.matmul(n, x, 3)
 	case "Reshape":
 		return s.reshape(n, x)
 	case "Transpose":
@@ -375,8 +396,10 @@ func pooled(n *onnxpb.NodeProto, x, kernel []int64) ([]int64, error) {
 	return out, nil
 }
 
-func (s *shapeState) conv(n *onnxpb.NodeProto, x []int64) error {
-	w := s.in(n, 1)
+// conv infers a convolution whose weights and bias are inputs wi and bi
+// (bi < 0: none), which differ between Conv and its quantized forms.
+func (s *shapeState) conv(n *onnxpb.NodeProto, x []int64, wi, bi int) error {
+	w := s.in(n, wi)
 	if x == nil || w == nil {
 		return nil
 	}
@@ -390,7 +413,7 @@ func (s *shapeState) conv(n *onnxpb.NodeProto, x []int64) error {
 	if x[1] >= 0 && x[1] != w[1]*group {
 		return fmt.Errorf("input has %d channels, weights %v expect %d", x[1], w, w[1]*group)
 	}
-	if b := s.in(n, 2); b != nil && (len(b) != 1 || b[0] != w[0]) {
+	if b := s.in(n, bi); b != nil && (len(b) != 1 || b[0] != w[0]) {
 		return fmt.Errorf("bias %v for %d filters", b, w[0])
 	}
 	kernel := AttrInts(n, "kernel_shape")
@@ -407,8 +430,9 @@ func (s *shapeState) conv(n *onnxpb.NodeProto, x []int64) error {
 	return s.set(n, 0, out)
 }
 
-func (s *shapeState) gemm(n *onnxpb.NodeProto, a []int64) error {
-	b := s.in(n, 1)
+// gemm infers a Gemm (or QGemm) whose B and C are inputs bi and ci.
+func (s *shapeState) gemm(n *onnxpb.NodeProto, a []int64, bi, ci int) error {
+	b := s.in(n, bi)
 	if a == nil || b == nil {
 		return nil
 	}
@@ -426,7 +450,7 @@ func (s *shapeState) gemm(n *onnxpb.NodeProto, a []int64) error {
 	if ka >= 0 && kb >= 0 && ka != kb {
 		return fmt.Errorf("inner dimensions %d and %d differ", ka, kb)
 	}
-	if c := s.in(n, 2); c != nil {
+	if c := s.in(n, ci); c != nil {
 		if _, err := broadcast([]int64{m, nn}, c); err != nil {
 			return fmt.Errorf("bias: %v", err)
 		}
@@ -434,8 +458,9 @@ func (s *shapeState) gemm(n *onnxpb.NodeProto, a []int64) error {
 	return s.set(n, 0, []int64{m, nn})
 }
 
-func (s *shapeState) matmul(n *onnxpb.NodeProto, a []int64) error {
-	b := s.in(n, 1)
+// matmul infers a MatMul (or a quantized one) whose B is input bi.
+func (s *shapeState) matmul(n *onnxpb.NodeProto, a []int64, bi int) error {
+	b := s.in(n, bi)
 	if a == nil || b == nil || len(a) < 2 || len(b) < 2 {
 		return nil // vector operands are rare in VGG-like graphs
 	}

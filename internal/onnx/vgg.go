@@ -48,6 +48,24 @@ func VGG16Config(dense bool) VGGConfig {
 	return c
 }
 
+// VGG19Config is the configuration of VGG19 (Simonyan & Zisserman,
+// configuration E: sixteen convolutions, four in each of the last three
+// blocks) at 224×224, trunk only unless dense is true, in which case it
+// has the 4096-4096-1000 classifier. The trunk has 20,024,384 parameters.
+func VGG19Config(dense bool) VGGConfig {
+	c := VGGConfig{
+		Name:       "vgg19",
+		Size:       224,
+		InChannels: 3,
+		Blocks:     [][]int{{64, 64}, {128, 128}, {256, 256, 256, 256}, {512, 512, 512, 512}, {512, 512, 512, 512}},
+		Seed:       19,
+	}
+	if dense {
+		c.Dense = []int{4096, 4096, 1000}
+	}
+	return c
+}
+
 // VGGWeights holds the parameters of a VGG network in ONNX layouts:
 // convolution weights are [out, in, 3, 3] and dense weights are [out, in]
 // (used by Gemm with transB=1), both row-major.
@@ -80,6 +98,9 @@ type VGG struct {
 	Weights *VGGWeights
 	Feature Feature // output of the last max-pool
 	Output  string  // last tensor: Feature.Name, or the logits with dense layers
+	// Logits is the last Gemm's output (N×Dense[last] raw scores) with
+	// dense layers, "" for the trunk only.
+	Logits string
 }
 
 // ErrConfig is returned for a VGGConfig that does not describe a network.
@@ -209,7 +230,11 @@ func NewVGG(c VGGConfig) (*VGG, error) {
 		OpsetImport:     []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(13)}},
 		Graph:           g,
 	}
-	return &VGG{Model: m, Weights: w, Feature: feat, Output: out}, nil
+	v := &VGG{Model: m, Weights: w, Feature: feat, Output: out}
+	if len(c.Dense) > 0 {
+		v.Logits = out
+	}
+	return v, nil
 }
 
 // BuildVGG builds the network described by c and writes it to w as an

@@ -220,3 +220,46 @@ func TestDetLog(t *testing.T) {
 		}
 	}
 }
+
+// vgg19RandomSHA256 pins the bytes of vgg19-random, as vgg16RandomSHA256
+// does for vgg16-random.
+const vgg19RandomSHA256 = "5d67be8787f568e53d1be8a7898f2b59dcb24c73865c503568839aca199d0f7a"
+
+func TestNewVGG_VGG19Trunk(t *testing.T) {
+	v, err := NewVGG(VGG19Config(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := v.Weights.Params(); got != 20_024_384 {
+		t.Errorf("params = %d, want 20,024,384", got)
+	}
+	if got := len(v.Weights.Conv); got != 16 {
+		t.Errorf("%d convolutions, want 16", got)
+	}
+	if want := (Feature{Name: "block5_pool", C: 512, H: 7, W: 7}); v.Feature != want || v.Output != want.Name || v.Logits != "" {
+		t.Errorf("feature = %+v, output %q, logits %q; want %+v and no classifier", v.Feature, v.Output, v.Logits, want)
+	}
+	shapes, err := InferShapes(v.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := shapes["block5_pool"], []int64{-1, 512, 7, 7}; !slices.Equal(got, want) {
+		t.Errorf("block5_pool shape = %v, want %v", got, want)
+	}
+	b, err := EncodeModel(v.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sha256Hex(b); got != vgg19RandomSHA256 {
+		t.Errorf("vgg19-random sha256 = %s, want %s: the random weights or their encoding changed", got, vgg19RandomSHA256)
+	}
+	// With the classifier (counted from the shapes: its weights take 575 MB).
+	conv, dense := layerShapes(VGG19Config(true))
+	var n int64
+	for _, l := range slices.Concat(conv, dense) {
+		n += numel(l.Shape) + l.Shape[0]
+	}
+	if n != 143_667_240 {
+		t.Errorf("params with the classifier = %d, want 143,667,240", n)
+	}
+}
