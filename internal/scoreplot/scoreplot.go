@@ -6,6 +6,8 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"slices"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -36,6 +38,10 @@ var Formats = []string{"svg", "png"}
 // maxBars bounds the bars of each distribution: the histogram's bins are
 // merged until it fits, so that each bar holds enough pairs to read.
 const maxBars = 50
+
+// logRatio is how much higher one distribution's peak may be than the
+// other's before the shares are drawn on a log scale.
+const logRatio = 4
 
 // width and height are the image's size: 756×454 pixels in PNG (96 dpi).
 const width, height = 20 * vg.Centimeter, 12 * vg.Centimeter
@@ -80,31 +86,65 @@ func build(p Plot) (*plot.Plot, error) {
 	pl := plot.New()
 	pl.Title.Text = p.Title
 	pl.X.Label.Text = "cosine score"
-	pl.Y.Label.Text = fmt.Sprintf("share of pairs per bin (%.2f wide)", barWidth)
 	pl.Legend.Top = true
 	pl.Legend.Left = true
-	var peak float64
-	for _, d := range []struct {
+	kinds := []struct {
 		name   string
 		counts []int
 		fill   color.Color
 	}{
 		{"other pairs", h.Other, otherColor},
 		{"true pairs", h.True, trueColor},
-	} {
-		bins, total := shares(d.counts, merge, float64(h.Start), barWidth)
-		for _, b := range bins {
-			peak = math.Max(peak, b.Weight)
-		}
-		hist := &plotter.Histogram{Bins: bins, Width: barWidth, FillColor: d.fill, LineStyle: draw.LineStyle{Color: d.fill, Width: vg.Points(0.5)}}
-		pl.Add(hist)
-		pl.Legend.Add(fmt.Sprintf("%s (%d)", d.name, total), hist)
 	}
-	// Room above the bars for the legend.
-	top := peak * 1.35
+	bins := make([][]plotter.HistogramBin, len(kinds))
+	totals := make([]int, len(kinds))
+	peaks := make([]float64, len(kinds))
+	low := math.Inf(1) // the smallest share drawn
+	for i, d := range kinds {
+		bins[i], totals[i] = shares(d.counts, merge, float64(h.Start), barWidth)
+		for _, b := range bins[i] {
+			peaks[i] = math.Max(peaks[i], b.Weight)
+			if b.Weight > 0 {
+				low = math.Min(low, b.Weight)
+			}
+		}
+	}
+	peak := slices.Max(peaks)
+	// One distribution piled in a few bins flattens the other to nothing
+	// on a linear scale: then the shares are drawn on a log scale.
+	logY := slices.Min(peaks) > 0 && peak/slices.Min(peaks) > logRatio
+	bottom, top := 0.0, peak*1.35 // room above the bars for the legend
+	scale := ""
+	if logY {
+		// Drawn as heights of log10(share/floor) on a linear axis with
+		// ticks at the powers of ten: plot's own log axis centres its
+		// label by the arithmetic mean of the range, which squeezes the
+		// bars to make room for it.
+		floor := low / 2
+		for i := range bins {
+			for j := range bins[i] {
+				if w := bins[i][j].Weight; w > 0 {
+					bins[i][j].Weight = math.Log10(w / floor)
+				}
+			}
+		}
+		top = math.Log10(peak * 5 / floor)
+		var ticks []plot.Tick
+		for d := math.Ceil(math.Log10(floor)); d <= math.Log10(peak*5); d++ {
+			ticks = append(ticks, plot.Tick{Value: d - math.Log10(floor), Label: strconv.FormatFloat(math.Pow(10, d), 'g', -1, 64)})
+		}
+		pl.Y.Tick.Marker = plot.ConstantTicks(ticks)
+		scale = ", log scale"
+	}
+	pl.Y.Label.Text = fmt.Sprintf("share of pairs per bin (%.2f wide%s)", barWidth, scale)
+	for i, d := range kinds {
+		hist := &plotter.Histogram{Bins: bins[i], Width: barWidth, FillColor: d.fill, LineStyle: draw.LineStyle{Color: d.fill, Width: vg.Points(0.5)}}
+		pl.Add(hist)
+		pl.Legend.Add(fmt.Sprintf("%s (%d)", d.name, totals[i]), hist)
+	}
 	for i, m := range p.Marks {
 		x := float64(m.Threshold)
-		line, err := plotter.NewLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: top}})
+		line, err := plotter.NewLine(plotter.XYs{{X: x, Y: bottom}, {X: x, Y: top}})
 		if err != nil {
 			return nil, fmt.Errorf("plot: %w", err)
 		}
@@ -117,7 +157,7 @@ func build(p Plot) (*plot.Plot, error) {
 		pl.Legend.Add(fmt.Sprintf("%s %.2f", m.Label, m.Threshold), line)
 	}
 	pl.Add(plotter.NewGrid())
-	pl.Y.Min, pl.Y.Max = 0, top
+	pl.Y.Min, pl.Y.Max = bottom, top
 	return pl, nil
 }
 

@@ -86,7 +86,35 @@ func isTrueBar(r, g, b uint32) bool  { return r > 220 && g > 140 && g < 200 && b
 func isOtherBar(r, g, b uint32) bool { return r < 170 && b > 210 && g > 150 && g < 210 }
 
 func TestWrite_SVG(t *testing.T) {
-	data := write(t, "svg")
+	text := svgText(t, write(t, "svg"))
+	for _, want := range []string{"pair scores, test/rmac", "cosine score", "share of pairs per bin (0.03 wide)", "true pairs (40)", "other pairs", "best F1 0.72", "model default 0.70"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("SVG text lacks %q", want)
+		}
+	}
+}
+
+// TestWrite_LogScale: true pairs piled in one bin would flatten the other
+// pairs on a linear scale.
+func TestWrite_LogScale(t *testing.T) {
+	p := testPlot()
+	clear(p.Histogram.True)
+	p.Histogram.True[119] = 40
+	var b bytes.Buffer
+	if err := Write(&b, "svg", p); err != nil {
+		t.Fatal(err)
+	}
+	if text := svgText(t, b.Bytes()); !strings.Contains(text, "share of pairs per bin (0.03 wide, log scale)") {
+		t.Errorf("SVG text %q does not say log scale", text)
+	}
+	if text := svgText(t, write(t, "svg")); strings.Contains(text, "log scale") {
+		t.Errorf("peaks 0.15 and 0.05 drawn on a log scale")
+	}
+}
+
+// svgText checks that data is an SVG document and returns its text.
+func svgText(t *testing.T, data []byte) string {
+	t.Helper()
 	d := xml.NewDecoder(bytes.NewReader(data))
 	var root string
 	var text strings.Builder
@@ -110,11 +138,7 @@ func TestWrite_SVG(t *testing.T) {
 	if root != "svg" {
 		t.Errorf("root element %q, want svg", root)
 	}
-	for _, want := range []string{"pair scores, test/rmac", "cosine score", "share of pairs per bin (0.03 wide)", "true pairs (40)", "other pairs", "best F1 0.72", "model default 0.70"} {
-		if !strings.Contains(text.String(), want) {
-			t.Errorf("SVG text lacks %q", want)
-		}
-	}
+	return text.String()
 }
 
 func TestWrite_Bad(t *testing.T) {
