@@ -161,8 +161,9 @@ func (r *EvalReport) measure(set []LabelledPath, embs []Embedding, opts *EvalOpt
 		}
 		return err
 	}
-	r.EvalMetrics = m
 	r.Default = m.At[0]
+	m.At = nil // the one extra threshold is Default
+	r.EvalMetrics = m
 	return nil
 }
 

@@ -20,15 +20,40 @@ import (
 	"github.com/simsearch/simsearch/model"
 )
 
-// sampleSet is the sample photos grouped with their generated copies.
+// sampleList is the evaluation list of the sample photos, each grouped
+// with its original, that the README's eval figures come from.
+var sampleList = filepath.Join("testdata", "eval", "sample-groups.tsv")
+
+// sampleSet is the sample photos grouped with their generated copies, as
+// sampleList has them.
 func sampleSet(t testing.TB) []LabelledPath {
 	t.Helper()
-	paths, original := samplePhotos(t)
-	set := make([]LabelledPath, len(paths))
-	for i, p := range paths {
-		set[i] = LabelledPath{Group: copyGroup(p, original), Path: p}
+	set, err := ReadGroupsFile(sampleList)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return set
+}
+
+// TestReadGroups_SampleList checks the committed list against the sample
+// photos: every photo once, in samplePhotos' order, grouped with exactly
+// its original and that original's other copies.
+func TestReadGroups_SampleList(t *testing.T) {
+	paths, original := samplePhotos(t)
+	set := sampleSet(t)
+	if len(set) != len(paths) {
+		t.Fatalf("%s lists %d photos, testdata/photos has %d", sampleList, len(set), len(paths))
+	}
+	for i, lp := range set {
+		if lp.Path != paths[i] {
+			t.Fatalf("%s: photo %d is %s, want %s", sampleList, i+1, lp.Path, paths[i])
+		}
+		for j := range set {
+			if same, want := lp.Group == set[j].Group, copyGroup(paths[i], original) == copyGroup(paths[j], original); same != want {
+				t.Errorf("%s: %s and %s in one group: %v, want %v", sampleList, lp.Path, set[j].Path, same, want)
+			}
+		}
+	}
 }
 
 // calibrationFigures are what TestCalibration printed before it used
@@ -67,9 +92,10 @@ func oldCalibration(pairs []evaluate.Pair, ths []float32) calibrationFigures {
 }
 
 // TestEvaluate_ReproducesCalibration runs Model.Evaluate, what simsearch
-// eval calls, on the sample photos for every pooling and compares it with
+// eval calls, on sampleList for every pooling and compares it with
 // the figures TestCalibration printed, computed from the network's
-// feature maps pooled by the test and scored pair by pair.
+// feature maps pooled by the test and scored pair by pair. With -short,
+// only the model's default pooling.
 func TestEvaluate_ReproducesCalibration(t *testing.T) {
 	rt := openRuntime(t)
 	spec := randomModel(t, rt)
@@ -79,7 +105,11 @@ func TestEvaluate_ReproducesCalibration(t *testing.T) {
 	ths := append(slices.Clone(calibrationThresholds), spec.Threshold)
 	ctx := context.Background()
 	const tol = 1e-4 // the extractor may batch differently from featureMaps
-	for _, p := range []model.Pooling{model.GAP, model.GeM, model.MAC, model.RMAC} {
+	poolings := []model.Pooling{model.GAP, model.GeM, model.MAC, model.RMAC}
+	if testing.Short() {
+		poolings = []model.Pooling{spec.Pooling} // one embedding pass, not four
+	}
+	for _, p := range poolings {
 		t.Run(string(p), func(t *testing.T) {
 			pairs := pairScores(t, spec, p, paths, original, maps)
 			want := oldCalibration(pairs, ths)
