@@ -212,10 +212,13 @@ func printEval(e *env, r *simsearch.EvalReport) error {
 	sort.Slice(ths, func(i, j int) bool { return ths[i] < ths[j] })
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "THRESHOLD\tPRECISION\tRECALL\tF1\t")
+	fmt.Fprintln(tw, "THRESHOLD\tPRECISION\tRECALL\tF1")
 	for _, th := range ths {
 		row := rows[th]
-		fmt.Fprintf(tw, "%s\t%s\n", row[0], strings.Join(row[1:], ", "))
+		if len(row) > 1 {
+			row = []string{row[0], strings.Join(row[1:], ", ")}
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	return tw.Flush()
 }
