@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -113,10 +113,9 @@ func featureMaps(t testing.TB, rt *extractor.Runtime, spec model.Spec, paths []s
 	return maps
 }
 
-// pairScores pools the maps with p, centres them with the model's centre
-// and scores every pair of paths: true when one is a generated copy of
-// the other, or both are copies of one original.
-func pairScores(t testing.TB, spec model.Spec, p model.Pooling, paths []string, original map[string]string, maps [][]float32) []evaluate.Pair {
+// pooled pools the maps with p and centres them with the model's centre,
+// as the extractor does when it embeds.
+func pooled(t testing.TB, spec model.Spec, p model.Pooling, maps [][]float32) [][]float32 {
 	t.Helper()
 	vecs := make([][]float32, len(maps))
 	for i, m := range maps {
@@ -127,65 +126,85 @@ func pairScores(t testing.TB, spec model.Spec, p model.Pooling, paths []string, 
 		extractor.Center(v, spec.Center[p])
 		vecs[i] = v
 	}
-	root := func(p string) string {
-		if o, ok := original[p]; ok {
-			return o
-		}
-		return p
+	return vecs
+}
+
+// copyGroup is the group of a sample photo: its original's path, so that
+// a photo, its generated copies and nothing else share one.
+func copyGroup(path string, original map[string]string) string {
+	if o, ok := original[path]; ok {
+		return o
 	}
-	return evaluate.Pairs(vecs, func(i, j int) bool { return root(paths[i]) == root(paths[j]) })
+	return path
+}
+
+// pairScores scores every pair of the pooled maps: true when one is a
+// generated copy of the other, or both are copies of one original.
+func pairScores(t testing.TB, spec model.Spec, p model.Pooling, paths []string, original map[string]string, maps [][]float32) []evaluate.Pair {
+	t.Helper()
+	return evaluate.Pairs(pooled(t, spec, p, maps), func(i, j int) bool {
+		return copyGroup(paths[i], original) == copyGroup(paths[j], original)
+	})
+}
+
+// calibrationThresholds are the rows of TestCalibration's table.
+var calibrationThresholds = []float32{0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95}
+
+// calibrationReport evaluates the pooled maps as simsearch eval does, each
+// photo named by its file name and grouped with its copies; At holds
+// calibrationThresholds, then the model's threshold.
+func calibrationReport(t testing.TB, spec model.Spec, p model.Pooling, paths []string, original map[string]string, maps [][]float32) evaluate.Report {
+	t.Helper()
+	vecs := pooled(t, spec, p, maps)
+	items := make([]evaluate.Item, len(paths))
+	for i, path := range paths {
+		items[i] = evaluate.Item{Name: filepath.Base(path), Group: copyGroup(path, original), Vector: vecs[i]}
+	}
+	r, err := evaluate.Evaluate(items, &evaluate.Options{Thresholds: append(slices.Clone(calibrationThresholds), spec.Threshold)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // TestCalibration prints pair precision/recall/F1 for every pooling across
 // thresholds on the sample photos and their generated copies, and checks
 // that the catalog's default pooling and threshold separate copies from
-// different photos. Run with -v to see the table.
+// different photos. Run with -v to see the table. The figures come from
+// evaluate.Evaluate, which simsearch eval reports.
 func TestCalibration(t *testing.T) {
 	rt := openRuntime(t)
 	spec := randomModel(t, rt)
 	paths, original := samplePhotos(t)
 	maps := featureMaps(t, rt, spec, paths)
 	for _, p := range []model.Pooling{model.GAP, model.GeM, model.MAC, model.RMAC} {
-		pairs := pairScores(t, spec, p, paths, original, maps)
-		var maxDiff, minSame float32 = -1, 2
-		var worstDiff, worstSame evaluate.Pair
-		for _, x := range pairs {
-			if x.Same && x.Score < minSame {
-				minSame, worstSame = x.Score, x
-			}
-			if !x.Same && x.Score > maxDiff {
-				maxDiff, worstDiff = x.Score, x
-			}
-		}
+		r := calibrationReport(t, spec, p, paths, original, maps)
+		worstSame, worstDiff := r.LowestTrue[0], r.HighestOther[0]
+		minSame, maxDiff := worstSame.Score, worstDiff.Score
 		var b strings.Builder
 		fmt.Fprintf(&b, "pooling %s: copies ≥ %.3f (lowest %s ~ %s), different ≤ %.3f (highest %s ~ %s)\n",
-			p, minSame, filepath.Base(paths[worstSame.A]), filepath.Base(paths[worstSame.B]), maxDiff, filepath.Base(paths[worstDiff.A]), filepath.Base(paths[worstDiff.B]))
-		ths := []float32{0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95}
-		for _, th := range ths {
-			pr, rc, f1 := evaluate.PRF(pairs, evaluate.AtLeast(th))
-			fmt.Fprintf(&b, "  threshold %.2f: precision %.3f recall %.3f F1 %.3f\n", th, pr, rc, f1)
+			p, minSame, worstSame.A, worstSame.B, maxDiff, worstDiff.A, worstDiff.B)
+		for i := range calibrationThresholds {
+			x := r.At[i]
+			fmt.Fprintf(&b, "  threshold %.2f: precision %.3f recall %.3f F1 %.3f\n", x.Threshold, x.Precision, x.Recall, x.F1)
 		}
-		sort.Slice(pairs, func(i, j int) bool { return pairs[i].Score < pairs[j].Score })
-		n := 0
-		for _, x := range pairs {
-			if x.Same && n < 5 {
-				fmt.Fprintf(&b, "  low copy pair %.3f %s ~ %s\n", x.Score, filepath.Base(paths[x.A]), filepath.Base(paths[x.B]))
-				n++
-			}
+		for _, x := range r.LowestTrue {
+			fmt.Fprintf(&b, "  low copy pair %.3f %s ~ %s\n", x.Score, x.A, x.B)
 		}
+		fmt.Fprintf(&b, "  mAP %.3f, P@1 %.3f, margin %+.3f, best F1 %.3f at %.2f\n", r.MAP, r.AtK[0].Precision, r.Margin, r.Best.F1, r.Best.Threshold)
 		t.Log(b.String())
 		if p == spec.Pooling {
 			// The default must never pair different photos and must find
 			// every copy.
-			pr, rc, _ := evaluate.PRF(pairs, evaluate.AtLeast(spec.Threshold))
+			def := r.At[len(calibrationThresholds)]
 			if maxDiff >= spec.Threshold {
-				t.Errorf("default %s/%.2f: different photos %s ~ %s score %.3f, at or above the threshold", p, spec.Threshold, paths[worstDiff.A], paths[worstDiff.B], maxDiff)
+				t.Errorf("default %s/%.2f: different photos %s ~ %s score %.3f, at or above the threshold", p, spec.Threshold, worstDiff.A, worstDiff.B, maxDiff)
 			}
-			if pr < 1 || rc < 1 {
-				t.Errorf("default %s/%.2f: pair precision %.3f recall %.3f, want 1 and 1", p, spec.Threshold, pr, rc)
+			if def.Precision < 1 || def.Recall < 1 {
+				t.Errorf("default %s/%.2f: pair precision %.3f recall %.3f, want 1 and 1", p, spec.Threshold, def.Precision, def.Recall)
 			}
 			if minSame < spec.Threshold {
-				t.Errorf("default %s/%.2f: copy pair %s ~ %s scores %.3f, below the threshold", p, spec.Threshold, paths[worstSame.A], paths[worstSame.B], minSame)
+				t.Errorf("default %s/%.2f: copy pair %s ~ %s scores %.3f, below the threshold", p, spec.Threshold, worstSame.A, worstSame.B, minSame)
 			}
 		}
 	}

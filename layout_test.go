@@ -16,7 +16,7 @@ import (
 // module (by directory), the packages of this module its non-test files
 // may import. "." is the root package.
 var allowedImports = map[string][]string{
-	".":                            {"classify", "dedup", "index", "internal/extractor", "internal/quote", "internal/reference", "internal/store", "model"},
+	".":                            {"classify", "dedup", "index", "internal/evaluate", "internal/extractor", "internal/quote", "internal/reference", "internal/scoreplot", "internal/store", "model"},
 	"cmd/simsearch":                {".", "classify", "dedup", "internal/quote", "model"},
 	"classify":                     {},
 	"model":                        {"internal/onnx", "internal/onnx/onnxpb"},
@@ -26,6 +26,7 @@ var allowedImports = map[string][]string{
 	"internal/extractor":           {"index", "model"},
 	"internal/extractor/imagetest": {},
 	"internal/evaluate":            {},
+	"internal/scoreplot":           {"internal/evaluate"},
 	"internal/store":               {"internal/quote"},
 	"internal/quote":               {},
 	"internal/onnx":                {"internal/onnx/onnxpb"},

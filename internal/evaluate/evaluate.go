@@ -14,11 +14,7 @@ func Pairs(vecs [][]float32, same func(i, j int) bool) []Pair {
 	out := make([]Pair, 0, n*(n-1)/2)
 	for i := range vecs {
 		for j := i + 1; j < n; j++ {
-			var dot float32
-			for k := range vecs[i] {
-				dot += vecs[i][k] * vecs[j][k]
-			}
-			out = append(out, Pair{A: i, B: j, Score: dot, Same: same(i, j)})
+			out = append(out, Pair{A: i, B: j, Score: dot(vecs[i], vecs[j]), Same: same(i, j)})
 		}
 	}
 	return out
