@@ -26,6 +26,36 @@ type Item struct {
 	// nanoseconds; 0 when unknown, and for items indexed before it was
 	// recorded.
 	Taken int64 `json:"taken_ns,omitempty"`
+	// Labels are what classifiers said the image shows, one set per
+	// source (see LabelSet); none for items indexed without a classifier
+	// or before labels were recorded.
+	Labels []LabelSet `json:"labels,omitempty"`
+}
+
+// LabelSet is one classifier's most probable classes for an item, best
+// first. Source names the classifier: the model's class list (Spec.Labels,
+// "imagenet") or a trained head ("head"); an item has at most one set per
+// source.
+type LabelSet struct {
+	Source string  `json:"source"`
+	Top    []Label `json:"top"`
+}
+
+// Label is one class with its probability.
+type Label struct {
+	ID   string  `json:"id"`   // WordNet id, or a head's class id
+	Name string  `json:"name"` // the class's name
+	Prob float32 `json:"prob"`
+}
+
+// Set returns the label set of source, if the item has one.
+func (it *Item) Set(source string) (LabelSet, bool) {
+	for _, s := range it.Labels {
+		if s.Source == source {
+			return s, true
+		}
+	}
+	return LabelSet{}, false
 }
 
 // Hash is a SHA-256; in JSON and text it is lower-case hex.
