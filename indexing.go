@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/simsearch/simsearch/classify"
 	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/internal/store"
 )
@@ -22,6 +23,12 @@ type IndexOptions struct {
 	// BatchSize is how many records go into one database transaction;
 	// 0 means 256.
 	BatchSize int
+	// Head, when set, stores its LabelTop classes for each item embedded
+	// in this run as the label set HeadSource, next to the model's own
+	// classifier's set (its Spec.Labels) when the model has one.
+	Head *classify.Head
+
+	classifiers []*Classifier // from Model and Head, set by Index
 }
 
 // IndexProgress reports how far an Index run is.
@@ -63,6 +70,9 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 	}
 	m, err := e.embedder()
 	if err != nil {
+		return sum, err
+	}
+	if o.classifiers, err = indexClassifiers(m, o.Head); err != nil {
 		return sum, err
 	}
 	skip := map[string]bool{}
@@ -127,6 +137,27 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 		sum.Interrupted = true
 	}
 	return sum, runErr
+}
+
+// indexClassifiers are what labels an index run stores: the model's own
+// classifier when its classes have names, and head.
+func indexClassifiers(m *Model, head *classify.Head) ([]*Classifier, error) {
+	var cls []*Classifier
+	if s := m.Spec(); s.Logits != "" && s.Labels != "" {
+		c, err := m.Classifier(nil)
+		if err != nil {
+			return nil, err
+		}
+		cls = append(cls, c)
+	}
+	if head != nil {
+		c, err := m.Classifier(head)
+		if err != nil {
+			return nil, err
+		}
+		cls = append(cls, c)
+	}
+	return cls, nil
 }
 
 // extractInto embeds files and commits them in batches.
@@ -194,6 +225,14 @@ func (e *Engine) extractInto(ctx context.Context, m *Model, files []walkFile, o 
 			failures[r.Path] = Reason(r.Err)
 			return nil
 		}
+		var labels []store.LabelSet
+		for _, c := range o.classifiers {
+			l, err := c.labels(r)
+			if err != nil {
+				return err
+			}
+			labels = append(labels, l)
+		}
 		if _, had := known[r.Path]; had {
 			updated++
 		} else {
@@ -203,6 +242,7 @@ func (e *Engine) extractInto(ctx context.Context, m *Model, files []walkFile, o 
 			Item: store.Item{
 				Path: r.Path, Size: m.f.Size, ModTime: m.f.ModTime, Hash: m.hash,
 				Width: r.Info.Width, Height: r.Info.Height, Format: r.Info.Format, Taken: r.Info.Taken,
+				Labels: labels,
 			},
 			Vector: r.Vector,
 		})
