@@ -11,7 +11,9 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/simsearch/simsearch"
+	"github.com/simsearch/simsearch/internal/onnx"
 	"github.com/simsearch/simsearch/internal/store"
+	"github.com/simsearch/simsearch/model"
 )
 
 func TestMain(m *testing.M) {
@@ -102,6 +104,17 @@ func TestCLI(t *testing.T) {
 				ts.Check(err)
 				ts.Check(os.Truncate(ts.MkAbs(args[0]), n))
 			},
+			// classifiermodel DIR NAME installs NAME in DIR: a tiny VGG
+			// (16×16 input) with a 1,000-class ImageNet classifier whose
+			// weights are zero and whose bias is 3 for tiger, 2 for tiger
+			// shark and 1 for tabby, so every image scores the same known
+			// logits. Its trunk has random weights and its spec says so.
+			"classifiermodel": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: classifiermodel DIR NAME")
+				}
+				ts.Check(buildClassifierModel(ts.MkAbs(args[0]), args[1]))
+			},
 			// copymodels DIR copies the shared models directory to DIR, for
 			// scripts that damage a model.
 			"copymodels": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -112,4 +125,37 @@ func TestCLI(t *testing.T) {
 			},
 		},
 	})
+}
+
+// buildClassifierModel is the classifiermodel command.
+func buildClassifierModel(dir, name string) error {
+	cfg := onnx.VGGConfig{Name: name, Size: 16, InChannels: 3, Blocks: [][]int{{4}, {8}}, Dense: []int{1000}, Seed: 11}
+	v, err := onnx.NewVGG(cfg)
+	if err != nil {
+		return err
+	}
+	d := &v.Weights.Dense[0]
+	clear(d.W)
+	d.B[292], d.B[3], d.B[281] = 3, 2, 1
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, name+".onnx")
+	if err := onnx.WriteModel(path, v.Model); err != nil {
+		return err
+	}
+	spec := model.Spec{
+		Name: name, Description: "tiny classifier, " + model.RandomDescription, Path: path,
+		Input: "data", Output: v.Feature.Name, Channels: v.Feature.C, GridH: v.Feature.H, GridW: v.Feature.W,
+		Pre: model.TorchPreprocess(16), Pooling: model.GAP, Threshold: 0.9, Random: true,
+		Logits: v.Output, Classes: 1000, Labels: model.LabelsImageNet,
+	}
+	if err := model.SaveSpec(filepath.Join(dir, name+".json"), spec); err != nil {
+		return err
+	}
+	m, err := simsearch.PrepareModel(context.Background(), &simsearch.ModelOptions{Dir: dir, Name: name, Threads: 1})
+	if err != nil {
+		return err
+	}
+	return m.Close()
 }

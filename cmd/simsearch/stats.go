@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/simsearch/simsearch"
 	"github.com/simsearch/simsearch/model"
 )
 
@@ -51,9 +52,24 @@ func statsCommand(e *env) *cli.Command {
 			for _, f := range s.Failures {
 				fmt.Fprintf(e.stdout, "  %s: %s\n", linePath(f.Path), f.Reason)
 			}
+			printLabelCounts(e, s.Labels, modelNote)
 			return nil
 		},
 	}
+}
+
+// printLabelCounts lists the most common best labels, per source.
+func printLabelCounts(e *env, labels []simsearch.LabelCount, note string) {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	source := ""
+	for _, l := range labels {
+		if l.Source != source {
+			source = l.Source
+			fmt.Fprintf(tw, "labels\t%s, best class of each item%s\n", source, note)
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\n", l.Items, l.ID, l.Name)
+	}
+	tw.Flush()
 }
 
 func rmCommand(e *env) *cli.Command {
