@@ -52,24 +52,27 @@ func statsCommand(e *env) *cli.Command {
 			for _, f := range s.Failures {
 				fmt.Fprintf(e.stdout, "  %s: %s\n", linePath(f.Path), f.Reason)
 			}
-			printLabelCounts(e, s.Labels, modelNote)
+			printLabelCounts(e, s.Labels, s.Random)
 			return nil
 		},
 	}
 }
 
 // printLabelCounts lists the most common best labels, per source.
-func printLabelCounts(e *env, labels []simsearch.LabelCount, note string) {
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	source := ""
-	for _, l := range labels {
-		if l.Source != source {
-			source = l.Source
-			fmt.Fprintf(tw, "labels\t%s, best class of each item%s\n", source, note)
-		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\n", l.Items, l.ID, l.Name)
+func printLabelCounts(e *env, labels []simsearch.LabelCount, random bool) {
+	note := ""
+	if random {
+		note = " (random weights: meaningless)"
 	}
-	tw.Flush()
+	for i := 0; i < len(labels); {
+		source := labels[i].Source
+		fmt.Fprintf(e.stdout, "labels %s, best class of each item%s:\n", source, note)
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		for ; i < len(labels) && labels[i].Source == source; i++ {
+			fmt.Fprintf(tw, "  %d\t%s\t%s\n", labels[i].Items, labels[i].ID, labels[i].Name)
+		}
+		tw.Flush()
+	}
 }
 
 func rmCommand(e *env) *cli.Command {
