@@ -29,7 +29,10 @@ type (
 // model.LabelsImageNet), or "classifier" when its classes have no names.
 const HeadSource = "head"
 
-// LabelTop is how many classes an index run stores per item and source.
+// LabelTop is how many classes an index run stores per item and source;
+// a classifier of fewer than 2×LabelTop classes stores half of them (at
+// least one), so that a label still tells items apart: a head of 2
+// classes stores the more probable one only.
 const LabelTop = 5
 
 // ClassifyOptions configure Model.Classify.
@@ -127,7 +130,7 @@ func (c *Classifier) Predict(e Embedding, k int) ([]classify.Prediction, error) 
 
 // labels is Predict as an item stores it.
 func (c *Classifier) labels(e Embedding) (LabelSet, error) {
-	top, err := c.Predict(e, LabelTop)
+	top, err := c.Predict(e, min(LabelTop, max(1, len(c.classes)/2)))
 	if err != nil {
 		return LabelSet{}, err
 	}

@@ -249,3 +249,64 @@ func TestEngine_LabelsIndexQueryStats(t *testing.T) {
 		t.Errorf("stats lists %d labels covering %d items, of %d classes over %d items", len(st.Labels), total, len(best), len(items))
 	}
 }
+
+// index --head stores the head's classes next to the model's, as the
+// source "head"; query --label finds items by either; a head of another
+// model is refused before anything is embedded.
+func TestEngine_IndexWithHead(t *testing.T) {
+	openRuntime(t)
+	m := tinyClassifier(t, t.TempDir(), "tiny-dense", false)
+	photos := copyPhotos(t)
+	ctx := context.Background()
+	paths := []string{filepath.Join(photos, "ladybird.jpg"), filepath.Join(photos, "rocket.jpg")}
+	emb, err := m.Embed(ctx, paths)
+	if err != nil || emb[0].Err != nil || emb[1].Err != nil {
+		t.Fatal(err)
+	}
+	h := &classify.Head{
+		Version: classify.HeadVersion, Model: m.Spec().Name, Pooling: string(m.Pooling()), Fingerprint: m.Fingerprint(),
+		Dim: len(emb[0].Vector), Classes: []classify.Class{{ID: "bugs", Name: "Bugs"}, {ID: "rockets", Name: "Rockets"}},
+		W: slices.Concat(emb[0].Vector, emb[1].Vector), B: []float32{0, 0},
+	}
+	e, err := Open(ctx, &Options{DB: filepath.Join(t.TempDir(), "s.db"), Model: m, Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	other := *h
+	other.Fingerprint = "another"
+	if sum, err := e.Index(ctx, []string{photos}, &IndexOptions{Head: &other}); !errors.Is(err, ErrHeadMismatch) || sum.Added != 0 {
+		t.Fatalf("index with another model's head: %+v, %v", sum, err)
+	}
+	if _, err := e.Index(ctx, []string{photos}, &IndexOptions{Head: h}); err != nil {
+		t.Fatal(err)
+	}
+	bugs, total := 0, 0
+	e.ForEachItem(func(it Item) error {
+		total++
+		s, ok := it.Set(HeadSource)
+		if _, has := it.Set(model.LabelsImageNet); !has || !ok || len(s.Top) != 1 || len(it.Labels) != 2 {
+			t.Errorf("%s: labels %+v, want an imagenet set and a head set of 1 (half the head's 2 classes)", filepath.Base(it.Path), it.Labels)
+			return nil
+		}
+		if s.Top[0].ID == "bugs" {
+			bugs++
+		}
+		for i, p := range paths {
+			if it.Path == p && s.Top[0].ID != h.Classes[i].ID {
+				t.Errorf("%s labelled %s by the head trained on it", filepath.Base(p), s.Top[0].ID)
+			}
+		}
+		return nil
+	})
+	res, err := e.Query(ctx, paths[1], &QueryOptions{K: 100, Label: "bugs", MinScore: -2})
+	// The query (a rocket) is not a bug, so all of them are results.
+	if err != nil || len(res) != bugs || bugs == 0 || bugs == total {
+		t.Errorf("query --label bugs: %d results, %v; %d items have it", len(res), err, bugs)
+	}
+	for _, r := range res {
+		if s, _ := r.Set(HeadSource); s.Top[0].ID != "bugs" {
+			t.Errorf("%s has no bugs label: %+v", r.Path, s)
+		}
+	}
+}
