@@ -278,8 +278,18 @@ func TestEngine_IndexWithHead(t *testing.T) {
 	if sum, err := e.Index(ctx, []string{photos}, &IndexOptions{Head: &other}); !errors.Is(err, ErrHeadMismatch) || sum.Added != 0 {
 		t.Fatalf("index with another model's head: %+v, %v", sum, err)
 	}
-	if _, err := e.Index(ctx, []string{photos}, &IndexOptions{Head: h}); err != nil {
+	first, err := e.Index(ctx, []string{photos}, nil)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Indexed before the head: the head labels every photo from its
+	// stored vector, embedding none; once done, a rerun writes nothing.
+	sum, err := e.Index(ctx, []string{photos}, &IndexOptions{Head: h})
+	if err != nil || sum.Relabelled != first.Added || sum.Unchanged != first.Added || sum.Added+sum.Updated != 0 {
+		t.Fatalf("index --head after index: %+v, %v; want all %d unchanged and relabelled", sum, err, first.Added)
+	}
+	if sum, err := e.Index(ctx, []string{photos}, &IndexOptions{Head: h}); err != nil || sum.Relabelled != 0 {
+		t.Fatalf("index --head again: %+v, %v; want nothing relabelled", sum, err)
 	}
 	bugs, total := 0, 0
 	e.ForEachItem(func(it Item) error {

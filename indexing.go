@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,9 +42,12 @@ type IndexProgress struct {
 // IndexSummary is what an Index run did.
 type IndexSummary struct {
 	Added, Updated, Removed, Unchanged int
-	Skipped                            []store.Failure // this run's problem files, with reasons
-	Interrupted                        bool
-	Elapsed                            time.Duration
+	// Relabelled counts the unchanged items that IndexOptions.Head gave
+	// new labels from their stored vectors.
+	Relabelled  int
+	Skipped     []store.Failure // this run's problem files, with reasons
+	Interrupted bool
+	Elapsed     time.Duration
 }
 
 // commitEvery is the longest time extracted vectors wait for a commit.
@@ -95,13 +100,22 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 	}
 	var todo []walkFile
 	present := make(map[string]bool, len(files))
+	unchanged := map[uint64]store.Item{}
 	for _, f := range files {
 		present[f.Path] = true
 		if it, ok := known[f.Path]; ok && it.Size == f.Size && it.ModTime == f.ModTime {
 			sum.Unchanged++
+			unchanged[it.ID] = it
 			continue
 		}
 		todo = append(todo, f)
+	}
+	if o.Head != nil {
+		// The head is the last classifier; photos indexed before it get
+		// its classes from their stored vectors, without a network run.
+		if sum.Relabelled, err = e.relabel(o.classifiers[len(o.classifiers)-1], unchanged); err != nil {
+			return sum, err
+		}
 	}
 
 	if !o.NoPrune {
@@ -137,6 +151,32 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 		sum.Interrupted = true
 	}
 	return sum, runErr
+}
+
+// relabel gives the items their labels from c on their stored vectors,
+// writing only those whose labels from c change.
+func (e *Engine) relabel(c *Classifier, items map[uint64]store.Item) (int, error) {
+	sets := map[uint64]store.LabelSet{}
+	err := e.db.ForEachVector(func(id uint64, v []float32) error {
+		it, ok := items[id]
+		if !ok {
+			return nil
+		}
+		s, err := c.labels(Embedding{Path: it.Path, Vector: v})
+		if err != nil {
+			return err
+		}
+		if old, had := it.Set(s.Source); !had || !slices.Equal(old.Top, s.Top) {
+			sets[id] = s
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("label stored photos: %w", err)
+	}
+	n, err := e.db.SetLabels(sets)
+	e.release()
+	return n, err
 }
 
 // indexClassifiers are what labels an index run stores: the model's own

@@ -131,6 +131,20 @@ func TestStorage_Conformance(t *testing.T) {
 				if again, _, _ := s.Item(ids[0]); again.Labels[0].Top[0].ID != "n02129604" {
 					t.Fatal("Item returned label memory the store still uses")
 				}
+				// SetLabels replaces one source's set and adds a new one.
+				m1, _ := s.Meta()
+				head := LabelSet{Source: HeadSource, Top: []Label{{ID: "dogs", Name: "dogs", Prob: 0.5}}}
+				if n, err := s.SetLabels(map[uint64]LabelSet{ids[0]: head, ids[1]: head, 12345: head}); n != 2 || err != nil {
+					t.Fatalf("SetLabels = %d, %v; want 2", n, err)
+				}
+				a, _, _ := s.Item(ids[0])
+				b, _, _ := s.Item(ids[1])
+				if want := []LabelSet{r.Item.Labels[0], head}; !reflect.DeepEqual(a.Labels, want) || !reflect.DeepEqual(b.Labels, []LabelSet{head}) {
+					t.Fatalf("after SetLabels: %+v and %+v", a.Labels, b.Labels)
+				}
+				if m2, _ := s.Meta(); m2.ItemsVersion != m1.ItemsVersion {
+					t.Fatalf("SetLabels moved the items version %d → %d (the index snapshot stays current)", m1.ItemsVersion, m2.ItemsVersion)
+				}
 				// Embedded again without a classifier: the labels go.
 				if _, err := s.Put([]store.Record{testRecord("/p/a.jpg", dims, 1)}); err != nil {
 					t.Fatal(err)

@@ -81,4 +81,7 @@ func printIndexSummary(e *env, s simsearch.IndexSummary) {
 	}
 	fmt.Fprintf(e.stderr, "indexed in %s: %d added, %d updated, %d removed, %d unchanged, %d skipped%s\n",
 		s.Elapsed.Round(time.Millisecond), s.Added, s.Updated, s.Removed, s.Unchanged, len(s.Skipped), rate)
+	if s.Relabelled > 0 {
+		fmt.Fprintf(e.stderr, "labelled %d unchanged photos with the head, from their stored embeddings\n", s.Relabelled)
+	}
 }
