@@ -11,6 +11,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/simsearch/simsearch"
+	"github.com/simsearch/simsearch/classify"
 	"github.com/simsearch/simsearch/internal/onnx"
 	"github.com/simsearch/simsearch/internal/store"
 	"github.com/simsearch/simsearch/model"
@@ -114,6 +115,27 @@ func TestCLI(t *testing.T) {
 					ts.Fatalf("usage: classifiermodel DIR NAME")
 				}
 				ts.Check(buildClassifierModel(ts.MkAbs(args[0]), args[1]))
+			},
+			// headfile DIR NAME FILE writes a head for model NAME in DIR
+			// (its default pooling) to FILE: classes "up" and "down",
+			// whose weights are all 1 and all -1, so a photo is "up" when
+			// its embedding's components sum above 0.
+			"headfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: headfile DIR NAME FILE")
+				}
+				m, err := simsearch.LoadModel(context.Background(), &simsearch.ModelOptions{Dir: ts.MkAbs(args[0]), Name: args[1]})
+				ts.Check(err)
+				defer m.Close()
+				d := m.Spec().Channels
+				w := make([]float32, 2*d)
+				for i := range d {
+					w[i], w[d+i] = 1, -1
+				}
+				ts.Check(classify.SaveHead(ts.MkAbs(args[2]), &classify.Head{
+					Version: classify.HeadVersion, Model: args[1], Pooling: string(m.Pooling()), Fingerprint: m.Fingerprint(),
+					Dim: d, Classes: []classify.Class{{ID: "up", Name: "up"}, {ID: "down", Name: "down"}}, W: w, B: []float32{0, 0},
+				}))
 			},
 			// copymodels DIR copies the shared models directory to DIR, for
 			// scripts that damage a model.
