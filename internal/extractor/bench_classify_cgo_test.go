@@ -5,9 +5,7 @@ package extractor
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,50 +13,32 @@ import (
 	"github.com/simsearch/simsearch/model"
 )
 
-// benchClassifier builds VGG16 with its 4096-4096-1000 top (random
-// weights, 553 MB) once per benchmark binary.
-var benchClassifier = struct {
-	once        sync.Once
-	spec, trunk model.Spec
-	err         error
-}{}
-
-func vgg16WithTop(b *testing.B) (withTop, trunk model.Spec) {
+// vgg16WithTop builds VGG16 with its 4096-4096-1000 top (random weights,
+// 553 MB) and the same trunk without it, in dir.
+func vgg16WithTop(b *testing.B, dir string) (withTop, trunk model.Spec) {
 	b.Helper()
-	benchClassifier.once.Do(func() {
-		dir, err := os.MkdirTemp("", "simsearch-bench-vgg16top-")
+	for _, top := range []bool{true, false} {
+		v, err := onnx.NewVGG(onnx.VGG16Config(top))
 		if err != nil {
-			benchClassifier.err = err
-			return
+			b.Fatal(err)
 		}
-		for _, top := range []bool{true, false} {
-			v, err := onnx.NewVGG(onnx.VGG16Config(top))
-			if err != nil {
-				benchClassifier.err = err
-				return
-			}
-			path := filepath.Join(dir, fmt.Sprintf("vgg16-top-%t.onnx", top))
-			if benchClassifier.err = onnx.WriteModel(path, v.Model); benchClassifier.err != nil {
-				return
-			}
-			s := model.Spec{
-				Name: "vgg16-top", Path: path, Input: "data", Output: v.Feature.Name,
-				Channels: v.Feature.C, GridH: v.Feature.H, GridW: v.Feature.W,
-				Pre: model.TorchPreprocess(224), Pooling: model.GAP, Random: true,
-			}
-			if top {
-				s.Logits, s.Classes = v.Output, 1000
-				benchClassifier.spec = s
-			} else {
-				s.Name = "vgg16-trunk"
-				benchClassifier.trunk = s
-			}
+		path := filepath.Join(dir, fmt.Sprintf("vgg16-top-%t.onnx", top))
+		if err := onnx.WriteModel(path, v.Model); err != nil {
+			b.Fatal(err)
 		}
-	})
-	if benchClassifier.err != nil {
-		b.Fatal(benchClassifier.err)
+		s := model.Spec{
+			Name: "vgg16-trunk", Path: path, Input: "data", Output: v.Feature.Name,
+			Channels: v.Feature.C, GridH: v.Feature.H, GridW: v.Feature.W,
+			Pre: model.TorchPreprocess(224), Pooling: model.GAP, Random: true,
+		}
+		if top {
+			s.Name, s.Logits, s.Classes = "vgg16-top", v.Output, 1000
+			withTop = s
+		} else {
+			trunk = s
+		}
 	}
-	return benchClassifier.spec, benchClassifier.trunk
+	return withTop, trunk
 }
 
 // BenchmarkClassify is what classify costs over embed on the same model
@@ -80,7 +60,8 @@ func BenchmarkClassify(b *testing.B) {
 		b.Skip(err)
 	}
 	defer rt.Close()
-	spec, trunkSpec := vgg16WithTop(b)
+	// The parent benchmark runs once; its folder outlives the sub-benchmarks.
+	spec, trunkSpec := vgg16WithTop(b, b.TempDir())
 	features := spec
 	features.Logits, features.Classes = "", 0
 	for _, batch := range []int{1, 8} {
