@@ -25,6 +25,12 @@
 //		fmt.Printf("%d %.3f %s\n", m.Rank, m.Score, m.Path)
 //	}
 //
+// A model with a classifier (vgg16, vgg19) also names what photos show:
+// Model.Classify gives each image's most probable ImageNet classes from
+// the same network run as its embedding (or a trained head's classes, see
+// package classify), Index stores each item's top classes as its Labels,
+// and QueryOptions.Label keeps the items with one of them.
+//
 // With no model named, Open uses the pretrained vgg16 when it has been
 // pulled (simsearch model pull vgg16) and otherwise builds vgg16-random,
 // whose random weights find near-duplicates but not subjects.

@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/simsearch/simsearch/classify"
 	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/internal/store"
 )
@@ -22,6 +25,12 @@ type IndexOptions struct {
 	// BatchSize is how many records go into one database transaction;
 	// 0 means 256.
 	BatchSize int
+	// Head, when set, stores its LabelTop classes for each item embedded
+	// in this run as the label set HeadSource, next to the model's own
+	// classifier's set (its Spec.Labels) when the model has one.
+	Head *classify.Head
+
+	classifiers []*Classifier // from Model and Head, set by Index
 }
 
 // IndexProgress reports how far an Index run is.
@@ -33,9 +42,12 @@ type IndexProgress struct {
 // IndexSummary is what an Index run did.
 type IndexSummary struct {
 	Added, Updated, Removed, Unchanged int
-	Skipped                            []store.Failure // this run's problem files, with reasons
-	Interrupted                        bool
-	Elapsed                            time.Duration
+	// Relabelled counts the unchanged items that IndexOptions.Head gave
+	// new labels from their stored vectors.
+	Relabelled  int
+	Skipped     []store.Failure // this run's problem files, with reasons
+	Interrupted bool
+	Elapsed     time.Duration
 }
 
 // commitEvery is the longest time extracted vectors wait for a commit.
@@ -65,6 +77,9 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 	if err != nil {
 		return sum, err
 	}
+	if o.classifiers, err = indexClassifiers(m, o.Head); err != nil {
+		return sum, err
+	}
 	skip := map[string]bool{}
 	for _, p := range []string{e.db.Path(), m.Dir()} {
 		if a, err := filepath.Abs(p); err == nil {
@@ -85,13 +100,22 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 	}
 	var todo []walkFile
 	present := make(map[string]bool, len(files))
+	unchanged := map[uint64]store.Item{}
 	for _, f := range files {
 		present[f.Path] = true
 		if it, ok := known[f.Path]; ok && it.Size == f.Size && it.ModTime == f.ModTime {
 			sum.Unchanged++
+			unchanged[it.ID] = it
 			continue
 		}
 		todo = append(todo, f)
+	}
+	if o.Head != nil {
+		// The head is the last classifier; photos indexed before it get
+		// its classes from their stored vectors, without a network run.
+		if sum.Relabelled, err = e.relabel(o.classifiers[len(o.classifiers)-1], unchanged); err != nil {
+			return sum, err
+		}
 	}
 
 	if !o.NoPrune {
@@ -127,6 +151,53 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 		sum.Interrupted = true
 	}
 	return sum, runErr
+}
+
+// relabel gives the items their labels from c on their stored vectors,
+// writing only those whose labels from c change.
+func (e *Engine) relabel(c *Classifier, items map[uint64]store.Item) (int, error) {
+	sets := map[uint64]store.LabelSet{}
+	err := e.db.ForEachVector(func(id uint64, v []float32) error {
+		it, ok := items[id]
+		if !ok {
+			return nil
+		}
+		s, err := c.labels(Embedding{Path: it.Path, Vector: v})
+		if err != nil {
+			return err
+		}
+		if old, had := it.Set(s.Source); !had || !slices.Equal(old.Top, s.Top) {
+			sets[id] = s
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("label stored photos: %w", err)
+	}
+	n, err := e.db.SetLabels(sets)
+	e.release()
+	return n, err
+}
+
+// indexClassifiers are what labels an index run stores: the model's own
+// classifier when its classes have names, and head.
+func indexClassifiers(m *Model, head *classify.Head) ([]*Classifier, error) {
+	var cls []*Classifier
+	if s := m.Spec(); s.Logits != "" && s.Labels != "" {
+		c, err := m.Classifier(nil)
+		if err != nil {
+			return nil, err
+		}
+		cls = append(cls, c)
+	}
+	if head != nil {
+		c, err := m.Classifier(head)
+		if err != nil {
+			return nil, err
+		}
+		cls = append(cls, c)
+	}
+	return cls, nil
 }
 
 // extractInto embeds files and commits them in batches.
@@ -194,6 +265,14 @@ func (e *Engine) extractInto(ctx context.Context, m *Model, files []walkFile, o 
 			failures[r.Path] = Reason(r.Err)
 			return nil
 		}
+		var labels []store.LabelSet
+		for _, c := range o.classifiers {
+			l, err := c.labels(r)
+			if err != nil {
+				return err
+			}
+			labels = append(labels, l)
+		}
 		if _, had := known[r.Path]; had {
 			updated++
 		} else {
@@ -203,6 +282,7 @@ func (e *Engine) extractInto(ctx context.Context, m *Model, files []walkFile, o 
 			Item: store.Item{
 				Path: r.Path, Size: m.f.Size, ModTime: m.f.ModTime, Hash: m.hash,
 				Width: r.Info.Width, Height: r.Info.Height, Format: r.Info.Format, Taken: r.Info.Taken,
+				Labels: labels,
 			},
 			Vector: r.Vector,
 		})

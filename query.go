@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/simsearch/simsearch/classify"
 	"github.com/simsearch/simsearch/index"
 	"github.com/simsearch/simsearch/model"
 )
@@ -18,6 +19,11 @@ type QueryOptions struct {
 	Ef       int     // HNSW search breadth; 0 means the index default
 	Exact    bool    // brute force over every stored vector instead of HNSW
 	MinScore float32 // drop results below this cosine
+	// Label, when set, keeps only items with that class among their
+	// stored labels (any source, LabelTop per source): a class id (a
+	// WordNet id such as n02129604) or a class name ("tiger", "Panthera
+	// tigris"), ignoring case. The search is then exact over those items.
+	Label string
 }
 
 // Match is one query result.
@@ -55,9 +61,12 @@ func (e *Engine) QueryVector(vec []float32, self uint64, o *QueryOptions) ([]Mat
 	}
 	var hits []index.Hit
 	var err error
-	if o.Exact {
+	switch {
+	case o.Label != "":
+		hits, err = e.labelSearch(vec, k, o.Label)
+	case o.Exact:
 		hits, err = e.exactSearch(vec, k)
-	} else {
+	default:
 		hits, err = e.idx.Search(vec, k, o.Ef)
 	}
 	if err != nil {
@@ -115,6 +124,56 @@ func (e *Engine) queryVector(ctx context.Context, path string) ([]float32, uint6
 	return vecs[0].Vector, 0, nil
 }
 
+// labelSearch scans the stored vectors of the items that have label.
+func (e *Engine) labelSearch(q []float32, k int, label string) ([]index.Hit, error) {
+	match := LabelMatcher(label)
+	want := map[uint64]bool{}
+	err := e.db.ForEachItem(func(it Item) error {
+		if match(it) {
+			want[it.ID] = true
+		}
+		return nil
+	})
+	if err != nil || len(want) == 0 {
+		return nil, err
+	}
+	flat := index.NewFlat(len(q))
+	err = e.db.ForEachVector(func(id uint64, v []float32) error {
+		if !want[id] {
+			return nil
+		}
+		return flat.Add(id, v)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return flat.Search(q, k, 0)
+}
+
+// LabelMatcher returns a test of whether an item has the class label
+// among its stored labels: a class id or name, ignoring case; for the
+// ImageNet label set, any of a class's names ("Panthera tigris" finds
+// n02129604, stored as "tiger").
+func LabelMatcher(label string) func(Item) bool {
+	label = strings.TrimSpace(label)
+	imagenet := map[string]bool{}
+	classes := classify.ImageNet()
+	for _, i := range classify.FindImageNet(label) {
+		imagenet[classes[i].ID] = true
+	}
+	return func(it Item) bool {
+		for _, s := range it.Labels {
+			for _, l := range s.Top {
+				if strings.EqualFold(l.ID, label) || strings.EqualFold(l.Name, label) ||
+					s.Source == model.LabelsImageNet && imagenet[l.ID] {
+					return true
+				}
+			}
+		}
+		return false
+	}
+}
+
 // exactSearch scans every stored vector.
 func (e *Engine) exactSearch(q []float32, k int) ([]index.Hit, error) {
 	flat := index.NewFlat(len(q))
@@ -138,7 +197,22 @@ type Stats struct {
 	IndexParams string    `json:"index"`
 	IndexLen    int       `json:"index_len"`
 	Failures    []Failure `json:"skipped"`
+	// Labels are the most common best classes of the stored items, per
+	// label source, most items first (at most TopLabels per source).
+	Labels []LabelCount `json:"labels"`
 }
+
+// LabelCount is how many items have a class as their best label from one
+// source.
+type LabelCount struct {
+	Source string `json:"source"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Items  int    `json:"items"`
+}
+
+// TopLabels is how many classes per source Stats lists.
+const TopLabels = 10
 
 // Stats reports what the database holds.
 func (e *Engine) Stats() (Stats, error) {
@@ -159,6 +233,10 @@ func (e *Engine) Stats() (Stats, error) {
 		return Stats{}, err
 	}
 	sort.Slice(f, func(i, j int) bool { return f[i].Path < f[j].Path })
+	labels, err := e.labelCounts()
+	if err != nil {
+		return Stats{}, err
+	}
 	name, pooling, _ := strings.Cut(e.label, "/")
 	random := false
 	if e.model != nil {
@@ -169,8 +247,54 @@ func (e *Engine) Stats() (Stats, error) {
 	return Stats{
 		Path: e.db.Path(), Items: n, Model: name, Random: random, Pooling: pooling,
 		Dims: m.Dims, Fingerprint: m.Fingerprint, SizeBytes: size, IndexParams: indexParams(e.idx.Options()), IndexLen: e.idx.Len(),
-		Failures: f,
+		Failures: f, Labels: labels,
 	}, nil
+}
+
+// labelCounts counts the best label of every item, per source.
+func (e *Engine) labelCounts() ([]LabelCount, error) {
+	type key struct{ source, id string }
+	counts := map[key]*LabelCount{}
+	err := e.db.ForEachItem(func(it Item) error {
+		for _, s := range it.Labels {
+			if len(s.Top) == 0 {
+				continue
+			}
+			l := s.Top[0]
+			k := key{s.Source, l.ID}
+			if counts[k] == nil {
+				counts[k] = &LabelCount{Source: s.Source, ID: l.ID, Name: l.Name}
+			}
+			counts[k].Items++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	all := make([]LabelCount, 0, len(counts))
+	for _, c := range counts {
+		all = append(all, *c)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if a.Source != b.Source {
+			return a.Source < b.Source
+		}
+		if a.Items != b.Items {
+			return a.Items > b.Items
+		}
+		return a.ID < b.ID
+	})
+	out := make([]LabelCount, 0, len(all))
+	per := map[string]int{}
+	for _, c := range all {
+		if per[c.Source] < TopLabels {
+			per[c.Source]++
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 func indexParams(o index.HNSWOptions) string {

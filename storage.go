@@ -49,6 +49,11 @@ type storage interface {
 	Vector(id uint64) ([]float32, error)
 	ForEachVector(fn func(id uint64, v []float32) error) error
 
+	// SetLabels replaces (or adds) the label set of its source on each
+	// item given, leaving vectors and the items version alone; it returns
+	// how many items it changed, skipping unknown ids.
+	SetLabels(sets map[uint64]store.LabelSet) (int, error)
+
 	// Files an index run skipped, with reasons.
 	Failures() ([]store.Failure, error)
 	PutFailures(reasons map[string]string) error

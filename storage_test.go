@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -100,6 +101,59 @@ func TestStorage_Conformance(t *testing.T) {
 				}
 				if n, _ := s.Len(); n != 1 {
 					t.Fatalf("Len = %d after replacing, want 1", n)
+				}
+			})
+			t.Run("Labels", func(t *testing.T) {
+				s := open(t, opts)
+				r := testRecord("/p/a.jpg", dims, 1)
+				r.Item.Labels = []LabelSet{
+					{Source: "imagenet", Top: []Label{{ID: "n02129604", Name: "tiger", Prob: 0.75}, {ID: "n02123159", Name: "tiger cat", Prob: 0.125}}},
+					{Source: HeadSource, Top: []Label{{ID: "cats", Name: "cats", Prob: 1}}},
+				}
+				ids, err := s.Put([]store.Record{r, testRecord("/p/b.jpg", dims, 2)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				it, _, _ := s.Item(ids[0])
+				byPath, _, _ := s.ItemByPath("/p/a.jpg")
+				var each []Item
+				s.ForEachItem(func(it Item) error { each = append(each, it); return nil })
+				for _, got := range [][]LabelSet{it.Labels, byPath.Labels, each[0].Labels} {
+					if !reflect.DeepEqual(got, r.Item.Labels) {
+						t.Fatalf("labels read back %+v, want %+v", got, r.Item.Labels)
+					}
+				}
+				if len(each) != 2 || each[1].Labels != nil {
+					t.Fatalf("an item stored without labels reads %+v", each)
+				}
+				// What reads them must not change the stored copy.
+				it.Labels[0].Top[0].ID = "changed"
+				if again, _, _ := s.Item(ids[0]); again.Labels[0].Top[0].ID != "n02129604" {
+					t.Fatal("Item returned label memory the store still uses")
+				}
+				// SetLabels replaces one source's set and adds a new one.
+				m1, _ := s.Meta()
+				head := LabelSet{Source: HeadSource, Top: []Label{{ID: "dogs", Name: "dogs", Prob: 0.5}}}
+				if n, err := s.SetLabels(map[uint64]LabelSet{ids[0]: head, ids[1]: head, 12345: head}); n != 2 || err != nil {
+					t.Fatalf("SetLabels = %d, %v; want 2", n, err)
+				}
+				a, _, _ := s.Item(ids[0])
+				b, _, _ := s.Item(ids[1])
+				if want := []LabelSet{r.Item.Labels[0], head}; !reflect.DeepEqual(a.Labels, want) || !reflect.DeepEqual(b.Labels, []LabelSet{head}) {
+					t.Fatalf("after SetLabels: %+v and %+v", a.Labels, b.Labels)
+				}
+				if m2, _ := s.Meta(); m2.ItemsVersion != m1.ItemsVersion {
+					t.Fatalf("SetLabels moved the items version %d → %d (the index snapshot stays current)", m1.ItemsVersion, m2.ItemsVersion)
+				}
+				// Embedded again without a classifier: the labels go.
+				if _, err := s.Put([]store.Record{testRecord("/p/a.jpg", dims, 1)}); err != nil {
+					t.Fatal(err)
+				}
+				if again, _, _ := s.Item(ids[0]); again.Labels != nil {
+					t.Fatalf("replaced item kept its old labels %+v", again.Labels)
+				}
+				if problems, err := s.Check(checkOptions()); len(problems) > 0 || err != nil {
+					t.Fatalf("Check with labels = %q, %v", problems, err)
 				}
 			})
 			t.Run("Delete", func(t *testing.T) {

@@ -65,6 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			compactCommand(e),
 			checkCommand(e),
 			embedCommand(e),
+			classifyCommand(e),
 			evalCommand(e),
 			modelCommand(e),
 			dedupCommand(e),

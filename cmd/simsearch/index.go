@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/simsearch/simsearch"
+	"github.com/simsearch/simsearch/classify"
 )
 
 func indexCommand(e *env) *cli.Command {
@@ -22,6 +23,7 @@ func indexCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "no-prune", Usage: "keep items whose files vanished"},
 			&cli.BoolFlag{Name: "hidden", Usage: "include dot-files and dot-directories"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors"},
+			&cli.StringFlag{Name: "head", Usage: "also store the top classes of the head in `FILE` (from simsearch train) for each photo embedded"},
 		},
 		Action: func(ctx context.Context, c *cli.Command) error { return e.index(ctx, c) },
 	}
@@ -30,6 +32,13 @@ func indexCommand(e *env) *cli.Command {
 func (e *env) index(ctx context.Context, c *cli.Command) error {
 	if c.Args().Len() == 0 {
 		return usagef("index needs at least one PATH")
+	}
+	var head *classify.Head
+	if path := c.String("head"); path != "" {
+		var err error
+		if head, err = classify.LoadHead(path); err != nil {
+			return err
+		}
 	}
 	eng, err := e.openEngine(ctx, c, indexEngine)
 	if err != nil {
@@ -40,6 +49,7 @@ func (e *env) index(ctx context.Context, c *cli.Command) error {
 	sum, err := eng.Index(ctx, c.Args().Slice(), &simsearch.IndexOptions{
 		NoPrune: c.Bool("no-prune"),
 		Hidden:  c.Bool("hidden"),
+		Head:    head,
 		Progress: func(p simsearch.IndexProgress) {
 			bar.set(int64(p.Done), int64(p.Total))
 		},
@@ -55,7 +65,7 @@ func (e *env) index(ctx context.Context, c *cli.Command) error {
 		return fmt.Errorf("%w\nhint: free space on the disk holding %s; everything committed so far is kept, run index again to resume", err, eng.Path())
 	}
 	if err != nil {
-		return modelHint(err, eng.ModelName())
+		return headHint(modelHint(err, eng.ModelName()), head)
 	}
 	return nil
 }
@@ -71,4 +81,7 @@ func printIndexSummary(e *env, s simsearch.IndexSummary) {
 	}
 	fmt.Fprintf(e.stderr, "indexed in %s: %d added, %d updated, %d removed, %d unchanged, %d skipped%s\n",
 		s.Elapsed.Round(time.Millisecond), s.Added, s.Updated, s.Removed, s.Unchanged, len(s.Skipped), rate)
+	if s.Relabelled > 0 {
+		fmt.Fprintf(e.stderr, "labelled %d unchanged photos with the head, from their stored embeddings\n", s.Relabelled)
+	}
 }

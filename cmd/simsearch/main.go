@@ -5,6 +5,7 @@
 //	1  error
 //	2  usage error (unknown command or flag, missing argument)
 //	3  dedup --exit-code found duplicates
+//	4  classify: the model has no classifier (and no --head was given)
 //	130  interrupted by SIGINT or SIGTERM (what was committed is kept)
 package main
 

@@ -11,9 +11,11 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/simsearch/simsearch"
+	"github.com/simsearch/simsearch/classify"
 	"github.com/simsearch/simsearch/internal/onnx"
 	"github.com/simsearch/simsearch/internal/onnx/onnxtest"
 	"github.com/simsearch/simsearch/internal/store"
+	"github.com/simsearch/simsearch/model"
 )
 
 func TestMain(m *testing.M) {
@@ -116,6 +118,38 @@ func TestCLI(t *testing.T) {
 				ts.Check(err)
 				ts.Check(onnx.WriteModel(ts.MkAbs(args[0]), onnxtest.NewEncoder(size, 8, dims, 1).Model))
 			},
+			// classifiermodel DIR NAME installs NAME in DIR: a tiny VGG
+			// (16×16 input) with a 1,000-class ImageNet classifier whose
+			// weights are zero and whose bias is 3 for tiger, 2 for tiger
+			// shark and 1 for tabby, so every image scores the same known
+			// logits. Its trunk has random weights and its spec says so.
+			"classifiermodel": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: classifiermodel DIR NAME")
+				}
+				ts.Check(buildClassifierModel(ts.MkAbs(args[0]), args[1]))
+			},
+			// headfile DIR NAME FILE writes a head for model NAME in DIR
+			// (its default pooling) to FILE: classes "up" and "down",
+			// whose weights are all 1 and all -1, so a photo is "up" when
+			// its embedding's components sum above 0.
+			"headfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: headfile DIR NAME FILE")
+				}
+				m, err := simsearch.LoadModel(context.Background(), &simsearch.ModelOptions{Dir: ts.MkAbs(args[0]), Name: args[1]})
+				ts.Check(err)
+				defer m.Close()
+				d := m.Spec().Channels
+				w := make([]float32, 2*d)
+				for i := range d {
+					w[i], w[d+i] = 1, -1
+				}
+				ts.Check(classify.SaveHead(ts.MkAbs(args[2]), &classify.Head{
+					Version: classify.HeadVersion, Model: args[1], Pooling: string(m.Pooling()), Fingerprint: m.Fingerprint(),
+					Dim: d, Classes: []classify.Class{{ID: "up", Name: "up"}, {ID: "down", Name: "down"}}, W: w, B: []float32{0, 0},
+				}))
+			},
 			// copymodels DIR copies the shared models directory to DIR, for
 			// scripts that damage a model.
 			"copymodels": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -126,4 +160,37 @@ func TestCLI(t *testing.T) {
 			},
 		},
 	})
+}
+
+// buildClassifierModel is the classifiermodel command.
+func buildClassifierModel(dir, name string) error {
+	cfg := onnx.VGGConfig{Name: name, Size: 16, InChannels: 3, Blocks: [][]int{{4}, {8}}, Dense: []int{1000}, Seed: 11}
+	v, err := onnx.NewVGG(cfg)
+	if err != nil {
+		return err
+	}
+	d := &v.Weights.Dense[0]
+	clear(d.W)
+	d.B[292], d.B[3], d.B[281] = 3, 2, 1
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, name+".onnx")
+	if err := onnx.WriteModel(path, v.Model); err != nil {
+		return err
+	}
+	spec := model.Spec{
+		Name: name, Description: "tiny classifier, " + model.RandomDescription, Path: path,
+		Input: "data", Output: v.Feature.Name, Channels: v.Feature.C, GridH: v.Feature.H, GridW: v.Feature.W,
+		Pre: model.TorchPreprocess(16), Pooling: model.GAP, Threshold: 0.9, Random: true,
+		Logits: v.Output, Classes: 1000, Labels: model.LabelsImageNet,
+	}
+	if err := model.SaveSpec(filepath.Join(dir, name+".json"), spec); err != nil {
+		return err
+	}
+	m, err := simsearch.PrepareModel(context.Background(), &simsearch.ModelOptions{Dir: dir, Name: name, Threads: 1})
+	if err != nil {
+		return err
+	}
+	return m.Close()
 }

@@ -24,6 +24,7 @@ func queryCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "exact", Usage: "brute-force search over every vector"},
 			&cli.FloatFlag{Name: "min-score", Usage: "drop results with cosine below `S`"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table, json or csv"},
+			&cli.StringFlag{Name: "label", Usage: "only photos labelled `NAME|WNID` (among their top 5 stored classes; a class name or WordNet id, any case)"},
 		},
 		Action: func(ctx context.Context, c *cli.Command) error { return e.query(ctx, c) },
 	}
@@ -49,7 +50,7 @@ func (e *env) query(ctx context.Context, c *cli.Command) error {
 		return err
 	}
 	defer eng.Close()
-	opts := &simsearch.QueryOptions{K: int(c.Int("k")), Ef: int(c.Int("ef")), Exact: c.Bool("exact"), MinScore: float32(c.Float("min-score"))}
+	opts := &simsearch.QueryOptions{K: int(c.Int("k")), Ef: int(c.Int("ef")), Exact: c.Bool("exact"), MinScore: float32(c.Float("min-score")), Label: c.String("label")}
 	var all []queryResult
 	for _, q := range c.Args().Slice() {
 		m, err := eng.Query(ctx, q, opts)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/simsearch/simsearch"
 	"github.com/simsearch/simsearch/model"
 )
 
@@ -51,8 +52,26 @@ func statsCommand(e *env) *cli.Command {
 			for _, f := range s.Failures {
 				fmt.Fprintf(e.stdout, "  %s: %s\n", linePath(f.Path), f.Reason)
 			}
+			printLabelCounts(e, s.Labels, s.Random)
 			return nil
 		},
+	}
+}
+
+// printLabelCounts lists the most common best labels, per source.
+func printLabelCounts(e *env, labels []simsearch.LabelCount, random bool) {
+	note := ""
+	if random {
+		note = " (random weights: meaningless)"
+	}
+	for i := 0; i < len(labels); {
+		source := labels[i].Source
+		fmt.Fprintf(e.stdout, "labels %s, best class of each item%s:\n", source, note)
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		for ; i < len(labels) && labels[i].Source == source; i++ {
+			fmt.Fprintf(tw, "  %d\t%s\t%s\n", labels[i].Items, labels[i].ID, labels[i].Name)
+		}
+		tw.Flush()
 	}
 }
 

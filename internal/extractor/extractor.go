@@ -107,6 +107,11 @@ type Result struct {
 	Path   string // as given
 	Info   Info
 	Vector []float32
+	// Scores are the classifier's raw scores (logits, Spec.Classes of
+	// them; classify.Softmax makes probabilities), from the same network
+	// run as Vector; nil when the model has no classifier output
+	// (Spec.Logits) or the image was not embedded here (a stored vector).
+	Scores []float32
 	Err    error
 }
 
@@ -200,15 +205,20 @@ func (e *Extractor) Sources(ctx context.Context, src []Source, emit func(Result)
 		for _, p := range batch {
 			input = append(input, p.tensor...)
 		}
-		fm, err := e.sess.RunContext(ctx, input, len(batch))
+		fm, scores, err := e.sess.RunScores(ctx, input, len(batch))
 		if err != nil {
 			return err
 		}
 		per := e.spec.Channels * e.spec.GridH * e.spec.GridW
 		for i, p := range batch {
+			var sc []float32
+			if scores != nil {
+				k := e.spec.Classes
+				sc = scores[i*k : (i+1)*k : (i+1)*k]
+			}
 			if e.rawMaps {
 				m := append([]float32(nil), fm[i*per:(i+1)*per]...)
-				if err := emit(Result{Seq: p.seq, Path: p.path, Info: p.info, Vector: m}); err != nil {
+				if err := emit(Result{Seq: p.seq, Path: p.path, Info: p.info, Vector: m, Scores: sc}); err != nil {
 					return err
 				}
 				continue
@@ -220,7 +230,7 @@ func (e *Extractor) Sources(ctx context.Context, src []Source, emit func(Result)
 			if e.center != nil {
 				Center(v, e.center)
 			}
-			if err := emit(Result{Seq: p.seq, Path: p.path, Info: p.info, Vector: v}); err != nil {
+			if err := emit(Result{Seq: p.seq, Path: p.path, Info: p.info, Vector: v, Scores: sc}); err != nil {
 				return err
 			}
 		}

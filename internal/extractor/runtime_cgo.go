@@ -89,8 +89,9 @@ func (r *Runtime) Close() error {
 	return nil
 }
 
-// Session runs one model's feature output on batches of preprocessed images.
-// It is safe for concurrent use.
+// Session runs one model's feature output, and its classifier output when
+// the spec names one (Spec.Logits), on batches of preprocessed images. It
+// is safe for concurrent use.
 type Session struct {
 	spec model.Spec
 	s    *ort.DynamicAdvancedSession
@@ -125,7 +126,14 @@ func (r *Runtime) NewSession(spec model.Spec, opts *SessionOptions) (*Session, e
 	if err := so.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll); err != nil {
 		return nil, fmt.Errorf("set optimisation level: %w", err)
 	}
-	s, err := ort.NewDynamicAdvancedSession(spec.Path, []string{spec.Input}, []string{spec.Output}, so)
+	outputs := []string{spec.Output}
+	if spec.Logits != "" {
+		if spec.Classes <= 0 {
+			return nil, fmt.Errorf("open model %s: classifier output %s has %d classes", spec.Name, spec.Logits, spec.Classes)
+		}
+		outputs = append(outputs, spec.Logits)
+	}
+	s, err := ort.NewDynamicAdvancedSession(spec.Path, []string{spec.Input}, outputs, so)
 	if err != nil {
 		return nil, fmt.Errorf("open model %s (%s): %w: %s", spec.Name, spec.Path, ErrModelFile, firstLine(err))
 	}
@@ -149,11 +157,19 @@ func (s *Session) Run(input []float32, batch int) ([]float32, error) {
 // ctx's error: a batch through VGG16 takes seconds on a small machine, too
 // long to make an interrupted run wait for.
 func (s *Session) RunContext(ctx context.Context, input []float32, batch int) ([]float32, error) {
+	fm, _, err := s.RunScores(ctx, input, batch)
+	return fm, err
+}
+
+// RunScores is RunContext that also returns the classifier's raw scores,
+// batch*Spec.Classes values, from the same run of the network; scores is
+// nil when the spec names no classifier output.
+func (s *Session) RunScores(ctx context.Context, input []float32, batch int) (features, scores []float32, err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if batch <= 0 || len(input) != batch*s.inLen {
-		return nil, fmt.Errorf("run model: input holds %d values, want %d×%d", len(input), batch, s.inLen)
+		return nil, nil, fmt.Errorf("run model: input holds %d values, want %d×%d", len(input), batch, s.inLen)
 	}
 	n := int64(s.spec.Pre.Size)
 	shape := ort.NewShape(int64(batch), 3, n, n)
@@ -162,12 +178,12 @@ func (s *Session) RunContext(ctx context.Context, input []float32, batch int) ([
 	}
 	in, err := ort.NewTensor(shape, input)
 	if err != nil {
-		return nil, fmt.Errorf("run model: input tensor: %w", err)
+		return nil, nil, fmt.Errorf("run model: input tensor: %w", err)
 	}
 	defer in.Destroy()
 	ro, err := ort.NewRunOptions()
 	if err != nil {
-		return nil, fmt.Errorf("run model: options: %w", err)
+		return nil, nil, fmt.Errorf("run model: options: %w", err)
 	}
 	// The terminate flag is set from another goroutine; the options are
 	// destroyed only once that call has returned.
@@ -183,20 +199,29 @@ func (s *Session) RunContext(ctx context.Context, input []float32, batch int) ([
 		ro.Destroy()
 	}()
 	outputs := []ort.Value{nil}
+	if s.spec.Logits != "" {
+		outputs = append(outputs, nil)
+	}
 	if err := s.s.RunWithOptions([]ort.Value{in}, outputs, ro); err != nil {
 		if cerr := ctx.Err(); cerr != nil {
-			return nil, cerr
+			return nil, nil, cerr
 		}
-		return nil, fmt.Errorf("run model %s: %s", s.spec.Name, firstLine(err))
+		return nil, nil, fmt.Errorf("run model %s: %s", s.spec.Name, firstLine(err))
 	}
-	defer outputs[0].Destroy()
+	defer func() {
+		for _, o := range outputs {
+			if o != nil {
+				o.Destroy()
+			}
+		}
+	}()
 	out, ok := outputs[0].(*ort.Tensor[float32])
 	if !ok {
-		return nil, fmt.Errorf("run model %s: output %s is not a float32 tensor", s.spec.Name, s.spec.Output)
+		return nil, nil, fmt.Errorf("run model %s: output %s is not a float32 tensor", s.spec.Name, s.spec.Output)
 	}
 	got := out.GetShape()
 	if err := s.checkShape(got, batch); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	data := out.GetData()
 	res := make([]float32, len(data))
@@ -213,7 +238,31 @@ func (s *Session) RunContext(ctx context.Context, input []float32, batch int) ([
 	} else {
 		copy(res, data)
 	}
-	return res, nil
+	if s.spec.Logits == "" {
+		return res, nil, nil
+	}
+	lt, ok := outputs[1].(*ort.Tensor[float32])
+	if !ok {
+		return nil, nil, fmt.Errorf("run model %s: classifier output %s is not a float32 tensor", s.spec.Name, s.spec.Logits)
+	}
+	if err := s.checkScoresShape(lt.GetShape(), batch); err != nil {
+		return nil, nil, err
+	}
+	return res, append([]float32(nil), lt.GetData()...), nil
+}
+
+// checkScoresShape accepts batch×Classes, with any 1s after it (a
+// classifier ending in a 1×1 convolution gives N×Classes×1×1).
+func (s *Session) checkScoresShape(got ort.Shape, batch int) error {
+	ok := len(got) >= 2 && got[0] == int64(batch) && got[1] == int64(s.spec.Classes)
+	for _, d := range got[min(2, len(got)):] {
+		ok = ok && d == 1
+	}
+	if ok {
+		return nil
+	}
+	return fmt.Errorf("run model %s: classifier output %s has shape %v, the spec expects %d scores per image",
+		s.spec.Name, s.spec.Logits, got, s.spec.Classes)
 }
 
 func (s *Session) checkShape(got ort.Shape, batch int) error {

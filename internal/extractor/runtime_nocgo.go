@@ -39,5 +39,10 @@ func (*Session) RunContext(context.Context, []float32, int) ([]float32, error) {
 	return nil, ErrRuntimeUnavailable
 }
 
+// RunScores always fails without cgo.
+func (*Session) RunScores(context.Context, []float32, int) ([]float32, []float32, error) {
+	return nil, nil, ErrRuntimeUnavailable
+}
+
 // Close does nothing.
 func (*Session) Close() error { return nil }

@@ -10,8 +10,9 @@ import (
 // itemCodec is the first byte of an encoded Item. A new field means a new
 // codec version, decoded alongside the old ones; the schema version changes
 // with it, since old binaries could no longer read the records written
-// from then on. Codec 1 had no capture time (Taken); codec 2 appends it.
-const itemCodec = 2
+// from then on. Codec 1 had no capture time (Taken); codec 2 appends it;
+// codec 3 appends the label sets.
+const itemCodec = 3
 
 // failureCodec is the first byte of an encoded failure record.
 const failureCodec = 1
@@ -23,7 +24,10 @@ var errShort = errors.New("record is truncated")
 //
 //	codec byte, uvarint len + path, varint size, varint mtime (unix ns),
 //	32-byte hash, uvarint width, uvarint height, uvarint len + format,
-//	state byte, varint taken (unix ns, 0 unknown; since codec 2)
+//	state byte, varint taken (unix ns, 0 unknown; since codec 2),
+//	uvarint label sets (since codec 3), each: uvarint len + source,
+//	uvarint labels, each: uvarint len + id, uvarint len + name,
+//	little-endian float32 probability
 func appendItem(dst []byte, it Item) []byte {
 	dst = append(dst, itemCodec)
 	dst = binary.AppendUvarint(dst, uint64(len(it.Path)))
@@ -36,7 +40,68 @@ func appendItem(dst []byte, it Item) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(it.Format)))
 	dst = append(dst, it.Format...)
 	dst = append(dst, byte(it.State))
-	return binary.AppendVarint(dst, it.Taken)
+	dst = binary.AppendVarint(dst, it.Taken)
+	dst = binary.AppendUvarint(dst, uint64(len(it.Labels)))
+	for _, s := range it.Labels {
+		dst = appendString(dst, s.Source)
+		dst = binary.AppendUvarint(dst, uint64(len(s.Top)))
+		for _, l := range s.Top {
+			dst = appendString(dst, l.ID)
+			dst = appendString(dst, l.Name)
+			dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(l.Prob))
+		}
+	}
+	return dst
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// labels reads the label sets of a codec 3 item. Counts are checked
+// against the bytes left (a label takes at least 6), so garbage cannot
+// make it allocate more than the record's size.
+func (d *decoder) labels() []LabelSet {
+	n := d.count(2)
+	if n == 0 {
+		return nil
+	}
+	sets := make([]LabelSet, n)
+	for i := range sets {
+		sets[i].Source = d.string()
+		k := d.count(6)
+		if k > 0 {
+			sets[i].Top = make([]Label, k)
+		}
+		for j := range sets[i].Top {
+			l := &sets[i].Top[j]
+			l.ID = d.string()
+			l.Name = d.string()
+			if b := d.bytes(4); b != nil {
+				l.Prob = math.Float32frombits(binary.LittleEndian.Uint32(b))
+				if !(l.Prob >= 0 && l.Prob <= 1) && d.err == nil {
+					d.err = fmt.Errorf("label probability %v out of range", l.Prob)
+				}
+			}
+		}
+	}
+	if d.err != nil {
+		return nil
+	}
+	return sets
+}
+
+// count reads a uvarint count of elements of at least min bytes each.
+func (d *decoder) count(min int) int {
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)/min) {
+		d.err = errShort
+	}
+	if d.err != nil {
+		return 0
+	}
+	return int(n)
 }
 
 // decodeItem decodes what appendItem wrote. It copies every byte it keeps,
@@ -58,6 +123,9 @@ func decodeItem(b []byte) (Item, error) {
 	it.State = State(d.byte())
 	if c >= 2 {
 		it.Taken = d.varint()
+	}
+	if c >= 3 {
+		it.Labels = d.labels()
 	}
 	if d.err == nil && len(d.b) > 0 {
 		return Item{}, fmt.Errorf("%d stray bytes after item", len(d.b))

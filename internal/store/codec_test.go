@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +19,9 @@ func TestItemCodec_RoundTrip(t *testing.T) {
 		item Item
 	}{
 		{"zero", Item{}},
-		{"typical", testItem(1)},
+		{"typical", testItem(2)},
+		{"labelled", testItem(3)},
+		{"empty label set", Item{Path: "/a.png", Labels: []LabelSet{{Source: "head"}}}},
 		{"missing", full},
 		{"extremes", Item{Path: strings.Repeat("é/", 2000), Size: math.MinInt64, ModTime: math.MaxInt64,
 			Width: math.MaxInt32, Height: 1, Format: "webp", State: State(200), Taken: math.MinInt64}},
@@ -32,7 +35,7 @@ func TestItemCodec_RoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decodeItem: %v", err)
 			}
-			if got != tt.item {
+			if !reflect.DeepEqual(got, tt.item) {
 				t.Errorf("round trip changed the item:\n got %+v\nwant %+v", got, tt.item)
 			}
 		})
@@ -40,17 +43,19 @@ func TestItemCodec_RoundTrip(t *testing.T) {
 }
 
 func TestItemCodec_Compact(t *testing.T) {
-	it := testItem(3)
+	it := testItem(4)
 	b := appendItem(nil, it)
-	// codec + path + size + mtime + hash + sides + format + state + taken,
-	// in varints: well under what JSON (with a hex hash) would take.
-	if max := 1 + 1 + len(it.Path) + 4 + 9 + 32 + 3 + 3 + 1 + len(it.Format) + 1 + 9; len(b) > max {
+	// codec + path + size + mtime + hash + sides + format + state + taken
+	// + no label sets, in varints: well under what JSON (with a hex hash)
+	// would take.
+	if max := 1 + 1 + len(it.Path) + 4 + 9 + 32 + 3 + 3 + 1 + len(it.Format) + 1 + 9 + 1; len(b) > max {
 		t.Errorf("encoded item is %d bytes, want at most %d", len(b), max)
 	}
 }
 
 func TestDecodeItem_RejectsGarbage(t *testing.T) {
-	good := appendItem(nil, testItem(1))
+	good := appendItem(nil, testItem(2))
+	labelled := appendItem(nil, testItem(3))
 	tests := []struct {
 		name    string
 		b       []byte
@@ -65,6 +70,10 @@ func TestDecodeItem_RejectsGarbage(t *testing.T) {
 		{"path longer than record", []byte{itemCodec, 0xff, 0xff, 0xff, 0xff, 0x0f, 'a'}, "truncated"},
 		{"width out of range", appendItemRaw(1 << 40), "out of range"},
 		{"overlong varint", append([]byte{itemCodec}, slices.Repeat([]byte{0x80}, 11)...), "bad varint"},
+		{"more label sets than bytes", append(append([]byte{itemCodec}, appendItemCodec2(testItem(2))[1:]...), 0xff, 0xff, 0x03), "truncated"},
+		{"labelled, truncated", labelled[:len(labelled)-3], "truncated"},
+		{"labelled, stray byte", append(slices.Clip(labelled), 0), "stray"},
+		{"probability out of range", append(labelled[:len(labelled)-4:len(labelled)-4], 0, 0, 0xc0, 0x7f), "out of range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,11 +112,39 @@ func TestDecodeItem_Codec1(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decode a codec 1 record: %v", err)
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("codec 1 record:\n got %+v\nwant %+v", got, want)
 	}
 	if _, err := decodeItem(append(slices.Clip(old), 0)); err == nil || !strings.Contains(err.Error(), "stray") {
 		t.Errorf("codec 1 record with a trailing byte: %v, want a stray-byte error", err)
+	}
+	if b := appendItem(nil, got); b[0] != itemCodec || len(b) != len(old)+2 {
+		t.Errorf("re-encoded as codec %d in %d bytes, want codec %d in %d", b[0], len(b), itemCodec, len(old)+2)
+	}
+}
+
+// appendItemCodec2 encodes it as codec 2 did, before the labels: codec
+// 1's fields and the capture time.
+func appendItemCodec2(it Item) []byte {
+	b := appendItemCodec1(it)
+	b[0] = 2
+	return binary.AppendVarint(b, it.Taken)
+}
+
+// Records written before labels were stored still decode, without labels;
+// re-encoded they gain one byte (no label sets).
+func TestDecodeItem_Codec2(t *testing.T) {
+	want := testItem(42)
+	old := appendItemCodec2(want)
+	got, err := decodeItem(old)
+	if err != nil {
+		t.Fatalf("decode a codec 2 record: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) || got.Labels != nil {
+		t.Errorf("codec 2 record:\n got %+v\nwant %+v", got, want)
+	}
+	if _, err := decodeItem(append(slices.Clip(old), 0)); err == nil || !strings.Contains(err.Error(), "stray") {
+		t.Errorf("codec 2 record with a trailing byte: %v, want a stray-byte error", err)
 	}
 	if b := appendItem(nil, got); b[0] != itemCodec || len(b) != len(old)+1 {
 		t.Errorf("re-encoded as codec %d in %d bytes, want codec %d in %d", b[0], len(b), itemCodec, len(old)+1)
@@ -180,10 +217,12 @@ func FuzzDecodeItem(f *testing.F) {
 	f.Add([]byte{itemCodec, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Add(appendItemCodec1(testItem(2)))
 	f.Add(appendItem(nil, Item{Path: "/b", Taken: -1}))
+	f.Add(appendItem(nil, testItem(3)))
+	f.Add(appendItemCodec2(testItem(4)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		it, err := decodeItem(b)
 		if err != nil {
-			if it != (Item{}) {
+			if !reflect.DeepEqual(it, Item{}) {
 				t.Fatalf("failed decode returned %+v", it)
 			}
 			return
@@ -192,7 +231,7 @@ func FuzzDecodeItem(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded item does not decode: %v", err)
 		}
-		if again != it {
+		if !reflect.DeepEqual(again, it) {
 			t.Fatalf("re-encoding changed the item:\n got %+v\nwant %+v", again, it)
 		}
 	})
@@ -207,7 +246,9 @@ func TestItem_JSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"id":9,"path":"/photos/0007/IMG_000007.jpg","size":3000007,"mtime_ns":1700000007000000049,"sha256":"` + it.Hash.String() + `","width":4001,"height":3000,"format":"jpeg","state":"missing","taken_ns":1500000420000000000}`
+	want := `{"id":9,"path":"/photos/0007/IMG_000007.jpg","size":3000007,"mtime_ns":1700000007000000049,"sha256":"` + it.Hash.String() + `","width":4001,"height":3000,"format":"jpeg","state":"missing","taken_ns":1500000420000000000,` +
+		`"labels":[{"source":"imagenet","top":[{"id":"n02129604","name":"tiger","prob":0.5},{"id":"n00000007","name":"tiger cat","prob":0.25}]},` +
+		`{"source":"head","top":[{"id":"cats","name":"cats","prob":1}]}]}`
 	if string(b) != want {
 		t.Errorf("JSON:\n got %s\nwant %s", b, want)
 	}
@@ -218,7 +259,7 @@ func TestItem_JSON(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if back != it {
+	if !reflect.DeepEqual(back, it) {
 		t.Errorf("round trip: %+v, want %+v", back, it)
 	}
 }

@@ -43,6 +43,17 @@ func testItem(i int) Item {
 	for j := range it.Hash {
 		it.Hash[j] = byte(i*31 + j)
 	}
+	// Odd items carry labels, so that every test of the store sees items
+	// with and without them.
+	if i%2 == 1 {
+		it.Labels = []LabelSet{{Source: "imagenet", Top: []Label{
+			{ID: "n02129604", Name: "tiger", Prob: 0.5 + float32(i%7)/100},
+			{ID: fmt.Sprintf("n%08d", i), Name: "tiger cat", Prob: 0.25},
+		}}}
+		if i%4 == 3 {
+			it.Labels = append(it.Labels, LabelSet{Source: "head", Top: []Label{{ID: "cats", Name: "cats", Prob: 1}}})
+		}
+	}
 	return it
 }
 

@@ -26,6 +26,36 @@ type Item struct {
 	// nanoseconds; 0 when unknown, and for items indexed before it was
 	// recorded.
 	Taken int64 `json:"taken_ns,omitempty"`
+	// Labels are what classifiers said the image shows, one set per
+	// source (see LabelSet); none for items indexed without a classifier
+	// or before labels were recorded.
+	Labels []LabelSet `json:"labels,omitempty"`
+}
+
+// LabelSet is one classifier's most probable classes for an item, best
+// first. Source names the classifier: the model's class list (Spec.Labels,
+// "imagenet") or a trained head ("head"); an item has at most one set per
+// source.
+type LabelSet struct {
+	Source string  `json:"source"`
+	Top    []Label `json:"top"`
+}
+
+// Label is one class with its probability.
+type Label struct {
+	ID   string  `json:"id"`   // WordNet id, or a head's class id
+	Name string  `json:"name"` // the class's name
+	Prob float32 `json:"prob"`
+}
+
+// Set returns the label set of source, if the item has one.
+func (it *Item) Set(source string) (LabelSet, bool) {
+	for _, s := range it.Labels {
+		if s.Source == source {
+			return s, true
+		}
+	}
+	return LabelSet{}, false
 }
 
 // Hash is a SHA-256; in JSON and text it is lower-case hex.
@@ -450,4 +480,53 @@ func scan(b *bolt.Bucket, after []byte, fn func(k, v []byte) error) error {
 		n++
 	}
 	return nil
+}
+
+// SetLabels gives each item in sets the label set sets[id], replacing the
+// set of the same source it has (its other sets stay), in one
+// transaction. Vectors are untouched, so the items version (and an index
+// snapshot) stays current. Unknown IDs are skipped; it returns how many
+// items were changed. A head's classes reach photos indexed before the
+// head existed this way, without embedding them again.
+func (db *DB) SetLabels(sets map[uint64]LabelSet) (int, error) {
+	if len(sets) == 0 {
+		return 0, nil
+	}
+	n := 0
+	err := db.update(func(tx *bolt.Tx) error {
+		items := tx.Bucket(bucketItems)
+		var arena []byte
+		for id, s := range sets {
+			key := idKey(id)
+			v := items.Get(key)
+			if v == nil {
+				continue
+			}
+			it, err := decodeItem(v)
+			if err != nil {
+				return fmt.Errorf("%w: item %d: %w", ErrCorrupt, id, err)
+			}
+			replaced := false
+			for i := range it.Labels {
+				if it.Labels[i].Source == s.Source {
+					it.Labels[i], replaced = s, true
+				}
+			}
+			if !replaced {
+				it.Labels = append(it.Labels, s)
+			}
+			// bbolt keeps the value until the commit: never reuse it.
+			start := len(arena)
+			arena = appendItem(arena, it)
+			if err := items.Put(key, arena[start:len(arena):len(arena)]); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("set labels of %d items: %w", len(sets), err)
+	}
+	return n, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -212,7 +213,7 @@ func TestSalvageInPlace_DamagedPages(t *testing.T) {
 		}
 		want := testItem(i)
 		want.ID = it.ID
-		if it != want {
+		if !reflect.DeepEqual(it, want) {
 			t.Errorf("salvaged item %+v, want %+v", it, want)
 		}
 		v, err := db.Vector(it.ID)

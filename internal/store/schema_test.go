@@ -1,43 +1,58 @@
 package store
 
 import (
+	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// A database from before the capture time (schema 1, codec 1 records)
-// opens and reads as it is; a writer raises its schema version, so that
-// older binaries refuse it once newer records may be in it, instead of
-// taking them for damage.
-func TestOpen_UpgradesSchema1(t *testing.T) {
+// A database from before the capture time (schema 1, codec 1 records),
+// or from before labels (schema 2, codec 2), opens and reads as it is; a
+// writer raises its schema version, so that older binaries refuse it once
+// newer records may be in it, instead of taking them for damage.
+func TestOpen_UpgradesOldSchemas(t *testing.T) {
+	for _, schema := range []uint64{1, 2} {
+		t.Run(fmt.Sprint("schema ", schema), func(t *testing.T) { testUpgrade(t, schema) })
+	}
+}
+
+func testUpgrade(t *testing.T, schema uint64) {
 	path := filepath.Join(t.TempDir(), "simsearch.db")
 	opts := &Options{Fingerprint: testFP, ModelName: "vgg16", Dims: 8}
 	db, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := db.Put(testRecords(1, 2, 8))
+	ids, err := db.Put(testRecords(1, 3, 8))
 	if err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
 	old := testItem(1)
-	old.Taken = 0
+	old.Taken, old.Labels = 0, nil
+	codec2 := testItem(2)
 	rawUpdate(t, path, func(tx *bolt.Tx) error {
-		if err := putUint(tx.Bucket(bucketMeta), keySchema, 1); err != nil {
+		if err := putUint(tx.Bucket(bucketMeta), keySchema, schema); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketItems).Put(idKey(ids[0]), appendItemCodec1(old))
+		if err := tx.Bucket(bucketItems).Put(idKey(ids[0]), appendItemCodec1(old)); err != nil {
+			return err
+		}
+		if schema == 1 {
+			return nil
+		}
+		return tx.Bucket(bucketItems).Put(idKey(ids[1]), appendItemCodec2(codec2))
 	})
 
 	ro, err := Open(path, &Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := ro.Meta(); m.SchemaVersion != 1 {
-		t.Errorf("read-only open: schema version %d, want 1 left as it was", m.SchemaVersion)
+	if m, _ := ro.Meta(); m.SchemaVersion != int(schema) {
+		t.Errorf("read-only open: schema version %d, want %d left as it was", m.SchemaVersion, schema)
 	}
 	ro.Close()
 
@@ -51,13 +66,16 @@ func TestOpen_UpgradesSchema1(t *testing.T) {
 	}
 	got, ok, err := db.Item(ids[0])
 	old.ID = ids[0]
-	if err != nil || !ok || got != old {
+	if err != nil || !ok || !reflect.DeepEqual(got, old) {
 		t.Errorf("codec 1 item: %+v, %t, %v; want %+v", got, ok, err, old)
 	}
-	want := testItem(2)
-	want.ID = ids[1]
-	if got, _, _ := db.Item(ids[1]); got != want || got.Taken == 0 {
-		t.Errorf("codec 2 item: %+v, want %+v with its capture time", got, want)
+	codec2.ID = ids[1]
+	if got, _, _ := db.Item(ids[1]); !reflect.DeepEqual(got, codec2) || got.Taken == 0 {
+		t.Errorf("codec 2 item: %+v, want %+v with its capture time", got, codec2)
+	}
+	want := withID(testItem(3), ids[2])
+	if got, _, _ := db.Item(ids[2]); !reflect.DeepEqual(got, want) || len(got.Labels) != 2 {
+		t.Errorf("codec 3 item: %+v, want %+v with its labels", got, want)
 	}
 	if problems, err := db.Check(nil); err != nil || len(problems) > 0 {
 		t.Errorf("Check after the upgrade: %q, %v", problems, err)

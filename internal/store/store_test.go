@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -318,7 +319,7 @@ func TestPut_AssignsAndReplaces(t *testing.T) {
 	}
 	want := changed.Item
 	want.ID = 2
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Item(2) = %+v, want %+v", got, want)
 	}
 	got, ok, err = db.ItemByPath(fresh.Item.Path)
@@ -478,11 +479,11 @@ func TestReads_CopyOutOfTransactions(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(vec[1:], testVector(0, 16)[1:]) || it != withID(testItem(0), 1) {
+	if !slices.Equal(vec[1:], testVector(0, 16)[1:]) || !reflect.DeepEqual(it, withID(testItem(0), 1)) {
 		t.Error("values read before Close changed after it")
 	}
 	for i, v := range all {
-		if !slices.Equal(v, testVector(i, 16)) || items[i] != withID(testItem(i), uint64(i+1)) {
+		if !slices.Equal(v, testVector(i, 16)) || !reflect.DeepEqual(items[i], withID(testItem(i), uint64(i+1))) {
 			t.Errorf("record %d read by ForEach changed after Close", i)
 		}
 	}
@@ -504,7 +505,7 @@ func TestForEach_AllInOrderAcrossBatches(t *testing.T) {
 	}
 	var ids []uint64
 	err := db.ForEachItem(func(it Item) error {
-		if want := withID(testItem(int(it.ID-1)), it.ID); it != want {
+		if want := withID(testItem(int(it.ID-1)), it.ID); !reflect.DeepEqual(it, want) {
 			t.Fatalf("item %d = %+v, want %+v", it.ID, it, want)
 		}
 		ids = append(ids, it.ID)
