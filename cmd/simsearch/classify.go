@@ -107,7 +107,10 @@ func (e *env) classify(ctx context.Context, c *cli.Command) error {
 	case err != nil:
 		return headHint(modelHint(err, spec.Name), head)
 	}
-	if spec.Random {
+	switch {
+	case spec.Random && head != nil:
+		fmt.Fprintf(e.stderr, "model %s: %s; the head's classes hold for copies of its training photos, not for new subjects\n", spec.Name, model.RandomDescription)
+	case spec.Random:
 		fmt.Fprintf(e.stderr, "model %s: %s; its classes mean nothing\n", spec.Name, model.RandomDescription)
 	}
 	failed := 0
@@ -162,7 +165,10 @@ func (e *env) printClassifications(format, modelName string, res []simsearch.Cla
 		}
 		first = false
 		note := ""
-		if r.Random {
+		switch {
+		case r.Random && r.Source == "head":
+			note = ", on RANDOM WEIGHTS: copies of its training photos only"
+		case r.Random:
 			note = ", RANDOM WEIGHTS: meaningless"
 		}
 		fmt.Fprintf(e.stdout, "%s  (%s %s%s)\n", r.Path, modelName, r.Source, note)

@@ -60,12 +60,15 @@ func statsCommand(e *env) *cli.Command {
 
 // printLabelCounts lists the most common best labels, per source.
 func printLabelCounts(e *env, labels []simsearch.LabelCount, random bool) {
-	note := ""
-	if random {
-		note = " (random weights: meaningless)"
-	}
 	for i := 0; i < len(labels); {
 		source := labels[i].Source
+		note := ""
+		switch {
+		case random && source == "head":
+			note = " (a head on random weights: copies of its training photos only)"
+		case random:
+			note = " (random weights: meaningless)"
+		}
 		fmt.Fprintf(e.stdout, "labels %s, best class of each item%s:\n", source, note)
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		for ; i < len(labels) && labels[i].Source == source; i++ {
