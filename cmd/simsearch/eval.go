@@ -110,9 +110,6 @@ func (e *env) evaluate(ctx context.Context, c *cli.Command, set []simsearch.Labe
 		return nil, modelHint(err, opts.ModelOptions.Name)
 	}
 	defer m.Close()
-	if spec := m.Spec(); spec.Random {
-		fmt.Fprintf(e.stderr, "model %s: %s\n", spec.Name, model.RandomDescription)
-	}
 	var r *simsearch.EvalReport
 	if st, statErr := os.Stat(opts.DB); statErr == nil && st.Mode().IsRegular() {
 		opts.Model = m
@@ -130,6 +127,11 @@ func (e *env) evaluate(ctx context.Context, c *cli.Command, set []simsearch.Labe
 			}
 			return r, nil
 		}
+	}
+	// Opening a database says when the model has random weights; without
+	// one, say it here.
+	if spec := m.Spec(); spec.Random {
+		fmt.Fprintf(e.stderr, "model %s: %s\n", spec.Name, model.RandomDescription)
 	}
 	r, err = m.Evaluate(ctx, set, nil)
 	if err != nil {
