@@ -102,6 +102,12 @@ func (e *env) classify(ctx context.Context, c *cli.Command) error {
 	res, err := m.Classify(ctx, paths, &simsearch.ClassifyOptions{Top: int(c.Int("top")), Head: head})
 	switch {
 	case errors.Is(err, simsearch.ErrNoClassifier):
+		if ce, ok := model.Lookup(spec.Name); ok && ce.Spec.Labels != "" {
+			// A zoo model installed before simsearch recorded classifiers:
+			// its file has the classifier, its spec does not say so.
+			fmt.Fprintf(e.stderr, "simsearch: model %s was installed by an older simsearch that did not record its classifier; run `simsearch model pull %s --force`\n", spec.Name, spec.Name)
+			return exitError(exitNoClassifier)
+		}
 		fmt.Fprintf(e.stderr, "simsearch: model %s has no classifier; pull vgg16 or vgg19, or use --head FILE from simsearch train\n", spec.Name)
 		return exitError(exitNoClassifier)
 	case err != nil:
