@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/simsearch/simsearch/internal/atomicfile"
 )
 
 // Head is a softmax classifier on embeddings: the new top of a frozen
@@ -71,22 +72,7 @@ func SaveHead(path string, h *Head) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".head-*")
-	if err != nil {
-		return fmt.Errorf("save head: %w", err)
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteBytes(path, b); err != nil {
 		return fmt.Errorf("save head: %w", err)
 	}
 	return nil

@@ -1,7 +1,6 @@
 package dedup
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -21,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/simsearch/simsearch/internal/atomicfile"
 	"golang.org/x/image/draw"
 )
 
@@ -90,12 +90,12 @@ func WriteHTMLFile(ctx context.Context, path string, groups []Group, opts *HTMLO
 			return err
 		}
 		p := newPage(groups, cards, thumbs, n, pages, o.PerPage, "./", "./", home)
-		if err := writeAtomic(filepath.Join(files, pageName(n)), p.render); err != nil {
+		if err := atomicfile.WriteUnsynced(filepath.Join(files, pageName(n)), p.render); err != nil {
 			return err
 		}
 	}
 	p := newPage(groups, cards, thumbs, 1, pages, o.PerPage, link, link, "")
-	if err := writeAtomic(path, p.render); err != nil {
+	if err := atomicfile.WriteUnsynced(path, p.render); err != nil {
 		return err
 	}
 	return prune(files, thumbs, pages)
@@ -160,9 +160,10 @@ func thumbKey(it Item) string {
 	return "p" + hex.EncodeToString(h[:])
 }
 
-// thumbFile matches the files WriteHTMLFile writes into its folder, and
+// thumbFile matches the files WriteHTMLFile writes into its folder (with
+// atomicfile.TempPattern, the temporary files of killed runs), and
 // nothing a person would put there: prune removes only these.
-var thumbFile = regexp.MustCompile(`^(p?[0-9a-f]{64}-[0-9]+\.jpg|page-[0-9]+\.html|\..+\.tmp-[0-9]+)$`)
+var thumbFile = regexp.MustCompile(`^(p?[0-9a-f]{64}-[0-9]+\.jpg|page-[0-9]+\.html)$`)
 
 func thumbName(key string) string { return key + "-" + strconv.Itoa(thumbSide) + ".jpg" }
 
@@ -243,7 +244,7 @@ func makeThumb(j thumbJob, dir string, decode ImageDecoder) (thumb, error) {
 	case dir == "":
 		return thumb{src: "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(data)}, nil
 	}
-	err := writeAtomic(filepath.Join(dir, name), func(w io.Writer) error {
+	err := atomicfile.WriteUnsynced(filepath.Join(dir, name), func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
@@ -279,34 +280,6 @@ func encodeThumb(path string, decode ImageDecoder) ([]byte, string) {
 	return buf.Bytes(), ""
 }
 
-// writeAtomic writes path through a temporary file beside it, renamed
-// into place once whole, so a killed run leaves the old file or the new.
-func writeAtomic(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	bw := bufio.NewWriter(f)
-	err = write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
 // prune removes from dir the thumbnails and pages of earlier reports
 // that this one does not link to, and temporary files of killed runs.
 func prune(dir string, thumbs []thumb, pages int) error {
@@ -322,7 +295,7 @@ func prune(dir string, thumbs []thumb, pages int) error {
 		return fmt.Errorf("tidy thumbnail folder: %w", err)
 	}
 	for _, e := range ents {
-		if n := e.Name(); e.Type().IsRegular() && thumbFile.MatchString(n) && !keep[n] {
+		if n := e.Name(); e.Type().IsRegular() && (thumbFile.MatchString(n) || atomicfile.TempPattern.MatchString(n)) && !keep[n] {
 			if err := os.Remove(filepath.Join(dir, n)); err != nil {
 				return fmt.Errorf("tidy thumbnail folder: %w", err)
 			}

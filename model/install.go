@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/simsearch/simsearch/internal/atomicfile"
 	"github.com/simsearch/simsearch/internal/onnx"
 	"github.com/simsearch/simsearch/internal/onnx/onnxpb"
 )
@@ -100,7 +101,7 @@ func SaveSpec(path string, s Spec) error {
 	if err != nil {
 		return fmt.Errorf("save spec: %w", err)
 	}
-	return onnx.WriteFileAtomic(path, append(b, '\n'))
+	return atomicfile.WriteBytes(path, append(b, '\n'))
 }
 
 // Load returns the spec of the installed model called name in dir. It
@@ -247,7 +248,7 @@ func install(dir string, m *onnxpb.ModelProto, s Spec) (Spec, error) {
 	if s.Path, err = filepath.Abs(filepath.Join(dir, s.Name+".onnx")); err != nil {
 		return Spec{}, fmt.Errorf("install %s: %w", s.Name, err)
 	}
-	if err := onnx.WriteFileAtomic(s.Path, b); err != nil {
+	if err := atomicfile.WriteBytes(s.Path, b); err != nil {
 		return Spec{}, err
 	}
 	if err := SaveSpec(filepath.Join(dir, s.Name+".json"), s); err != nil {

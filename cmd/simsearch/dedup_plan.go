@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/simsearch/simsearch/dedup"
+	"github.com/simsearch/simsearch/internal/atomicfile"
 )
 
 // The dedup subcommands that work on plans and on the journal of runs:
@@ -104,36 +105,13 @@ func (e *env) writeDedupPlan(eng *engine, path string, groups []dedup.Group, opt
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, func(f *os.File) error { return dedup.WritePlan(f, p) }); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return dedup.WritePlan(w, p) }); err != nil {
 		return fmt.Errorf("plan: %w", err)
 	}
 	n := p.Counts()
 	fmt.Fprintf(e.stderr, "plan %s: %d groups, %d files to %s; review or edit it, then `simsearch dedup apply %s` (a dry run) and add --yes\n",
 		path, len(p.Groups), n[opts.Action], opts.Action, path)
 	return nil
-}
-
-// writeFileAtomic writes path through a temporary file beside it, synced
-// and renamed into place.
-func writeFileAtomic(path string, write func(*os.File) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	err = write(f)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }
 
 func (e *env) dedupApply(ctx context.Context, c *cli.Command, path string) error {
