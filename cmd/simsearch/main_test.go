@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -95,6 +100,21 @@ func TestCLI(t *testing.T) {
 				for i := off; i < off+n && i < len(b); i++ {
 					b[i] ^= 0xff
 				}
+				ts.Check(os.WriteFile(ts.MkAbs(args[0]), b, 0o600))
+			},
+			// flipdatapage FILE inverts the body of one bbolt leaf page of
+			// FILE that holds data rather than the database's structure: not
+			// the meta bucket, not the page naming the buckets. Where that
+			// page lies depends on the sizes of what was written (the
+			// version string among them), so a fixed offset would hit the
+			// meta bucket on some builds.
+			"flipdatapage": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: flipdatapage FILE")
+				}
+				b, err := os.ReadFile(ts.MkAbs(args[0]))
+				ts.Check(err)
+				ts.Check(flipDataPage(b))
 				ts.Check(os.WriteFile(ts.MkAbs(args[0]), b, 0o600))
 			},
 			// truncatefile FILE SIZE cuts FILE to SIZE bytes.
@@ -193,4 +213,55 @@ func buildClassifierModel(dir, name string) error {
 		return err
 	}
 	return m.Close()
+}
+
+// flipDataPage inverts, after its 16-byte header, the last leaf page in
+// use in the bbolt file b (below the high-water mark, not on the
+// freelist) that names neither a bucket nor a meta key.
+func flipDataPage(b []byte) error {
+	if len(b) < 32 {
+		return fmt.Errorf("%d bytes: not a bbolt file", len(b))
+	}
+	le := binary.LittleEndian
+	size := int(le.Uint32(b[24:28])) // the meta page's page size
+	if size < 512 || size > 1<<20 || len(b) < 2*size {
+		return fmt.Errorf("page size %d: not a bbolt file", size)
+	}
+	// The newer of the two meta pages: its freelist page and high-water mark.
+	meta := b[16:]
+	if other := b[size+16:]; le.Uint64(other[48:56]) > le.Uint64(meta[48:56]) {
+		meta = other
+	}
+	freelist, hwm := le.Uint64(meta[32:40]), le.Uint64(meta[40:48])
+	free := map[uint64]bool{}
+	if off := int(freelist) * size; freelist < hwm && off+size <= len(b) {
+		page := b[off : off+size]
+		n, ids := int(le.Uint16(page[10:12])), page[16:]
+		if n == 0xffff { // the count overflowed into the first element
+			n, ids = int(le.Uint64(ids[:8])), ids[8:]
+		}
+		for i := 0; i < n && 8*i+8 <= len(ids); i++ {
+			free[le.Uint64(ids[8*i:])] = true
+		}
+	}
+	structure := [][]byte{[]byte("schema_version"), []byte("fingerprint"), []byte("items_version"), []byte("vectors"), []byte("snapshot"), []byte("chunks")}
+	found := -1
+	for id := uint64(2); id < hwm && int(id+1)*size <= len(b); id++ {
+		off := int(id) * size
+		page := b[off : off+size]
+		const leaf = 0x02
+		if free[id] || le.Uint16(page[8:10])&leaf == 0 {
+			continue
+		}
+		if !slices.ContainsFunc(structure, func(k []byte) bool { return bytes.Contains(page, k) }) {
+			found = off
+		}
+	}
+	if found < 0 {
+		return errors.New("no data page")
+	}
+	for i := found + 16; i < found+size; i++ {
+		b[i] ^= 0xff
+	}
+	return nil
 }
