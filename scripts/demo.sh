@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make demo: prepare the default model, index the sample photos, query them.
+# make demo: prepare the default model, index the sample photos, query them,
+# then measure them (simsearch eval on their known groups).
 # Usage: scripts/demo.sh BIN DIR
 set -euo pipefail
 bin=$1
@@ -26,4 +27,11 @@ if "$bin" index --help >/dev/null 2>&1; then
 else
 	echo "== simsearch embed $photos (first 3 embeddings, 8 values each)"
 	"$bin" embed "$photos"/*.jpg | head -3 | cut -c1-200
+fi
+if "$bin" eval --help >/dev/null 2>&1 && [ -f testdata/eval/sample-groups.tsv ]; then
+	echo
+	echo "== simsearch eval --groups testdata/eval/sample-groups.tsv --plot $dir/pairs.svg (the stored vectors; the sweep cut short)"
+	"$bin" eval --groups testdata/eval/sample-groups.tsv --plot "$dir/pairs.svg" >"$dir/eval.txt"
+	sed -n '1,/^THRESHOLD/p' "$dir/eval.txt"
+	grep -E 'best F1|model default' "$dir/eval.txt"
 fi
