@@ -47,7 +47,45 @@ func cacheFile(dir string, spec model.Spec, threads int, env cacheEnv) string {
 		spec.SHA256, fi.Size(), fi.ModTime().UnixNano(), env.version, env.cpu, graphLevel, threads,
 		spec.Input, spec.Output, spec.Logits)
 	key := hex.EncodeToString(h.Sum(nil))[:16]
-	return filepath.Join(dir, spec.Name+"-"+key+".onnx")
+	return filepath.Join(dir, spec.Name+"-"+modelTag(spec)+"-"+key+".onnx")
+}
+
+// modelTag is the part of a cache file's name that tells which model file
+// it was made from, so that pruneCache can tell the files of a model
+// since rebuilt or replaced.
+func modelTag(spec model.Spec) string {
+	t := strings.ToLower(spec.SHA256)
+	if len(t) > 12 {
+		t = t[:12]
+	}
+	return t
+}
+
+// pruneCache removes the cache files of spec's model made from another
+// model file (a rebuilt or re-pulled model): each is as big as the model.
+// Files of other models, and of this one for other threads, runtimes or
+// CPUs, are left alone.
+func pruneCache(dir string, spec model.Spec) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	tag := modelTag(spec)
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), spec.Name+"-")
+		if !ok || e.IsDir() {
+			continue
+		}
+		t, key, ok := strings.Cut(strings.TrimSuffix(rest, ".onnx"), "-")
+		if ok && t != tag && len(key) == 16 && isHex(t) && isHex(key) && strings.HasSuffix(rest, ".onnx") {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil && s != ""
 }
 
 // cpuFlag reports whether f is one of the instruction set extensions that change which kernels

@@ -177,3 +177,22 @@ func TestGraphCache_NoCacheWhenItCannotBeKeyedOrWritten(t *testing.T) {
 		}
 	}
 }
+
+func TestGraphCache_RebuiltModelDropsItsOldFile(t *testing.T) {
+	rt := openTestRuntime(t)
+	spec := cachedTiny(t)
+	dir := t.TempDir()
+	_, old, _ := openCached(t, rt, spec, dir, testEnv, nil)
+	_, otherThreads, _ := openCachedThreads(t, rt, spec, dir, testEnv, nil, 2)
+	longer := spec
+	longer.Name = spec.Name + "-int8"
+	_, otherModel, _ := openCached(t, rt, longer, dir, testEnv, nil)
+	rebuilt := spec
+	rebuilt.SHA256 = "0f01"
+	_, now, _ := openCached(t, rt, rebuilt, dir, testEnv, nil)
+	want := []string{filepath.Base(otherModel), filepath.Base(now)}
+	slices.Sort(want)
+	if got := dirFiles(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("after a rebuild the cache holds %v, want %v (%s and %s gone)", got, want, filepath.Base(old), filepath.Base(otherThreads))
+	}
+}

@@ -173,9 +173,13 @@ func (r *Runtime) newSession(spec model.Spec, o SessionOptions, env cacheEnv) (*
 	sess.s = s
 	// Renamed only once ONNX Runtime has written it all: a process killed
 	// before leaves a temporary file that is never loaded.
-	if tmp != "" && os.Rename(tmp, sess.cache) != nil {
-		os.Remove(tmp)
-		sess.cache = ""
+	if tmp != "" {
+		if os.Rename(tmp, sess.cache) != nil {
+			os.Remove(tmp)
+			sess.cache = ""
+		} else {
+			pruneCache(o.CacheDir, spec)
+		}
 	}
 	return sess, nil
 }
@@ -198,6 +202,8 @@ func (s *Session) tempCache() string {
 		return ""
 	}
 	f.Close()
+	// Readable by all, like the model beside it (CreateTemp makes 0600).
+	os.Chmod(f.Name(), 0o644)
 	return f.Name()
 }
 
