@@ -134,6 +134,8 @@ func BenchmarkSessionGap(b *testing.B) {
 	defer ours.Destroy()
 	noSpin := advanced(options(false, map[string]string{"session.intra_op.allow_spinning": "0"}))
 	defer noSpin.Destroy()
+	daz := advanced(options(false, map[string]string{"session.set_denormal_as_zero": "1"}))
+	defer daz.Destroy()
 	dyn := dynamic(options(false, nil))
 	defer dyn.Destroy()
 	sess, err := rt.NewSession(spec, &SessionOptions{Threads: threads})
@@ -179,6 +181,7 @@ func BenchmarkSessionGap(b *testing.B) {
 		{"bare", bare.Run},
 		{"inter-op-1+level-all", ours.Run},
 		{"no-spinning", noSpin.Run},
+		{"denormals-as-zero", daz.Run},
 		{"ort-allocated-output", dynRun(false, false, false)},
 		{"+new-input-tensor", dynRun(true, false, false)},
 		{"+run-options", dynRun(true, true, false)},
@@ -210,4 +213,67 @@ func BenchmarkSessionGap(b *testing.B) {
 			b.ReportMetric(float64(took[0])/float64(took[j]), v.name+"/bare")
 		}
 	}
+}
+
+// BenchmarkSessionOverhead is what Session.Run adds to a bare
+// AdvancedSession.Run per call (input tensor, run options, the context
+// hook, ONNX Runtime's output allocation, the copy out), on a network so
+// small that the convolutions take microseconds. Compare its ns/op
+// between the two sub-benchmarks.
+func BenchmarkSessionOverhead(b *testing.B) {
+	rt, err := OpenRuntime(nil)
+	if err != nil {
+		b.Skip(err)
+	}
+	defer rt.Close()
+	spec, _ := tinyVGG(b)
+	n := int64(spec.Pre.Size)
+	input := make([]float32, 3*n*n)
+	for i := range input {
+		input[i] = float32(i%251) / 251
+	}
+	b.Run("bare", func(b *testing.B) {
+		in, err := ort.NewTensor(ort.NewShape(1, 3, n, n), input)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer in.Destroy()
+		out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, int64(spec.Channels), int64(spec.GridH), int64(spec.GridW)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer out.Destroy()
+		so, err := ort.NewSessionOptions()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer so.Destroy()
+		if err := so.SetIntraOpNumThreads(1); err != nil {
+			b.Fatal(err)
+		}
+		s, err := ort.NewAdvancedSession(spec.Path, []string{spec.Input}, []string{spec.Output}, []ort.Value{in}, []ort.Value{out}, so)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Destroy()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := s.Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Session.Run", func(b *testing.B) {
+		s, err := rt.NewSession(spec, &SessionOptions{Threads: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := s.Run(input, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
