@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/simsearch/simsearch/model"
 )
@@ -61,10 +62,14 @@ func modelTag(spec model.Spec) string {
 	return t
 }
 
+// staleTemp is the age after which a temporary cache file is taken to be
+// left by a killed process rather than being written now.
+const staleTemp = time.Hour
+
 // pruneCache removes the cache files of spec's model made from another
-// model file (a rebuilt or re-pulled model): each is as big as the model.
-// Files of other models, and of this one for other threads, runtimes or
-// CPUs, are left alone.
+// model file (a rebuilt or re-pulled model) and the temporary files of
+// killed processes: each is as big as the model. Files of other models,
+// and of this one for other threads, runtimes or CPUs, are left alone.
 func pruneCache(dir string, spec model.Spec) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -74,6 +79,12 @@ func pruneCache(dir string, spec model.Spec) {
 	for _, e := range ents {
 		rest, ok := strings.CutPrefix(e.Name(), spec.Name+"-")
 		if !ok || e.IsDir() {
+			continue
+		}
+		if strings.Contains(rest, ".onnx.tmp-") {
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTemp {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
 			continue
 		}
 		t, key, ok := strings.Cut(strings.TrimSuffix(rest, ".onnx"), "-")

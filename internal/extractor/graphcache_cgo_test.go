@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/simsearch/simsearch/model"
 )
@@ -187,12 +188,24 @@ func TestGraphCache_RebuiltModelDropsItsOldFile(t *testing.T) {
 	longer := spec
 	longer.Name = spec.Name + "-int8"
 	_, otherModel, _ := openCached(t, rt, longer, dir, testEnv, nil)
+	// A killed process's temporary file: removed once old, kept while
+	// another process may still be writing it.
+	killed, writing := old+".tmp-1", old+".tmp-2"
+	for _, p := range []string{killed, writing} {
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-2 * staleTemp)
+	if err := os.Chtimes(killed, long, long); err != nil {
+		t.Fatal(err)
+	}
 	rebuilt := spec
 	rebuilt.SHA256 = "0f01"
 	_, now, _ := openCached(t, rt, rebuilt, dir, testEnv, nil)
-	want := []string{filepath.Base(otherModel), filepath.Base(now)}
+	want := []string{filepath.Base(otherModel), filepath.Base(now), filepath.Base(writing)}
 	slices.Sort(want)
 	if got := dirFiles(t, dir); !slices.Equal(got, want) {
-		t.Fatalf("after a rebuild the cache holds %v, want %v (%s and %s gone)", got, want, filepath.Base(old), filepath.Base(otherThreads))
+		t.Fatalf("after a rebuild the cache holds %v, want %v (%s, %s and %s gone)", got, want, filepath.Base(old), filepath.Base(otherThreads), filepath.Base(killed))
 	}
 }
