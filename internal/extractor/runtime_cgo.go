@@ -157,7 +157,7 @@ func (r *Runtime) newSession(spec model.Spec, o SessionOptions, env cacheEnv) (*
 				return sess, nil
 			}
 			if o.Log != nil {
-				fmt.Fprintf(o.Log, "ignoring the cached graph %s (%s); optimising the model again\n", sess.cache, firstLine(err))
+				fmt.Fprintf(o.Log, "ignoring the cached graph %s, which ONNX Runtime could not load; optimising the model again\n", sess.cache)
 			}
 			os.Remove(sess.cache)
 		}
