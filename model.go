@@ -317,6 +317,7 @@ func (m *Model) extractor() (*extractor.Extractor, error) {
 	if m.ex == nil {
 		ex, err := extractor.New(rt, m.spec, &extractor.Options{
 			Pooling: m.pooling, Threads: m.opts.Threads, Batch: m.opts.Batch, Workers: m.opts.Workers,
+			GraphCache: filepath.Join(m.opts.Dir, "cache"), Log: m.opts.Log,
 		})
 		if err != nil {
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 
@@ -26,6 +27,10 @@ type Options struct {
 	// FeatureMaps returns each image's whole C×H×W feature map in
 	// Result.Vector instead of a pooled vector (for calibration tools).
 	FeatureMaps bool
+	// GraphCache is SessionOptions.CacheDir: where the optimised graph is
+	// kept between processes; "" means nowhere.
+	GraphCache string
+	Log        io.Writer // notes about the graph cache; nil discards them
 }
 
 // Extractor turns image files into embeddings: decode, orient, preprocess
@@ -79,7 +84,7 @@ func New(rt *Runtime, spec model.Spec, opts *Options) (*Extractor, error) {
 	if _, err := Pool(make([]float32, spec.Channels*spec.GridH*spec.GridW), spec.Channels, spec.GridH, spec.GridW, o.Pooling); err != nil {
 		return nil, err
 	}
-	s, err := rt.NewSession(spec, &SessionOptions{Threads: o.Threads})
+	s, err := rt.NewSession(spec, &SessionOptions{Threads: o.Threads, CacheDir: o.GraphCache, Log: o.Log})
 	if err != nil {
 		return nil, err
 	}

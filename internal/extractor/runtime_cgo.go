@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -97,34 +98,37 @@ type Session struct {
 	s    *ort.DynamicAdvancedSession
 	// per-image sizes
 	inLen, outLen int
+	cache         string // the cached optimised graph, "" when none
+	fromCache     bool   // whether the session was loaded from it
 }
 
+// GraphCache returns the file holding this model's optimised graph ("" when
+// the session keeps none) and whether the session was loaded from it
+// rather than optimised now.
+func (s *Session) GraphCache() (path string, loaded bool) { return s.cache, s.fromCache }
+
 // NewSession opens spec's ONNX file with graph optimisation at its highest
-// level and the requested intra-op threads.
+// level and the requested intra-op threads. With opts.CacheDir set it
+// loads the graph optimised by an earlier process for the same model,
+// runtime and CPU, or optimises it and keeps the result there.
 func (r *Runtime) NewSession(spec model.Spec, opts *SessionOptions) (*Session, error) {
+	var o SessionOptions
+	if opts != nil {
+		o = *opts
+	}
+	var env cacheEnv
+	if o.CacheDir != "" {
+		env = cacheEnv{version: ort.GetVersion(), cpu: hostCPU()}
+	}
+	return r.newSession(spec, o, env)
+}
+
+func (r *Runtime) newSession(spec model.Spec, o SessionOptions, env cacheEnv) (*Session, error) {
 	if spec.Path == "" {
 		return nil, errors.New("open model: spec has no file path")
 	}
 	if _, err := os.Stat(spec.Path); err != nil {
 		return nil, fmt.Errorf("open model %s: %w", spec.Name, err)
-	}
-	so, err := ort.NewSessionOptions()
-	if err != nil {
-		return nil, fmt.Errorf("session options: %w", err)
-	}
-	defer so.Destroy()
-	threads := runtime.NumCPU()
-	if opts != nil && opts.Threads > 0 {
-		threads = opts.Threads
-	}
-	if err := so.SetIntraOpNumThreads(threads); err != nil {
-		return nil, fmt.Errorf("set threads: %w", err)
-	}
-	if err := so.SetInterOpNumThreads(1); err != nil {
-		return nil, fmt.Errorf("set threads: %w", err)
-	}
-	if err := so.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll); err != nil {
-		return nil, fmt.Errorf("set optimisation level: %w", err)
 	}
 	outputs := []string{spec.Output}
 	if spec.Logits != "" {
@@ -133,17 +137,103 @@ func (r *Runtime) NewSession(spec model.Spec, opts *SessionOptions) (*Session, e
 		}
 		outputs = append(outputs, spec.Logits)
 	}
-	s, err := ort.NewDynamicAdvancedSession(spec.Path, []string{spec.Input}, outputs, so)
-	if err != nil {
-		return nil, fmt.Errorf("open model %s (%s): %w: %s", spec.Name, spec.Path, ErrModelFile, firstLine(err))
+	threads := runtime.NumCPU()
+	if o.Threads > 0 {
+		threads = o.Threads
 	}
 	n := spec.Pre.Size
-	return &Session{
+	sess := &Session{
 		spec:   spec,
-		s:      s,
 		inLen:  3 * n * n,
 		outLen: spec.Channels * spec.GridH * spec.GridW,
-	}, nil
+		cache:  cacheFile(o.CacheDir, spec, threads, env),
+	}
+	if sess.cache != "" {
+		if _, err := os.Stat(sess.cache); err == nil {
+			// Optimising again would redo what the file already holds.
+			s, err := openSession(sess.cache, spec, outputs, threads, ort.GraphOptimizationLevelDisableAll, "")
+			if err == nil {
+				sess.s, sess.fromCache = s, true
+				return sess, nil
+			}
+			if o.Log != nil {
+				fmt.Fprintf(o.Log, "ignoring the cached graph %s, which ONNX Runtime could not load; optimising the model again\n", sess.cache)
+			}
+			os.Remove(sess.cache)
+		}
+	}
+	tmp := sess.tempCache()
+	s, err := openSession(spec.Path, spec, outputs, threads, ort.GraphOptimizationLevelEnableAll, tmp)
+	if err != nil {
+		if tmp != "" {
+			os.Remove(tmp)
+		}
+		return nil, err
+	}
+	sess.s = s
+	// Renamed only once ONNX Runtime has written it all: a process killed
+	// before leaves a temporary file that is never loaded.
+	if tmp != "" {
+		if os.Rename(tmp, sess.cache) != nil {
+			os.Remove(tmp)
+			sess.cache = ""
+		} else {
+			pruneCache(o.CacheDir, spec)
+		}
+	}
+	return sess, nil
+}
+
+// tempCache creates the temporary file ONNX Runtime writes the optimised
+// graph to, beside the cache file; "" (and no cache) when that directory
+// cannot be written.
+func (s *Session) tempCache() string {
+	if s.cache == "" {
+		return ""
+	}
+	dir := filepath.Dir(s.cache)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		s.cache = ""
+		return ""
+	}
+	f, err := os.CreateTemp(dir, filepath.Base(s.cache)+".tmp-*")
+	if err != nil {
+		s.cache = ""
+		return ""
+	}
+	f.Close()
+	// Readable by all, like the model beside it (CreateTemp makes 0600).
+	os.Chmod(f.Name(), 0o644)
+	return f.Name()
+}
+
+// openSession opens path at the given optimisation level, writing the
+// optimised graph to save unless it is "".
+func openSession(path string, spec model.Spec, outputs []string, threads int, level ort.GraphOptimizationLevel, save string) (*ort.DynamicAdvancedSession, error) {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("session options: %w", err)
+	}
+	defer so.Destroy()
+	if err := so.SetIntraOpNumThreads(threads); err != nil {
+		return nil, fmt.Errorf("set threads: %w", err)
+	}
+	if err := so.SetInterOpNumThreads(1); err != nil {
+		return nil, fmt.Errorf("set threads: %w", err)
+	}
+	if err := so.SetGraphOptimizationLevel(level); err != nil {
+		return nil, fmt.Errorf("set optimisation level: %w", err)
+	}
+	if save != "" {
+		if err := so.SetOptimizedModelFilePath(save); err != nil {
+			return nil, fmt.Errorf("set optimised model path: %w", err)
+		}
+	}
+	s, err := ort.NewDynamicAdvancedSession(path, []string{spec.Input}, outputs, so)
+	if err != nil {
+		return nil, fmt.Errorf("open model %s (%s): %w: %s", spec.Name, path, ErrModelFile, firstLine(err))
+	}
+	return s, nil
 }
 
 // Run feeds batch preprocessed images (input holds batch*3*Size*Size values

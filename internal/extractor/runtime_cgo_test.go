@@ -38,7 +38,7 @@ func openTestRuntime(t *testing.T) *Runtime {
 
 // tinyVGG builds a small VGG-like network: 16×16×3 input, blocks of 4 and
 // 8 channels, so the feature map is 8×4×4.
-func tinyVGG(t *testing.T) (model.Spec, *onnx.VGG) {
+func tinyVGG(t testing.TB) (model.Spec, *onnx.VGG) {
 	t.Helper()
 	cfg := onnx.VGGConfig{Name: "tiny", Size: 16, InChannels: 3, Blocks: [][]int{{4}, {8, 8}}, Seed: 7}
 	v, err := onnx.NewVGG(cfg)

@@ -44,5 +44,8 @@ func (*Session) RunScores(context.Context, []float32, int) ([]float32, []float32
 	return nil, nil, ErrRuntimeUnavailable
 }
 
+// GraphCache returns "", false.
+func (*Session) GraphCache() (string, bool) { return "", false }
+
 // Close does nothing.
 func (*Session) Close() error { return nil }
