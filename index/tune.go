@@ -11,15 +11,15 @@ import (
 // Tuning is the search breadth Tune chose and what it measured.
 type Tuning struct {
 	// Ef is the chosen breadth, which Search uses when given ef ≤ 0.
-	Ef int
+	Ef int `json:"ef"`
 	// Recall is the recall@10 measured at Ef on the sample: the share of
 	// the exact ten nearest stored neighbours that HNSW search returned.
-	Recall float64
+	Recall float64 `json:"recall"`
 	// Size is the number of live vectors when it was measured; 0 means
 	// the graph was never tuned (and Ef is EfSearch).
-	Size int
+	Size int `json:"size"`
 	// Target is the recall it was chosen for.
-	Target float64
+	Target float64 `json:"target"`
 }
 
 // Bounds of Tune.
