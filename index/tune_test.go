@@ -12,18 +12,17 @@ import (
 // hardGraph is a graph where the default ef misses the target: clustered
 // 64-d vectors, built with M 4 and efConstruction 16. It returns the graph
 // and 500 fresh queries (not stored) with their exact top 10.
-func hardGraph(t *testing.T) (*index.HNSW, [][]float32, [][]int) {
+func hardGraph(t *testing.T, seed uint64) (*index.HNSW, [][]float32, [][]int) {
 	t.Helper()
 	const n = 5000
-	data := indextest.Clustered(n+500, 64, 3)
+	data := indextest.Clustered(n+500, 64, seed)
 	base, queries := data[:n], data[n:]
+	// Add, not AddBatch: one goroutine builds the same graph every run.
 	h := index.NewHNSW(64, &index.HNSWOptions{M: 4, EfConstruction: 16})
-	ids := make([]uint64, n)
-	for i := range ids {
-		ids[i] = uint64(i)
-	}
-	if err := h.AddBatch(ids, base); err != nil {
-		t.Fatal(err)
+	for i, v := range base {
+		if err := h.Add(uint64(i), v); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return h, queries, indextest.TopK(base, queries, 10)
 }
@@ -46,7 +45,7 @@ func freshRecall(t *testing.T, h *index.HNSW, queries [][]float32, truth [][]int
 }
 
 func TestTuneReachesTargetOnFreshQueries(t *testing.T) {
-	h, queries, truth := hardGraph(t)
+	h, queries, truth := hardGraph(t, 3)
 	target := index.DefaultTargetRecall
 	if r := freshRecall(t, h, queries, truth, 0); r > target-0.03 {
 		t.Fatalf("untuned recall@10 %.3f: the data is too easy to test tuning", r)
@@ -165,5 +164,47 @@ func TestLoadVersion1Snapshot(t *testing.T) {
 	}
 	if tu := h.Tune(1); tu.Size != 299 || tu.Ef < 40 {
 		t.Fatalf("tuning the loaded graph: %+v", tu)
+	}
+}
+
+// TestTuneWhileInserting: Tune reads the graph while AddBatch and Search
+// run (go test -race checks the locking); the tuning it keeps is for the
+// size it sampled.
+func TestTuneWhileInserting(t *testing.T) {
+	n := 3000
+	if raceEnabled {
+		n = 1000
+	}
+	data := indextest.Clustered(2*n, 32, 11)
+	h := index.NewHNSW(32, &index.HNSWOptions{M: 6})
+	ids := make([]uint64, 2*n)
+	for i := range ids {
+		ids[i] = uint64(i)
+	}
+	if err := h.AddBatch(ids[:n], data[:n]); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 2)
+	go func() { done <- h.AddBatch(ids[n:], data[n:]) }()
+	go func() {
+		for _, q := range data[:200] {
+			if _, err := h.Search(q, 10, 0); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	tu := h.Tune(3)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tu.Size < n || tu.Size > 2*n || tu.Ef < index.DefaultEfSearch {
+		t.Fatalf("tuning %+v while growing from %d to %d vectors", tu, n, 2*n)
+	}
+	if h.Tuning() != tu {
+		t.Fatalf("kept %+v, Tune returned %+v", h.Tuning(), tu)
 	}
 }
