@@ -276,7 +276,8 @@ const tuneSeed = 1
 // index was never tuned (a new one, a rebuilt one, one from a snapshot
 // older than tunings) or has doubled since, it chooses its search breadth
 // for the target recall at its current size (index.HNSW.Tune): at 100k
-// vectors that costs about a second, against minutes to build the graph.
+// vectors 6.0 s against an 89 s build, both on 2 cores shared with other
+// work (bench/results/2026-12-01-vm-index-autoef.md).
 func (e *Engine) writeIndex() error {
 	m, err := e.db.Meta()
 	if err != nil {

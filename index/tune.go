@@ -70,7 +70,9 @@ func (h *HNSW) NeedsTuning() bool {
 // that misses the target, it is chosen with the recall it reached.
 //
 // The cost is the scan, TuneQueries×Len dot products spread over the
-// cores, plus at most about a dozen rounds of TuneQueries searches. The
+// cores, plus at most about a dozen rounds of TuneQueries searches: at
+// 100k 512-d vectors, 6.0 s against an 89 s AddBatch, on 2 cores shared
+// with other work (bench/results/2026-12-01-vm-index-autoef.md). The
 // result depends only on the graph and seed. Inserts may run meanwhile;
 // a Load or compaction that replaces the graph makes Tune keep the new
 // graph's own breadth and only return what it measured.
