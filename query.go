@@ -16,7 +16,7 @@ import (
 // QueryOptions configure Engine.Query.
 type QueryOptions struct {
 	K        int     // results wanted; 0 means 10
-	Ef       int     // HNSW search breadth; 0 means the index default
+	Ef       int     // HNSW search breadth; 0 means the one the index chose (Stats.IndexTuning)
 	Exact    bool    // brute force over every stored vector instead of HNSW
 	MinScore float32 // drop results below this cosine
 	// Label, when set, keeps only items with that class among their
@@ -186,17 +186,20 @@ func (e *Engine) exactSearch(q []float32, k int) ([]index.Hit, error) {
 
 // Stats describes the database.
 type Stats struct {
-	Path        string    `json:"path"`
-	Items       int       `json:"items"`
-	Model       string    `json:"model"`
-	Random      bool      `json:"random_weights"`
-	Pooling     string    `json:"pooling"`
-	Dims        int       `json:"dims"`
-	Fingerprint string    `json:"fingerprint"`
-	SizeBytes   int64     `json:"size_bytes"`
-	IndexParams string    `json:"index"`
-	IndexLen    int       `json:"index_len"`
-	Failures    []Failure `json:"skipped"`
+	Path        string `json:"path"`
+	Items       int    `json:"items"`
+	Model       string `json:"model"`
+	Random      bool   `json:"random_weights"`
+	Pooling     string `json:"pooling"`
+	Dims        int    `json:"dims"`
+	Fingerprint string `json:"fingerprint"`
+	SizeBytes   int64  `json:"size_bytes"`
+	IndexParams string `json:"index"`
+	IndexLen    int    `json:"index_len"`
+	// IndexTuning is the search breadth queries use by default and the
+	// recall@10 measured for it; Size 0 means it was never measured.
+	IndexTuning index.Tuning `json:"index_tuning"`
+	Failures    []Failure    `json:"skipped"`
 	// Labels are the most common best classes of the stored items, per
 	// label source, most items first (at most TopLabels per source).
 	Labels []LabelCount `json:"labels"`
@@ -247,7 +250,8 @@ func (e *Engine) Stats() (Stats, error) {
 	return Stats{
 		Path: e.db.Path(), Items: n, Model: name, Random: random, Pooling: pooling,
 		Dims: m.Dims, Fingerprint: m.Fingerprint, SizeBytes: size, IndexParams: indexParams(e.idx.Options()), IndexLen: e.idx.Len(),
-		Failures: f, Labels: labels,
+		IndexTuning: e.idx.Tuning(),
+		Failures:    f, Labels: labels,
 	}, nil
 }
 

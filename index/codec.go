@@ -18,6 +18,7 @@ import (
 // bytes actually present, never an allocation of the claimed size.
 
 const (
+	// formatVersion is the version Flat writes; HNSW writes hnswVersion.
 	formatVersion = 1
 	// maxDims and maxSlots bound what Load believes before reading data.
 	maxDims  = 1 << 16
@@ -36,12 +37,12 @@ type encoder struct {
 	err error
 }
 
-func newEncoder(w io.Writer, magic string) *encoder {
+func newEncoder(w io.Writer, magic string, version uint32) *encoder {
 	bw := bufio.NewWriterSize(w, chunkBytes)
 	crc := crc32.New(castagnoli)
 	e := &encoder{bw: bw, w: io.MultiWriter(bw, crc), crc: crc, buf: make([]byte, chunkBytes)}
 	e.write([]byte(magic))
-	e.u32(formatVersion)
+	e.u32(version)
 	return e
 }
 
@@ -117,6 +118,8 @@ type decoder struct {
 	// (a file, a bytes.Reader), else -1. Arrays that fit are allocated
 	// once at full size; counts that do not fit are rejected at once.
 	left int64
+	// version is the format version the stream declares.
+	version uint32
 }
 
 // streamLeft reports how many bytes r still holds, or -1 if unknown.
@@ -141,7 +144,9 @@ func streamLeft(r io.Reader) int64 {
 	return -1
 }
 
-func newDecoder(r io.Reader, magic string) (*decoder, error) {
+// newDecoder reads the magic and accepts versions 1 to maxVersion, which
+// it leaves in d.version.
+func newDecoder(r io.Reader, magic string, maxVersion uint32) (*decoder, error) {
 	d := &decoder{r: r, crc: crc32.New(castagnoli), buf: make([]byte, chunkBytes), left: streamLeft(r)}
 	b := d.read(len(magic))
 	if d.err != nil {
@@ -150,8 +155,9 @@ func newDecoder(r io.Reader, magic string) (*decoder, error) {
 	if string(b) != magic {
 		return nil, fmt.Errorf("magic %q, want %q: %w", b, magic, ErrFormat)
 	}
-	if v := d.u32(); d.err == nil && v != formatVersion {
-		return nil, fmt.Errorf("version %d, want %d: %w", v, formatVersion, ErrFormat)
+	d.version = d.u32()
+	if d.err == nil && (d.version < 1 || d.version > maxVersion) {
+		return nil, fmt.Errorf("version %d, want 1 to %d: %w", d.version, maxVersion, ErrFormat)
 	}
 	return d, d.fail()
 }

@@ -133,7 +133,7 @@ func (f *Flat) hits(cs []cand) []Hit {
 func (f *Flat) Save(w io.Writer) error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	e := newEncoder(w, flatMagic)
+	e := newEncoder(w, flatMagic, formatVersion)
 	e.u32(uint32(f.dims))
 	e.u64(uint64(len(f.ids)))
 	e.uint64s(f.ids)
@@ -154,7 +154,7 @@ func (f *Flat) Load(r io.Reader) error {
 }
 
 func (f *Flat) load(r io.Reader) error {
-	d, err := newDecoder(r, flatMagic)
+	d, err := newDecoder(r, flatMagic, formatVersion)
 	if err != nil {
 		return err
 	}

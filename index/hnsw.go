@@ -18,8 +18,12 @@ type HNSWOptions struct {
 	M int
 	// EfConstruction is the search breadth while inserting. Default 200.
 	EfConstruction int
-	// EfSearch is the search breadth when Search is given ef ≤ 0. Default 64.
+	// EfSearch is the search breadth when Search is given ef ≤ 0, until
+	// Tune raises it. Default 64. Options reports the breadth in use.
 	EfSearch int
+	// TargetRecall is the recall@10 Tune chooses the search breadth for.
+	// Default 0.95 (DefaultTargetRecall); values above 1 mean 1.
+	TargetRecall float64
 	// Seed seeds the level generator, so sequential builds are reproducible.
 	// Default 1.
 	Seed uint64
@@ -30,6 +34,7 @@ const (
 	DefaultM              = 16
 	DefaultEfConstruction = 200
 	DefaultEfSearch       = 64
+	DefaultTargetRecall   = 0.95
 	maxM                  = 256
 	maxEf                 = 1 << 16
 	maxLevel              = 31
@@ -66,15 +71,21 @@ type HNSW struct {
 	// size is the dimension, read without locks; graph.dims, which Load
 	// and compaction rewrite, always equals it.
 	size int
+	// target is TargetRecall, a construction option that Load keeps.
+	target float64
 	graph
 }
 
 // graph is the state that compaction and Load replace wholesale.
 type graph struct {
 	dims, m, m0, efC, efS int
-	mL                    float64
-	pcg                   *rand.PCG // used only under the write lock
-	rng                   *rand.Rand
+	// efBase is the EfSearch option; efS is the breadth in use: efBase, or
+	// what Tune chose, which tuning records.
+	efBase int
+	tuning Tuning
+	mL     float64
+	pcg    *rand.PCG // used only under the write lock
+	rng    *rand.Rand
 
 	vecs     []float32 // slot*dims
 	ids      []uint64  // slot → id, also for tombstones
@@ -91,7 +102,7 @@ var _ Index = (*HNSW)(nil)
 
 // NewHNSW returns an empty graph for vectors of dims dimensions.
 func NewHNSW(dims int, opts *HNSWOptions) *HNSW {
-	o := HNSWOptions{M: DefaultM, EfConstruction: DefaultEfConstruction, EfSearch: DefaultEfSearch, Seed: 1}
+	o := HNSWOptions{M: DefaultM, EfConstruction: DefaultEfConstruction, EfSearch: DefaultEfSearch, TargetRecall: DefaultTargetRecall, Seed: 1}
 	if opts != nil {
 		if opts.M > 0 {
 			o.M = min(max(opts.M, 2), maxM)
@@ -102,18 +113,21 @@ func NewHNSW(dims int, opts *HNSWOptions) *HNSW {
 		if opts.EfSearch > 0 {
 			o.EfSearch = min(opts.EfSearch, maxEf)
 		}
+		if opts.TargetRecall > 0 {
+			o.TargetRecall = min(opts.TargetRecall, 1)
+		}
 		if opts.Seed != 0 {
 			o.Seed = opts.Seed
 		}
 	}
-	h := &HNSW{size: dims}
+	h := &HNSW{size: dims, target: o.TargetRecall}
 	h.graph = newGraph(dims, o.M, o.EfConstruction, o.EfSearch, rand.NewPCG(o.Seed, 0x5eed))
 	return h
 }
 
 func newGraph(dims, m, efC, efS int, pcg *rand.PCG) graph {
 	return graph{
-		dims: dims, m: m, m0: 2 * m, efC: efC, efS: efS,
+		dims: dims, m: m, m0: 2 * m, efC: efC, efS: efS, efBase: efS,
 		mL:  1 / math.Log(float64(m)),
 		pcg: pcg, rng: rand.New(pcg),
 		slots: make(map[uint64]uint32), entry: noEntry,
@@ -123,11 +137,12 @@ func newGraph(dims, m, efC, efS int, pcg *rand.PCG) graph {
 // Dims is the vector dimension fixed at construction.
 func (h *HNSW) Dims() int { return h.size }
 
-// Options reports the parameters in use.
+// Options reports the parameters in use; EfSearch is the breadth Tune
+// chose, if it did.
 func (h *HNSW) Options() HNSWOptions {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return HNSWOptions{M: h.m, EfConstruction: h.efC, EfSearch: h.efS}
+	return HNSWOptions{M: h.m, EfConstruction: h.efC, EfSearch: h.efS, TargetRecall: h.target}
 }
 
 // Len is the number of live vectors.
@@ -561,8 +576,10 @@ func (h *HNSW) compactLocked() {
 	}
 	seed := h.rng.Uint64()
 	fresh := &HNSW{size: h.size}
-	fresh.graph = newGraph(h.dims, h.m, h.efC, h.efS, rand.NewPCG(seed, 0x5eed))
+	fresh.graph = newGraph(h.dims, h.m, h.efC, h.efBase, rand.NewPCG(seed, 0x5eed))
 	fresh.insertBatch(ids, vecs)
+	// The rebuilt graph holds the same vectors: the tuning still holds.
+	fresh.efS, fresh.tuning = h.efS, h.tuning
 	h.graph = fresh.graph
 	h.epoch++
 }

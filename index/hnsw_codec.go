@@ -3,14 +3,19 @@ package index
 import (
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"sync/atomic"
 )
 
 const hnswMagic = "SSIXHNSW"
 
-// Save writes the graph: header (dims, M, efs, level-generator state,
-// node count, entry point), then ids, levels, tombstones, vectors, level-0
+// hnswVersion 2 added the tuning after the efs; version 1 snapshots still
+// load, untuned (Search uses EfSearch until Tune runs).
+const hnswVersion = 2
+
+// Save writes the graph: header (dims, M, efs, tuning: ef, recall, size,
+// target; level-generator state, node count, entry point), then ids, levels, tombstones, vectors, level-0
 // lists, upper-level lists and a checksum. It holds the write lock only to
 // copy the neighbour lists, which inserts may change.
 func (h *HNSW) Save(w io.Writer) error {
@@ -30,17 +35,21 @@ func (h *HNSW) Save(w io.Writer) error {
 		upper = append(upper, u...)
 	}
 	state, err := g.pcg.MarshalBinary()
-	dims, m, efC, efS, entry := g.dims, g.m, g.efC, g.efS, atomic.LoadUint64(&g.entry)
+	dims, m, efC, efS, tuning, entry := g.dims, g.m, g.efC, g.efBase, g.tuning, atomic.LoadUint64(&g.entry)
 	h.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("save hnsw index: %w", err)
 	}
 
-	e := newEncoder(w, hnswMagic)
+	e := newEncoder(w, hnswMagic, hnswVersion)
 	e.u32(uint32(dims))
 	e.u32(uint32(m))
 	e.u32(uint32(efC))
 	e.u32(uint32(efS))
+	e.u32(uint32(tuning.Ef))
+	e.u64(math.Float64bits(tuning.Recall))
+	e.u64(uint64(tuning.Size))
+	e.u64(math.Float64bits(tuning.Target))
 	e.u32(uint32(len(state)))
 	e.write(state)
 	e.u64(uint64(n))
@@ -77,11 +86,22 @@ func (h *HNSW) Load(r io.Reader) error {
 }
 
 func (h *HNSW) decode(r io.Reader) (graph, error) {
-	d, err := newDecoder(r, hnswMagic)
+	d, err := newDecoder(r, hnswMagic, hnswVersion)
 	if err != nil {
 		return graph{}, err
 	}
-	dims, m, efC, efS, stateLen := d.u32(), d.u32(), d.u32(), d.u32(), d.u32()
+	dims, m, efC, efS := d.u32(), d.u32(), d.u32(), d.u32()
+	var t Tuning
+	if d.version >= 2 {
+		ef, recall, size, target := d.u32(), math.Float64frombits(d.u64()), d.u64(), math.Float64frombits(d.u64())
+		if d.err == nil && size > 0 {
+			if ef < 1 || ef > maxEf || !(recall >= 0 && recall <= 1) || !(target > 0 && target <= 1) || size > maxSlots {
+				return graph{}, corrupt("tuning ef=%d recall=%g size=%d target=%g", ef, recall, size, target)
+			}
+			t = Tuning{Ef: int(ef), Recall: recall, Size: int(size), Target: target}
+		}
+	}
+	stateLen := d.u32()
 	if d.err != nil {
 		return graph{}, d.fail()
 	}
@@ -104,6 +124,9 @@ func (h *HNSW) decode(r io.Reader) (graph, error) {
 		return graph{}, corrupt("level generator state")
 	}
 	g := newGraph(h.size, int(m), int(efC), int(efS), pcg)
+	if t.Size > 0 {
+		g.efS, g.tuning = t.Ef, t
+	}
 	n := int(n64)
 	g.ids = d.uint64s(n)
 	g.levels = d.bytes(n)

@@ -20,7 +20,7 @@ func queryCommand(e *env) *cli.Command {
 		ArgsUsage: "IMAGE...",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "k", Aliases: []string{"n"}, Value: 10, Usage: "number of results"},
-			&cli.IntFlag{Name: "ef", Usage: "HNSW search breadth (higher: better recall, slower; default from the index)"},
+			&cli.IntFlag{Name: "ef", Usage: "HNSW search breadth (higher: better recall, slower; default: the one the index chose for recall@10 >= 0.95, see stats)"},
 			&cli.BoolFlag{Name: "exact", Usage: "brute-force search over every vector"},
 			&cli.FloatFlag{Name: "min-score", Usage: "drop results with cosine below `S`"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table, json or csv"},

@@ -47,6 +47,7 @@ func statsCommand(e *env) *cli.Command {
 			fmt.Fprintf(tw, "fingerprint\t%s\n", s.Fingerprint)
 			fmt.Fprintf(tw, "size\t%s\n", bytesize(s.SizeBytes))
 			fmt.Fprintf(tw, "index\t%s, %d vectors\n", s.IndexParams, s.IndexLen)
+			fmt.Fprintf(tw, "search ef\t%s\n", tuningLine(s.IndexTuning.Ef, s.IndexTuning.Recall, s.IndexTuning.Size, s.IndexTuning.Target))
 			fmt.Fprintf(tw, "skipped\t%d\n", len(s.Failures))
 			tw.Flush()
 			for _, f := range s.Failures {
@@ -100,4 +101,13 @@ func rmCommand(e *env) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// tuningLine says which search breadth queries use and what it was
+// measured to give.
+func tuningLine(ef int, recall float64, size int, target float64) string {
+	if size == 0 {
+		return fmt.Sprintf("%d (default; not yet measured: the next index run measures it)", ef)
+	}
+	return fmt.Sprintf("%d, recall@10 %.3f (target %.2f) measured at %d vectors", ef, recall, target, size)
 }

@@ -45,6 +45,9 @@ type annImpl struct {
 	build func(base [][]float32) (searcher, error)
 	save  func(s searcher, w io.Writer) error
 	load  func(r io.Reader) (searcher, error)
+	// tune, if set, lets the index choose its own ef (HNSW.Tune), which
+	// is then measured as the "auto" row.
+	tune func(s searcher) index.Tuning
 }
 
 type efFigure struct {
@@ -71,8 +74,13 @@ type annFigure struct {
 	// three), as simsearch query starts; ours only.
 	LoadFreshS float64    `json:"load_fresh_process_s,omitempty"`
 	Efs        []efFigure `json:"efs"`
-	Note       string     `json:"note,omitempty"`
-	Skipped    string     `json:"skipped,omitempty"`
+	// Tuning is what HNSW.Tune chose, TuneS what it took, Auto the
+	// queries at the chosen ef (ours only).
+	Tuning  *index.Tuning `json:"tuning,omitempty"`
+	TuneS   float64       `json:"tune_s,omitempty"`
+	Auto    *efFigure     `json:"auto,omitempty"`
+	Note    string        `json:"note,omitempty"`
+	Skipped string        `json:"skipped,omitempty"`
 }
 
 type peerCompare struct {
@@ -137,6 +145,7 @@ func hnswImpl() annImpl {
 			h := index.NewHNSW(indexDims, nil)
 			return h, h.Load(r)
 		},
+		tune: func(s searcher) index.Tuning { return s.(*index.HNSW).Tune(1) },
 	}
 }
 
@@ -287,6 +296,20 @@ func measureANN(b *bench, im annImpl, base, queries [][]float32, truth [][]int) 
 		}
 		b.logf("%s ef=%d: recall@10 %.4f, p50 %.3f ms, p99 %.3f ms, %.0f q/s", im.name, ef, e.Recall, e.P50MS, e.P99MS, e.QPS)
 		f.Efs = append(f.Efs, e)
+	}
+	if im.tune != nil {
+		t := time.Now()
+		tu := im.tune(idx)
+		f.TuneS = time.Since(t).Seconds()
+		f.Tuning = &tu
+		b.logf("%s: tuned in %.2f s: ef %d, recall@10 %.4f on its sample of stored vectors", im.name, f.TuneS, tu.Ef, tu.Recall)
+		e, err := measureQueries(idx, queries, truth, 0) // 0: the tuned ef
+		if err != nil {
+			return f, err
+		}
+		e.Ef = tu.Ef
+		b.logf("%s auto ef=%d: recall@10 %.4f, p50 %.3f ms, p99 %.3f ms, %.0f q/s", im.name, tu.Ef, e.Recall, e.P50MS, e.P99MS, e.QPS)
+		f.Auto = &e
 	}
 	return f, nil
 }
@@ -530,6 +553,22 @@ func indexTables(s *Section, raw *indexRaw) {
 				p50 += fmt.Sprintf(" (batch mean %s)", ms(e.Batch1MS))
 			}
 			qt.Rows = append(qt.Rows, []string{name, num(float64(f.N)), ef, fmt.Sprintf("%.4f", e.Recall), p50, ms(e.P99MS), num(e.QPS)})
+		}
+		if a, tu := f.Auto, f.Tuning; a != nil && tu != nil {
+			qt.Rows = append(qt.Rows, []string{name, num(float64(f.N)), fmt.Sprintf("auto: %d", a.Ef), fmt.Sprintf("%.4f", a.Recall), ms(a.P50MS), ms(a.P99MS), num(a.QPS)})
+			s.Notes = append(s.Notes, fmt.Sprintf("%s (n=%s): auto ef chosen by HNSW.Tune for recall@10 ≥ %.2f on %d stored vectors: ef %d, sample recall %.4f, in %s (build %s)",
+				name, num(float64(f.N)), tu.Target, min(index.TuneQueries, f.N), tu.Ef, tu.Recall, seconds(f.TuneS), seconds(f.BuildS)))
+			s.Targets = append(s.Targets, Target{
+				What: fmt.Sprintf("HNSW auto ef recall@10 on the bench queries (n=%s)", num(float64(f.N))),
+				Want: fmt.Sprintf("≥ %.2f", tu.Target),
+				Got:  fmt.Sprintf("%.4f at ef %d", a.Recall, a.Ef),
+				Met:  a.Recall >= tu.Target,
+			}, Target{
+				What: fmt.Sprintf("HNSW tuning time (n=%s)", num(float64(f.N))),
+				Want: "≤ 10% of the build",
+				Got:  fmt.Sprintf("%s, %.1f%% of %s", seconds(f.TuneS), 100*f.TuneS/f.BuildS, seconds(f.BuildS)),
+				Met:  f.TuneS <= 0.1*f.BuildS,
+			})
 		}
 		if f.Note != "" {
 			s.Notes = append(s.Notes, fmt.Sprintf("%s (n=%s): %s", name, num(float64(f.N)), f.Note))
