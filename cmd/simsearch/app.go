@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/urfave/cli/v3"
 	"golang.org/x/term"
@@ -19,6 +21,25 @@ func (u usageError) Error() string { return u.err.Error() }
 func (u usageError) Unwrap() error { return u.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// formatFlag returns the command's --format when it is one of allowed,
+// else a usage error that lists them.
+func formatFlag(c *cli.Command, allowed ...string) (string, error) {
+	f := c.String("format")
+	if slices.Contains(allowed, f) {
+		return f, nil
+	}
+	list := strings.Join(allowed[:len(allowed)-1], ", ") + " or " + allowed[len(allowed)-1]
+	return "", usagef("unknown --format %q (%s)", f, list)
+}
+
+// plural is n and noun, with an s when n is not 1: "1 run", "2 runs".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
 
 // exitError carries a non-error exit status such as dedup's 3.
 type exitError int

@@ -72,11 +72,9 @@ func (e *env) classify(ctx context.Context, c *cli.Command) error {
 	if c.Args().Len() == 0 {
 		return usagef("classify needs at least one IMAGE")
 	}
-	format := c.String("format")
-	switch format {
-	case "table", "json", "csv":
-	default:
-		return usagef("unknown --format %q (table, json or csv)", format)
+	format, err := formatFlag(c, "table", "json", "csv")
+	if err != nil {
+		return err
 	}
 	if c.Int("top") <= 0 {
 		return usagef("--top must be at least 1")

@@ -234,7 +234,7 @@ func (e *env) dedupRuns(ctx context.Context, c *cli.Command) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%d runs\n", len(runs))
+	fmt.Fprintln(e.stdout, plural(len(runs), "run"))
 	return nil
 }
 
@@ -253,11 +253,11 @@ func (e *env) dedupPurge(ctx context.Context, c *cli.Command, age time.Duration)
 		return err
 	}
 	if res.DryRun {
-		fmt.Fprintf(e.stderr, "dry run: %d runs, %d files (%d bytes) would be removed from the trash, freeing %s; add --yes to purge\n",
-			len(res.Runs), res.Files, res.Bytes, sizeString(res.Freed))
+		fmt.Fprintf(e.stderr, "dry run: %s, %d files (%d bytes) would be removed from the trash, freeing %s; add --yes to purge\n",
+			plural(len(res.Runs), "run"), res.Files, res.Bytes, sizeString(res.Freed))
 	} else {
-		fmt.Fprintf(e.stderr, "purged %d runs: %d files (%d bytes) removed from the trash, %s freed\n",
-			len(res.Runs), res.Files, res.Bytes, sizeString(res.Freed))
+		fmt.Fprintf(e.stderr, "purged %s: %d files (%d bytes) removed from the trash, %s freed\n",
+			plural(len(res.Runs), "run"), res.Files, res.Bytes, sizeString(res.Freed))
 	}
 	if len(res.Problems) > 0 {
 		return fmt.Errorf("purge: %d files left in the trash (listed above)", len(res.Problems))

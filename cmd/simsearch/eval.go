@@ -52,9 +52,9 @@ func (e *env) eval(ctx context.Context, c *cli.Command) error {
 	if (groups == "") == (classes == "") {
 		return usagef("eval needs --groups FILE or --classes DIR (one of them)")
 	}
-	format := c.String("format")
-	if format != "table" && format != "json" {
-		return usagef("unknown --format %q (table or json)", format)
+	format, err := formatFlag(c, "table", "json")
+	if err != nil {
+		return err
 	}
 	plotFile := c.String("plot")
 	plotFormat := strings.TrimPrefix(strings.ToLower(filepath.Ext(plotFile)), ".")
@@ -62,7 +62,6 @@ func (e *env) eval(ctx context.Context, c *cli.Command) error {
 		return usagef("--plot %s: want a .svg or .png file", linePath(plotFile))
 	}
 	var set []simsearch.LabelledPath
-	var err error
 	if groups != "" {
 		set, err = simsearch.ReadGroupsFile(groups)
 	} else {

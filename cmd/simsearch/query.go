@@ -39,11 +39,9 @@ func (e *env) query(ctx context.Context, c *cli.Command) error {
 	if c.Args().Len() == 0 {
 		return usagef("query needs at least one IMAGE")
 	}
-	format := c.String("format")
-	switch format {
-	case "table", "json", "csv":
-	default:
-		return usagef("unknown --format %q (table, json or csv)", format)
+	format, err := formatFlag(c, "table", "json", "csv")
+	if err != nil {
+		return err
 	}
 	eng, err := e.openEngine(ctx, c, readEngine)
 	if err != nil {

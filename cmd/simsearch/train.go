@@ -75,9 +75,9 @@ func (e *env) train(ctx context.Context, c *cli.Command) error {
 	case c.Args().Len() > 0:
 		return usagef("train takes no arguments (got %q); name the folder with --data", c.Args().First())
 	}
-	format := c.String("format")
-	if format != "table" && format != "json" {
-		return usagef("unknown --format %q (table or json)", format)
+	format, err := formatFlag(c, "table", "json")
+	if err != nil {
+		return err
 	}
 	ho := c.Float("holdout")
 	if !(ho >= 0 && ho < 1) {
