@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/simsearch/simsearch/internal/evaluate"
@@ -245,38 +245,62 @@ func ReadGroupsFile(path string) ([]LabelledPath, error) {
 // sorted. Files directly in dir and names starting with a dot are left
 // out.
 func ClassFolders(dir string) ([]LabelledPath, error) {
-	ents, err := os.ReadDir(dir)
+	folders, _, err := classFolders(context.Background(), dir, nil)
 	if err != nil {
 		return nil, err
 	}
 	var set []LabelledPath
-	for _, en := range ents {
-		if !en.IsDir() || strings.HasPrefix(en.Name(), ".") {
-			continue
-		}
-		class := en.Name()
-		var files []string
-		err := filepath.WalkDir(filepath.Join(dir, class), func(p string, d fs.DirEntry, err error) error {
-			switch {
-			case err != nil:
-				return err
-			case strings.HasPrefix(d.Name(), ".") && d.IsDir():
-				return filepath.SkipDir
-			case (d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0) && !strings.HasPrefix(d.Name(), "."):
-				files = append(files, p)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list class %s: %w", class, err)
-		}
-		sort.Strings(files)
-		for _, f := range files {
-			set = append(set, LabelledPath{Group: class, Path: f})
+	for _, f := range folders {
+		for _, p := range f.files {
+			set = append(set, LabelledPath{Group: f.name, Path: p})
 		}
 	}
 	if len(set) == 0 {
 		return nil, fmt.Errorf("%s: no files in sub-folders (one sub-folder per class)", dir)
 	}
 	return set, nil
+}
+
+// classFolder is one sub-folder of a folder of classes, and the files
+// under it.
+type classFolder struct {
+	name  string
+	files []string // absolute, sorted
+}
+
+// classFolders lists dir's sub-folders (links to folders too; names
+// starting with a dot are left out) and the files walk finds under each,
+// skipping the paths in skip. skipped holds, for the caller to report,
+// image files directly in dir and what walk could not take.
+func classFolders(ctx context.Context, dir string, skip map[string]bool) (folders []classFolder, skipped []TrainSkip, err error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, en := range ents {
+		if strings.HasPrefix(en.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(dir, en.Name())
+		st, err := os.Stat(p) // a link to a folder is a class too
+		if err != nil || !st.IsDir() {
+			if looksLikeImageName(p) {
+				skipped = append(skipped, TrainSkip{Path: p, Reason: "not in a class folder"})
+			}
+			continue
+		}
+		found, failed, err := walk(ctx, []string{p}, walkOptions{Skip: skip})
+		if err != nil {
+			return nil, nil, fmt.Errorf("list class %s: %w", en.Name(), err)
+		}
+		for _, path := range slices.Sorted(maps.Keys(failed)) {
+			skipped = append(skipped, TrainSkip{Path: path, Reason: failed[path]})
+		}
+		f := classFolder{name: en.Name()}
+		for _, w := range found {
+			f.files = append(f.files, w.Path)
+		}
+		folders = append(folders, f)
+	}
+	return folders, skipped, nil
 }

@@ -162,42 +162,25 @@ func (e *Engine) trainFiles(ctx context.Context, dataDir string, rep *TrainRepor
 	if !st.IsDir() {
 		return nil, nil, nil, fmt.Errorf("%w: %s is not a folder (want one sub-folder per class)", ErrTrainingSet, dataDir)
 	}
-	ents, err := os.ReadDir(dataDir)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("training data: %w", err)
-	}
 	skip := map[string]bool{}
 	if a, err := filepath.Abs(e.Path()); err == nil {
 		skip[a] = true
 	}
+	folders, skipped, err := classFolders(ctx, dataDir, skip)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("training data: %w", err)
+	}
+	rep.Skipped = append(rep.Skipped, skipped...)
 	var empty []string
-	for _, en := range ents {
-		if strings.HasPrefix(en.Name(), ".") {
-			continue
+	for _, f := range folders {
+		if len(f.files) == 0 {
+			empty = append(empty, f.name)
 		}
-		p := filepath.Join(dataDir, en.Name())
-		st, err := os.Stat(p) // a link to a folder is a class too
-		if err != nil || !st.IsDir() {
-			if looksLikeImageName(p) {
-				rep.Skipped = append(rep.Skipped, TrainSkip{Path: p, Reason: "not in a class folder"})
-			}
-			continue
-		}
-		found, failed, err := walk(ctx, []string{p}, walkOptions{Skip: skip})
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		for path, why := range failed {
-			rep.Skipped = append(rep.Skipped, TrainSkip{Path: path, Reason: why})
-		}
-		if len(found) == 0 {
-			empty = append(empty, en.Name())
-		}
-		for _, f := range found {
-			files = append(files, f.Path)
+		for _, p := range f.files {
+			files = append(files, p)
 			of = append(of, len(classes))
 		}
-		classes = append(classes, classify.Class{ID: en.Name(), Name: en.Name()})
+		classes = append(classes, classify.Class{ID: f.name, Name: f.name})
 	}
 	switch {
 	case len(classes) < 2:
