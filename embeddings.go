@@ -31,17 +31,15 @@ func (e *Engine) Embeddings(ctx context.Context, paths []string) ([]Embedding, e
 			out[i].Err = err
 			continue
 		}
-		it, ok, err := e.db.ItemByPath(abs)
+		it, v, err := e.storedVector(abs, st)
 		if err != nil {
 			e.release()
 			return nil, err
 		}
-		if ok && it.Size == st.Size() && it.ModTime == st.ModTime().UnixNano() {
-			if v, err := e.db.Vector(it.ID); err == nil {
-				out[i].Vector = v
-				out[i].Info.Width, out[i].Info.Height, out[i].Info.Format = it.Width, it.Height, it.Format
-				continue
-			}
+		if v != nil {
+			out[i].Vector = v
+			out[i].Info.Width, out[i].Info.Height, out[i].Info.Format = it.Width, it.Height, it.Format
+			continue
 		}
 		todo = append(todo, abs)
 		at = append(at, i)

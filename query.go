@@ -101,13 +101,8 @@ func (e *Engine) queryVector(ctx context.Context, path string) ([]float32, uint6
 	if err != nil {
 		return nil, 0, fmt.Errorf("query %s: %w", path, err)
 	}
-	if it, ok, err := e.db.ItemByPath(abs); err != nil {
-		return nil, 0, err
-	} else if ok && it.Size == st.Size() && it.ModTime == st.ModTime().UnixNano() {
-		v, err := e.db.Vector(it.ID)
-		if err == nil {
-			return v, it.ID, nil
-		}
+	if it, v, err := e.storedVector(abs, st); err != nil || v != nil {
+		return v, it.ID, err
 	}
 	m, err := e.embedder()
 	if err != nil {
@@ -122,6 +117,22 @@ func (e *Engine) queryVector(ctx context.Context, path string) ([]float32, uint6
 		return nil, 0, fmt.Errorf("query %s: %w", path, vecs[0].Err)
 	}
 	return vecs[0].Vector, 0, nil
+}
+
+// storedVector returns the item at abs and its stored vector when the file
+// st describes is the one indexed (same size and modification time); a nil
+// vector when it is not stored, changed since, or its vector is unreadable
+// (the caller embeds the file again).
+func (e *Engine) storedVector(abs string, st os.FileInfo) (Item, []float32, error) {
+	it, ok, err := e.db.ItemByPath(abs)
+	if err != nil || !ok || it.Size != st.Size() || it.ModTime != st.ModTime().UnixNano() {
+		return Item{}, nil, err
+	}
+	v, err := e.db.Vector(it.ID)
+	if err != nil {
+		return Item{}, nil, nil
+	}
+	return it, v, nil
 }
 
 // labelSearch scans the stored vectors of the items that have label.
