@@ -1,0 +1,209 @@
+package simsearch
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/simsearch/simsearch/internal/extractor"
+	"github.com/simsearch/simsearch/internal/quantize"
+	"github.com/simsearch/simsearch/model"
+)
+
+// quantizedVariants are the int8 models of vgg16-random the tests
+// compare, made on first use: by calibration rule, and with "+input" the
+// first convolution's input quantized too.
+var quantizedVariants = struct {
+	mu    sync.Mutex
+	hists map[bool]*calibration
+	byKey map[string]*Quantized
+}{hists: map[bool]*calibration{}, byKey: map[string]*Quantized{}}
+
+type calibration struct {
+	plan  *quantize.Plan
+	hists []*quantize.Histogram
+}
+
+// quantizedRandom returns vgg16-random and its int8 variant key
+// ("mse", "max", "percentile", each optionally "+input").
+func quantizedRandom(t testing.TB, rt *extractor.Runtime, key string) (model.Spec, *Quantized) {
+	t.Helper()
+	base := randomModel(t, rt)
+	v := &quantizedVariants
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if q, ok := v.byKey[key]; ok {
+		return base, q
+	}
+	rule, input := quantize.Rule(strings.TrimSuffix(key, "+input")), strings.HasSuffix(key, "+input")
+	ctx := context.Background()
+	m, err := PrepareModel(ctx, &ModelOptions{Dir: testModels.dir, Name: base.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := v.hists[input]
+	if c == nil {
+		plan, err := quantize.AnalyseFile(base.Path, base.Output, &quantize.Options{QuantizeInput: input})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hists, err := calibrate(ctx, rt, base, plan, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c = &calibration{plan, hists}
+		v.hists[input] = c
+	}
+	name := "vgg16-random-int8-" + strings.ReplaceAll(key, "+", "-")
+	q, err := installQuantized(ctx, m, c.plan, c.hists, rule, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.byKey[key] = q
+	return base, q
+}
+
+// variantKeys are the variants TestQuantize_Rules compares.
+var variantKeys = []string{"max", "percentile", "mse", "mse+input"}
+
+// sampleCosines is the cosine between a's and b's embeddings (pooled with
+// each model's default pooling and centre) of each sample photo.
+func sampleCosines(t testing.TB, a, b model.Spec, ma, mb [][]float32) []float32 {
+	t.Helper()
+	va, vb := pooled(t, a, a.Pooling, ma), pooled(t, b, b.Pooling, mb)
+	cos := make([]float32, len(va))
+	for i := range va {
+		cos[i] = cosine(va[i], vb[i])
+	}
+	return cos
+}
+
+// TestQuantize_Rules measures every calibration rule, and quantizing the
+// first layer's input, on the sample photos and their copies: agreement
+// with fp32 and the dedup figures. Run with -v for the table.
+func TestQuantize_Rules(t *testing.T) {
+	if os.Getenv("SIMSEARCH_MEASURE") == "" {
+		t.Skip("set SIMSEARCH_MEASURE=1 to measure every rule (minutes)")
+	}
+	rt := openRuntime(t)
+	base := randomModel(t, rt)
+	paths, original := samplePhotos(t)
+	fm := featureMaps(t, rt, base, paths)
+	fr := calibrationReport(t, base, base.Pooling, paths, original, fm)
+	fd := fr.At[len(calibrationThresholds)]
+	t.Logf("fp32: pair P %.3f R %.3f F1 %.3f at %.2f, margin %+.3f, mAP %.3f, R@%d %.3f", fd.Precision, fd.Recall, fd.F1, base.Threshold, fr.Margin, fr.MAP, fr.AtK[0].K, fr.AtK[0].Recall)
+	for _, key := range variantKeys {
+		_, q := quantizedRandom(t, rt, key)
+		qm := featureMaps(t, rt, q.Spec, paths)
+		a := summarise(sampleCosines(t, base, q.Spec, fm, qm))
+		r := calibrationReport(t, q.Spec, q.Spec.Pooling, paths, original, qm)
+		d := r.At[len(calibrationThresholds)]
+		t.Logf("%-17s reference cos median %.4f min %.4f; sample cos median %.4f min %.4f; pair P %.3f R %.3f F1 %.3f, margin %+.3f, mAP %.3f, R@%d %.3f",
+			key, q.Agreement.Median, q.Agreement.Min, a.Median, a.Min, d.Precision, d.Recall, d.F1, r.Margin, r.MAP, r.AtK[0].K, r.AtK[0].Recall)
+	}
+}
+
+// TestQuantize_Speed times the raw sessions of vgg16-random and its
+// int8 model, batch 1 and 8, 2 threads, in one run (ratios hold under
+// load; absolute figures do not). Set SIMSEARCH_MEASURE=1.
+func TestQuantize_Speed(t *testing.T) {
+	if os.Getenv("SIMSEARCH_MEASURE") == "" {
+		t.Skip("set SIMSEARCH_MEASURE=1 to time the sessions")
+	}
+	rt := openRuntime(t)
+	base, q := quantizedRandom(t, rt, DefaultCalibration)
+	for _, batch := range []int{1, 8} {
+		var rate [2]float64
+		for i, s := range []model.Spec{base, q.Spec} {
+			sess, err := rt.NewSession(s, &extractor.SessionOptions{Threads: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := s.Pre.Size
+			in := make([]float32, batch*3*n*n)
+			for j := range in {
+				in[j] = float32(j%255)/64 - 2
+			}
+			if _, err := sess.Run(in, batch); err != nil { // warm up
+				t.Fatal(err)
+			}
+			start := time.Now()
+			runs := 0
+			for time.Since(start) < 10*time.Second {
+				if _, err := sess.Run(in, batch); err != nil {
+					t.Fatal(err)
+				}
+				runs++
+			}
+			rate[i] = float64(runs*batch) / time.Since(start).Seconds()
+			sess.Close()
+		}
+		t.Logf("batch %d, 2 threads: fp32 %.2f images/s, int8 %.2f images/s, ratio %.2f", batch, rate[0], rate[1], rate[1]/rate[0])
+	}
+	for _, s := range []model.Spec{base, q.Spec} {
+		fi, err := os.Stat(s.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d bytes", s.Name, fi.Size())
+	}
+}
+
+// TestQuantize_Gates is the accuracy gate of the int8 model that
+// QuantizeModel makes by default, on the sample photos and their
+// generated copies: its embeddings agree with fp32's, and dedup and
+// retrieval give the same answers at the threshold it keeps from fp32.
+func TestQuantize_Gates(t *testing.T) {
+	rt := openRuntime(t)
+	base, q := quantizedRandom(t, rt, DefaultCalibration)
+	s := q.Spec
+	if s.Threshold != base.Threshold || s.Pooling != base.Pooling || !s.Random {
+		t.Fatalf("int8 spec: threshold %.2f pooling %s random %v, want fp32's %.2f %s and random", s.Threshold, s.Pooling, s.Random, base.Threshold, base.Pooling)
+	}
+	if s.Fingerprint(s.Pooling) == base.Fingerprint(base.Pooling) {
+		t.Fatal("int8 and fp32 models share a fingerprint")
+	}
+	paths, original := samplePhotos(t)
+	fm, qm := featureMaps(t, rt, base, paths), featureMaps(t, rt, s, paths)
+	a := summarise(sampleCosines(t, base, s, fm, qm))
+	t.Logf("cosine int8 vs fp32 over %d sample photos: median %.4f, min %.4f; reference photos: median %.4f, min %.4f",
+		a.Photos, a.Median, a.Min, q.Agreement.Median, q.Agreement.Min)
+	if a.Median < gateMedian || a.Min < gateMin {
+		t.Errorf("cosine int8 vs fp32: median %.4f min %.4f, want ≥ %.2f and ≥ %.2f", a.Median, a.Min, gateMedian, gateMin)
+	}
+	if q.Agreement.Median < gateMedian || q.Agreement.Min < gateMin {
+		t.Errorf("QuantizeModel's agreement: median %.4f min %.4f, want ≥ %.2f and ≥ %.2f", q.Agreement.Median, q.Agreement.Min, gateMedian, gateMin)
+	}
+	fr := calibrationReport(t, base, base.Pooling, paths, original, fm)
+	qr := calibrationReport(t, s, s.Pooling, paths, original, qm)
+	fd, qd := fr.At[len(calibrationThresholds)], qr.At[len(calibrationThresholds)]
+	t.Logf("dedup at %.2f: fp32 P %.3f R %.3f F1 %.3f, int8 P %.3f R %.3f F1 %.3f; margin fp32 %+.3f int8 %+.3f",
+		s.Threshold, fd.Precision, fd.Recall, fd.F1, qd.Precision, qd.Recall, qd.F1, fr.Margin, qr.Margin)
+	if qd.Precision != fd.Precision || qd.Recall != fd.Recall || qd.F1 != fd.F1 {
+		t.Errorf("dedup pairs at %.2f: int8 P %.3f R %.3f F1 %.3f, fp32 %.3f %.3f %.3f", s.Threshold, qd.Precision, qd.Recall, qd.F1, fd.Precision, fd.Recall, fd.F1)
+	}
+	if lo, hi := qr.LowestTrue[0].Score, qr.HighestOther[0].Score; lo < s.Threshold || hi >= s.Threshold {
+		t.Errorf("int8 at %.2f: copies ≥ %.3f, different photos ≤ %.3f: the threshold is not in the gap", s.Threshold, lo, hi)
+	}
+	for i, k := range fr.AtK {
+		t.Logf("recall@%d: fp32 %.3f int8 %.3f", k.K, k.Recall, qr.AtK[i].Recall)
+		if qr.AtK[i] != k {
+			t.Errorf("@%d: int8 precision %.3f recall %.3f, fp32 %.3f %.3f", k.K, qr.AtK[i].Precision, qr.AtK[i].Recall, k.Precision, k.Recall)
+		}
+	}
+	if qr.MAP != fr.MAP {
+		t.Errorf("mAP: int8 %.4f, fp32 %.4f", qr.MAP, fr.MAP)
+	}
+}
+
+// The agreement gates, measured with vgg16-random (TestQuantize_Rules):
+// mse calibration gives a median cosine of about … and a minimum of …
+// on the sample photos.
+const (
+	gateMedian = 0.99
+	gateMin    = 0.97
+)
