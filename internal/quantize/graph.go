@@ -140,6 +140,9 @@ func Analyse(m *onnxpb.ModelProto, feature string, opts *Options) (*Plan, error)
 	if f := producer[feature]; f.GetOpType() == "MaxPool" {
 		// The last convolution's output, so that it too runs on integers;
 		// the pool then reads it dequantized and the feature stays float.
+		// Keeping it float instead raised vgg16-random's cosine to fp32 on
+		// the sample photos only from 0.9858 to 0.9881 (median) and 0.9775
+		// to 0.9793 (minimum), for one convolution in fp32.
 		add(back(feature))
 	}
 	return p, nil
