@@ -244,6 +244,11 @@ func (e *env) quantizeAfter(ctx context.Context, c *cli.Command, name string) er
 	if !c.Bool("quantize") {
 		return nil
 	}
+	if p, ok := model.PretrainedInt8(name); ok {
+		// Not an error: what was asked for first is installed.
+		fmt.Fprintf(e.stdout, "note: not quantizing %s: the catalog has %s (%s); run `simsearch model pull %s`\n", name, p.Name, p.Description, p.Name)
+		return nil
+	}
 	return e.modelQuantize(ctx, c, name, "", "", true)
 }
 
