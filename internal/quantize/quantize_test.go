@@ -261,3 +261,51 @@ func TestAnalyse_Refuses(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantize_ClassifierStaysFloat quantizes a VGG with dense layers
+// after its feature, as the pretrained models have: the classifier reads
+// the float feature and keeps its float weights.
+func TestQuantize_ClassifierStaysFloat(t *testing.T) {
+	v, err := onnx.NewVGG(onnx.VGGConfig{Size: 32, InChannels: 3, Blocks: [][]int{{4}, {8, 8}}, Dense: []int{16, 10}, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Analyse(v.Model, v.Feature.Name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"block1_relu1", "block2_relu1", "block2_relu2"}; !slices.Equal(p.Tensors, want) {
+		t.Fatalf("tensors %v, want %v", p.Tensors, want)
+	}
+	q, err := p.Quantize([]Range{{0, 1}, {0, 2}, {0, 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var qconv int
+	for _, n := range q.GetGraph().GetNode() {
+		switch n.GetOpType() {
+		case "Flatten":
+			if n.GetInput()[0] != v.Feature.Name {
+				t.Errorf("the classifier reads %s, not the float feature %s", n.GetInput()[0], v.Feature.Name)
+			}
+		case "Gemm":
+			if !strings.HasSuffix(n.GetInput()[1], "_W") {
+				t.Errorf("dense %s reads %s, not its float weight", n.GetName(), n.GetInput()[1])
+			}
+		case "Conv":
+			if strings.HasSuffix(n.GetInput()[1], "_dequantized") {
+				qconv++
+			}
+		}
+	}
+	if qconv != 2 {
+		t.Errorf("%d int8 convolutions, want 2 (the first reads the float input)", qconv)
+	}
+	shapes, err := onnx.InferShapes(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := shapes[v.Logits]; len(got) != 2 || got[1] != 10 {
+		t.Errorf("logits shape %v after quantization, want N×10", got)
+	}
+}
