@@ -101,6 +101,9 @@ func QuantizeModel(ctx context.Context, opts *ModelOptions, qo *QuantizeOptions)
 		}
 		name = model.QuantizedName(from)
 	}
+	if _, ok := model.Lookup(name); ok {
+		return nil, fmt.Errorf("quantize %s: %w: %s is a catalog model's name", resolved.opts.Name, model.ErrSpec, name)
+	}
 	base, err := PrepareModel(ctx, &resolved.opts)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,9 @@ package simsearch
 
 import (
 	"context"
+	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -237,3 +239,42 @@ const (
 	gateMedian = 0.98
 	gateMin    = 0.97
 )
+
+// TestQuantizeModel_Refuses checks what QuantizeModel refuses before any
+// calibration: an unknown rule, a model whose int8 form the catalog has
+// from a pretrained source, a catalog name for the result, and an int8
+// model already installed.
+func TestQuantizeModel_Refuses(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		mo   ModelOptions
+		qo   QuantizeOptions
+		is   error
+		want string
+	}{
+		{"rule", ModelOptions{Dir: dir, Name: "vgg16-random"}, QuantizeOptions{Calibration: "kl"}, nil, `unknown calibration rule "kl"`},
+		{"pretrained", ModelOptions{Dir: dir, Name: "vgg16"}, QuantizeOptions{}, ErrPretrainedInt8, "quantize vgg16: the catalog has a pretrained int8 model of it: vgg16-int8"},
+		{"catalog name", ModelOptions{Dir: dir, Name: "vgg16-random"}, QuantizeOptions{Name: "vgg19-random"}, model.ErrSpec, "vgg19-random is a catalog model's name"},
+	} {
+		_, err := QuantizeModel(ctx, &tc.mo, &tc.qo)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || tc.is != nil && !errors.Is(err, tc.is) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("refusals wrote %d files in the model directory", len(ents))
+	}
+	rt := openRuntime(t)
+	base := randomModel(t, rt)
+	taken := filepath.Join(testModels.dir, "taken.json")
+	if err := os.WriteFile(taken, []byte(`{"name":"taken","path":"`+base.Path+`"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(taken) })
+	_, err := QuantizeModel(ctx, &ModelOptions{Dir: testModels.dir, Name: base.Name}, &QuantizeOptions{Name: "taken"})
+	if !errors.Is(err, ErrQuantizedExists) {
+		t.Errorf("an installed name without Force: %v, want ErrQuantizedExists", err)
+	}
+}
