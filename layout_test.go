@@ -16,7 +16,7 @@ import (
 // module (by directory), the packages of this module its non-test files
 // may import. "." is the root package.
 var allowedImports = map[string][]string{
-	".":                            {"classify", "dedup", "index", "internal/evaluate", "internal/extractor", "internal/quote", "internal/reference", "internal/scoreplot", "internal/store", "model"},
+	".":                            {"classify", "dedup", "index", "internal/evaluate", "internal/extractor", "internal/quantize", "internal/quote", "internal/reference", "internal/scoreplot", "internal/store", "model"},
 	"cmd/simsearch":                {".", "classify", "dedup", "internal/atomicfile", "internal/quote", "model"},
 	"classify":                     {"internal/atomicfile"},
 	"model":                        {"internal/atomicfile", "internal/onnx", "internal/onnx/onnxpb"},
@@ -34,6 +34,7 @@ var allowedImports = map[string][]string{
 	"internal/onnx/onnxpb":         {},
 	"internal/onnx/onnxtest":       {"internal/onnx", "internal/onnx/onnxpb"},
 	"internal/reference":           {},
+	"internal/quantize":            {"internal/onnx", "internal/onnx/onnxpb"},
 }
 
 // TestLayout_Imports keeps the package graph what the design says: the

@@ -112,7 +112,7 @@ func engineHint(err error, name, db string) error {
 	case errors.Is(err, simsearch.ErrLocked):
 		return fmt.Errorf("%w\nhint: wait for the other simsearch process to finish, or use --db for another database", err)
 	case errors.Is(err, simsearch.ErrModelMismatch):
-		return fmt.Errorf("%w\nhint: pass the --model and --pooling the database was built with (named above), or use --db for a new database", err)
+		return fmt.Errorf("%w\nhint: pass the --model and --pooling the database was built with (named above), or index into a new --db to switch models (vectors of different models, fp32 and int8 alike, are never mixed)", err)
 	case errors.Is(err, simsearch.ErrSchemaTooNew):
 		return fmt.Errorf("%w\nhint: this database was written by a newer simsearch; upgrade simsearch", err)
 	case errors.Is(err, simsearch.ErrCorrupt):

@@ -31,6 +31,7 @@ func modelCommand(e *env) *cli.Command {
 				Flags: []cli.Flag{
 					&cli.BoolFlag{Name: "force", Usage: "download again even if installed"},
 					&cli.StringFlag{Name: "from", Usage: "install from `FILE` downloaded elsewhere, or from a mirror URL (checked like a download)"},
+					quantizeFlag,
 				},
 				Action: func(ctx context.Context, c *cli.Command) error { return e.modelPull(ctx, c) },
 			},
@@ -38,6 +39,7 @@ func modelCommand(e *env) *cli.Command {
 				Name:      "build-random",
 				Usage:     "build vgg16-random (or vgg19-random) offline (" + model.RandomDescription + ")",
 				ArgsUsage: "[NAME]",
+				Flags:     []cli.Flag{quantizeFlag},
 				Action: func(ctx context.Context, c *cli.Command) error {
 					name := c.Args().First()
 					if name == "" {
@@ -46,7 +48,10 @@ func modelCommand(e *env) *cli.Command {
 					if en, ok := model.Lookup(name); !ok || !en.Spec.Random {
 						return usagef("%q is not a random catalog model (vgg16-random or vgg19-random)", name)
 					}
-					return e.modelPrepare(ctx, c, name)
+					if err := e.modelPrepare(ctx, c, name); err != nil {
+						return err
+					}
+					return e.quantizeAfter(ctx, c, name)
 				},
 			},
 			{
@@ -55,6 +60,23 @@ func modelCommand(e *env) *cli.Command {
 				ArgsUsage: "[NAME]",
 				Action: func(ctx context.Context, c *cli.Command) error {
 					return e.modelPrepare(ctx, c, c.Args().First())
+				},
+			},
+			{
+				Name:      "quantize",
+				Usage:     "write NAME-int8 beside model NAME: int8 weights and activations calibrated on the reference photos",
+				ArgsUsage: "NAME",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "calibration", Value: simsearch.DefaultCalibration, Usage: "how activation ranges are chosen: max, percentile (99.99) or mse"},
+					&cli.StringFlag{Name: "name", Usage: "name of the int8 model (default NAME-int8)"},
+					&cli.BoolFlag{Name: "force", Usage: "replace an installed int8 model"},
+				},
+				Action: func(ctx context.Context, c *cli.Command) error {
+					name := c.Args().First()
+					if name == "" || c.Args().Len() > 1 {
+						return usagef("model quantize needs one model name (see simsearch model list)")
+					}
+					return e.modelQuantize(ctx, c, name, c.String("calibration"), c.String("name"), c.Bool("force"))
 				},
 			},
 			{
@@ -209,7 +231,50 @@ func (e *env) modelPull(ctx context.Context, c *cli.Command) error {
 		return modelHint(err, name)
 	}
 	fmt.Fprintf(e.stdout, "%s installed: %s (feature output %s, %d×%d×%d%s)\n", s.Name, s.Path, s.Output, s.Channels, s.GridH, s.GridW, classifier(s))
-	return e.modelPrepare(ctx, c, name)
+	if err := e.modelPrepare(ctx, c, name); err != nil {
+		return err
+	}
+	return e.quantizeAfter(ctx, c, name)
+}
+
+var quantizeFlag = &cli.BoolFlag{Name: "quantize", Usage: "then write its int8 model, as `simsearch model quantize NAME` does"}
+
+// quantizeAfter runs model quantize on name when --quantize is set.
+func (e *env) quantizeAfter(ctx context.Context, c *cli.Command, name string) error {
+	if !c.Bool("quantize") {
+		return nil
+	}
+	if p, ok := model.PretrainedInt8(name); ok {
+		// Not an error: what was asked for first is installed.
+		fmt.Fprintf(e.stdout, "note: not quantizing %s: the catalog has %s (%s); run `simsearch model pull %s`\n", name, p.Name, p.Description, p.Name)
+		return nil
+	}
+	return e.modelQuantize(ctx, c, name, "", "", true)
+}
+
+func (e *env) modelQuantize(ctx context.Context, c *cli.Command, name, rule, as string, force bool) error {
+	mo, err := e.modelOptions(c)
+	if err != nil {
+		return err
+	}
+	mo.Name = name
+	q, err := simsearch.QuantizeModel(ctx, mo, &simsearch.QuantizeOptions{Calibration: rule, Name: as, Force: force})
+	switch {
+	case errors.Is(err, simsearch.ErrPretrainedInt8):
+		p, _ := model.PretrainedInt8(name)
+		return fmt.Errorf("%w\nhint: run `simsearch model pull %s` (%s), or pass --name to keep your own int8 model beside it", err, p.Name, p.Description)
+	case errors.Is(err, simsearch.ErrQuantizedExists):
+		return fmt.Errorf("%w\nhint: pass --force to make it again", err)
+	case err != nil:
+		return modelHint(err, name)
+	}
+	s := q.Spec
+	fmt.Fprintf(e.stdout, "%s installed: %s (int8, %s calibration; cosine to %s on %d reference photos: median %.4f, min %.4f)\n",
+		s.Name, s.Path, q.Calibration, q.Base.Name, q.Agreement.Photos, q.Agreement.Median, q.Agreement.Min)
+	if s.Random {
+		fmt.Fprintf(e.stdout, "note: %s has %s\n", s.Name, model.RandomDescription)
+	}
+	return nil
 }
 
 func (e *env) modelInfo(c *cli.Command) error {
