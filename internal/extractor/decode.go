@@ -118,7 +118,7 @@ func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error)
 		return nil, info, fmt.Errorf("%w: empty file", ErrNotImage)
 	case format == "":
 		return nil, info, ErrNotImage
-	case decFn == nil:
+	case decFn == nil && format != FormatHEIC && format != FormatAVIF:
 		return nil, info, fmt.Errorf("%w %s", ErrUnsupported, format)
 	}
 	info.Taken = exifTaken(format, b, time.Local)
@@ -129,6 +129,9 @@ func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error)
 			img, err = nil, fmt.Errorf("%w: %s decoder panicked: %v", ErrCorrupt, format, r)
 		}
 	}()
+	if format == FormatHEIC || format == FormatAVIF {
+		return decodeHEIF(b, o, info)
+	}
 	if format == FormatJPEG && libjpegAvailable {
 		return decodeLibjpeg(b, o, info)
 	}

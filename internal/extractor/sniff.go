@@ -97,7 +97,9 @@ func bmpHeaderLooksValid(head []byte) bool {
 }
 
 // sniffISOBMFF recognises HEIF/HEIC, AVIF and Canon CR3 by the ftyp box's
-// major and compatible brands.
+// major and compatible brands. A file branded only mif1 or msf1 (image or
+// sequence, codec unsaid) is AVIF when its primary item is AV1 and HEIC
+// otherwise, libheif's own default.
 func sniffISOBMFF(head []byte) string {
 	if len(head) < 12 || string(head[4:8]) != "ftyp" {
 		return ""
@@ -117,8 +119,20 @@ func sniffISOBMFF(head []byte) string {
 			return FormatAVIF
 		case "crx ":
 			return FormatRAW
-		case "heic", "heix", "hevc", "hevx", "heim", "heis", "mif1", "msf1":
+		case "heic", "heix", "hevc", "hevx", "heim", "heis":
 			found = FormatHEIC
+		case "mif1", "msf1":
+			if found == "" {
+				found = "generic"
+			}
+		}
+	}
+	if found == "generic" {
+		// Only the structural brands: HEIF says no more about the codec,
+		// the primary item's type does when the meta box fits the head.
+		found = FormatHEIC
+		if h, err := heifParse(head); err == nil && h.item == "av01" {
+			found = FormatAVIF
 		}
 	}
 	return found
