@@ -101,7 +101,12 @@ func Decode(r io.Reader, opts *DecodeOptions) (*RGB, Info, error) {
 // CMYK/YCCK and 16-bit images become 8-bit RGB and alpha is composited
 // over white.
 //
-// Errors wrap ErrNotImage, ErrUnsupported, ErrTooLarge or ErrCorrupt.
+// HEIC and AVIF files are decoded by libheif (or the pure-Go fallback,
+// see HEIFDecoder), which applies their rotation and mirror boxes; camera
+// raw files by their largest embedded JPEG preview (see decodeRAW).
+//
+// Errors wrap ErrNotImage, ErrUnsupported, ErrTooLarge, ErrCorrupt or
+// ErrNoPreview.
 func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error) {
 	var o DecodeOptions
 	if opts != nil {
@@ -118,7 +123,7 @@ func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error)
 		return nil, info, fmt.Errorf("%w: empty file", ErrNotImage)
 	case format == "":
 		return nil, info, ErrNotImage
-	case decFn == nil && format != FormatHEIC && format != FormatAVIF:
+	case decFn == nil && format != FormatHEIC && format != FormatAVIF && format != FormatRAW:
 		return nil, info, fmt.Errorf("%w %s", ErrUnsupported, format)
 	}
 	info.Taken = exifTaken(format, b, time.Local)
@@ -129,8 +134,11 @@ func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error)
 			img, err = nil, fmt.Errorf("%w: %s decoder panicked: %v", ErrCorrupt, format, r)
 		}
 	}()
-	if format == FormatHEIC || format == FormatAVIF {
+	switch format {
+	case FormatHEIC, FormatAVIF:
 		return decodeHEIF(b, o, info)
+	case FormatRAW:
+		return decodeRAW(b, o, info)
 	}
 	if format == FormatJPEG && libjpegAvailable {
 		return decodeLibjpeg(b, o, info)
@@ -156,6 +164,33 @@ func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error)
 	info.Width, info.Height = m.Bounds().Dx(), m.Bounds().Dy()
 	if info.Orientation >= 5 {
 		info.Width, info.Height = info.Height, info.Width
+	}
+	return img, info, nil
+}
+
+// decodeRAW decodes the largest JPEG preview of a camera raw file (see
+// rawPreview). The raw file's own orientation applies when the preview
+// carries none; Info has the preview's size, which is what was indexed,
+// and the raw file's capture time.
+func decodeRAW(b []byte, o DecodeOptions, info Info) (*RGB, Info, error) {
+	jpg, rawOrient, err := rawPreview(b)
+	if err != nil {
+		return nil, info, err
+	}
+	img, pinfo, err := DecodeBytes(jpg, &o)
+	if err != nil {
+		return nil, info, fmt.Errorf("%w: preview: %w", ErrNoPreview, err)
+	}
+	info.Width, info.Height, info.Orientation = pinfo.Width, pinfo.Height, pinfo.Orientation
+	if pinfo.Orientation <= 1 && rawOrient > 1 {
+		img = orient(img, rawOrient)
+		info.Orientation = rawOrient
+		if rawOrient >= 5 {
+			info.Width, info.Height = info.Height, info.Width
+		}
+	}
+	if info.Taken == 0 {
+		info.Taken = pinfo.Taken
 	}
 	return img, info, nil
 }

@@ -5,9 +5,9 @@ import (
 	"encoding/binary"
 )
 
-// Format names returned by Sniff and Info.Format. The first six are
-// decoded by this package; the rest are recognised only to give a clear
-// ErrUnsupported.
+// Format names returned by Sniff and Info.Format. The first nine are
+// decoded by this package (camera raw files by their JPEG preview); the
+// rest are recognised only to give a clear ErrUnsupported.
 const (
 	FormatJPEG = "jpeg"
 	FormatPNG  = "png"
@@ -18,13 +18,14 @@ const (
 
 	FormatHEIC = "heic"
 	FormatAVIF = "avif"
-	FormatJXL  = "jxl"
-	FormatJP2  = "jpeg2000"
 	FormatRAW  = "raw" // camera raw: CR2, CR3, NEF, ARW, DNG, ORF, RW2, RAF, ...
-	FormatSVG  = "svg"
-	FormatPSD  = "psd"
-	FormatICO  = "ico"
-	FormatPDF  = "pdf"
+
+	FormatJXL = "jxl"
+	FormatJP2 = "jpeg2000"
+	FormatSVG = "svg"
+	FormatPSD = "psd"
+	FormatICO = "ico"
+	FormatPDF = "pdf"
 )
 
 // SniffLen is how many leading bytes Sniff can use. Fewer still name every
@@ -149,14 +150,15 @@ func looksSVG(head []byte) bool {
 }
 
 // tiffLooksRaw reports whether a TIFF header's first directory looks like a
-// camera raw container: a DNGVersion tag, or a reduced-resolution first
-// image (NewSubfileType bit 0) that carries SubIFDs, as NEF, ARW and PEF do.
+// camera raw container: a DNGVersion tag, or SubIFDs (where NEF, ARW and
+// PEF keep the sensor data) in a first image that is reduced-resolution
+// (NewSubfileType bit 0) or names a camera maker (Make).
 func tiffLooksRaw(b []byte) bool {
 	t, ok := newTIFFReader(b)
 	if !ok {
 		return false
 	}
-	reduced, subIFDs := false, false
+	reduced, subIFDs, maker := false, false, false
 	for e := range t.ifd0() {
 		switch e.tag {
 		case 0xC612: // DNGVersion
@@ -167,7 +169,9 @@ func tiffLooksRaw(b []byte) bool {
 			}
 		case 0x014A: // SubIFDs
 			subIFDs = true
+		case 0x010F: // Make
+			maker = true
 		}
 	}
-	return reduced && subIFDs
+	return subIFDs && (reduced || maker)
 }
