@@ -1,0 +1,180 @@
+package simsearch
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/simsearch/simsearch/internal/extractor/imagetest"
+)
+
+// heifCopies writes into dir HEIC and AVIF copies of sample photos, as a
+// phone would store them: 8-bit at quality 50, 10-bit, and photos taken
+// sideways (the --exifrot copies, stored turned) with the irot box that
+// turns them upright. It returns each copy's path and its JPEG original's
+// base name.
+func heifCopies(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	photos := filepath.Join("testdata", "photos")
+	tmp := t.TempDir()
+	copies := map[string]string{}
+	add := func(name, orig string, b []byte) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		copies[p] = orig + ".jpg"
+	}
+	for _, n := range []string{"cat", "clock", "cups", "dahlia", "dogs", "fig", "jetty", "astronaut"} {
+		add(n+".heic", n, imagetest.HEIFEnc(t, filepath.Join(photos, n+".jpg"), filepath.Join(tmp, n+".heic"), "-q", "50"))
+	}
+	for _, n := range []string{"facade", "forestpath", "espresso"} {
+		add(n+".avif", n, imagetest.HEIFEnc(t, filepath.Join(photos, n+".jpg"), filepath.Join(tmp, n+".avif"), "-q", "50"))
+	}
+	for _, n := range []string{"fritillary", "dandelions"} {
+		png := filepath.Join(tmp, n+".png")
+		imagetest.PNG16(t, filepath.Join(photos, n+".jpg"), png)
+		add(n+"-10bit.heic", n, imagetest.HEIFEnc(t, png, filepath.Join(tmp, n+"10.heic"), "-q", "50", "-b", "10"))
+	}
+	// EXIF orientations 8, 6 and 3 as anticlockwise quarter turns.
+	for n, turns := range map[string]int{"aitzgorri": 1, "ladybird": 3} {
+		b := imagetest.HEIFEnc(t, filepath.Join(photos, n+"--exifrot.jpg"), filepath.Join(tmp, n+"-rot.heic"), "-q", "50")
+		rot, err := imagetest.WithIrot(b, turns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		add(n+"-irot.heic", n, rot)
+	}
+	return copies
+}
+
+// TestEngine_HEICFindsItsJPEGOriginal indexes the sample photos with HEIC,
+// AVIF and camera raw copies among them: every copy indexes, and a query
+// by it finds its JPEG original first; a truncated HEIC, a HEIC bomb and
+// a raw file without a preview are skipped with their reasons.
+func TestEngine_HEICFindsItsJPEGOriginal(t *testing.T) {
+	photos := copyPhotos(t)
+	copies := heifCopies(t, photos)
+	cat, err := os.ReadFile(filepath.Join(photos, "cat.heic"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte) {
+		if err := os.WriteFile(filepath.Join(photos, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("truncated.heic", cat[:len(cat)/2])
+	write("bomb.heic", imagetest.WithSize(cat, 60000, 60000))
+	jpg, err := os.ReadFile(filepath.Join(photos, "cameraman.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("DSC0001.dng", dngWithPreview(jpg))
+	write("DSC0002.dng", dngWithPreview(nil))
+
+	e := openTestEngine(t, filepath.Join(t.TempDir(), "s.db"))
+	ctx := context.Background()
+	sum, err := e.Index(ctx, []string{photos}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skipped := map[string]string{}
+	for _, f := range sum.Skipped {
+		skipped[filepath.Base(f.Path)] = f.Reason
+	}
+	want := map[string]string{
+		"truncated.heic": "corrupt image: heic",
+		"bomb.heic":      "image too large: 60000×60000",
+		"DSC0002.dng":    "camera raw file without a usable preview: no embedded JPEG",
+	}
+	for name, reason := range want {
+		if !strings.Contains(skipped[name], reason) {
+			t.Errorf("%s: skipped as %q, want %q", name, skipped[name], reason)
+		}
+	}
+	if len(skipped) != len(want) {
+		t.Errorf("skipped %v, want only %v", skipped, want)
+	}
+	paths, _ := samplePhotos(t)
+	if n := len(paths) + len(copies) + 1; sum.Added != n {
+		t.Errorf("added %d, want %d", sum.Added, n)
+	}
+
+	copies[filepath.Join(photos, "DSC0001.dng")] = "cameraman.jpg"
+	same := samePicture(t)
+	hits := 0
+	for q, orig := range copies {
+		m, err := e.Query(ctx, q, &QueryOptions{K: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The original's lossless copies (PNG, BMP, TIFF, its EXIF-turned
+		// twin) hold the same picture and tie with it: any may come first.
+		if len(m) == 0 || filepath.Base(m[0].Path) != orig && same[filepath.Base(m[0].Path)] != orig {
+			t.Errorf("%s: top %v, want %s (or a lossless copy of it) first", filepath.Base(q), names(m), orig)
+			continue
+		}
+		found := false
+		for _, r := range m {
+			found = found || filepath.Base(r.Path) == orig
+		}
+		if !found {
+			t.Errorf("%s: top %v lacks %s", filepath.Base(q), names(m), orig)
+			continue
+		}
+		hits++
+	}
+	t.Logf("copy recall@1 of the HEIC/AVIF/raw copies (original or its lossless copy first): %d/%d", hits, len(copies))
+}
+
+// samePicture maps the sample photos' lossless copies (variants.csv kinds
+// png, bmp, tiff, exifrot) to their original's base name.
+func samePicture(t *testing.T) map[string]string {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", "photos", "variants.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, r := range rows[1:] {
+		switch r[2] {
+		case "png", "bmp", "tiff", "exifrot":
+			m[r[0]] = r[1]
+		}
+	}
+	return m
+}
+
+// dngWithPreview makes a DNG-like file, a little-endian TIFF whose IFD0
+// has DNGVersion and the JPEG jpg as its strip (no strip when nil).
+func dngWithPreview(jpg []byte) []byte {
+	le := binary.LittleEndian
+	type entry struct {
+		tag, typ uint16
+		count    uint32
+		value    uint32
+	}
+	entries := []entry{{0x00FE, 4, 1, 1}, {0xC612, 1, 4, 0x00000401}}
+	if jpg != nil {
+		off := uint32(8 + 2 + 12*4 + 4)
+		entries = append(entries, entry{0x0111, 4, 1, off}, entry{0x0117, 4, 1, uint32(len(jpg))})
+	}
+	b := le.AppendUint32([]byte("II*\x00"), 8)
+	b = le.AppendUint16(b, uint16(len(entries)))
+	for _, e := range entries {
+		b = le.AppendUint16(le.AppendUint16(b, e.tag), e.typ)
+		b = le.AppendUint32(le.AppendUint32(b, e.count), e.value)
+	}
+	return append(le.AppendUint32(b, 0), jpg...)
+}
