@@ -139,3 +139,41 @@ func decodeHEIF(b []byte, o DecodeOptions, info Info) (*RGB, Info, error) {
 	info.Width, info.Height = w, h
 	return img, info, nil
 }
+
+// interleavedToRGB copies w×h pixels of nc (3, or 4 with straight alpha)
+// bytes each, rows stride bytes apart, into packed RGB shrunk by k with
+// the box filter, compositing alpha over white.
+func interleavedToRGB(pix []byte, stride, w, h, nc, k int) *RGB {
+	k = max(1, min(k, w, h))
+	ow, oh := w/k, h/k
+	out := &RGB{W: ow, H: oh, Pix: make([]uint8, 3*ow*oh)}
+	row := make([]uint8, 3*w)
+	conv := func(y int) []uint8 {
+		src := pix[y*stride : y*stride+nc*w]
+		if nc == 3 {
+			return src
+		}
+		for x := range w {
+			s := src[4*x : 4*x+4 : 4*x+4]
+			a := uint32(s[3])
+			row[3*x] = overWhite(s[0], a)
+			row[3*x+1] = overWhite(s[1], a)
+			row[3*x+2] = overWhite(s[2], a)
+		}
+		return row
+	}
+	if k == 1 {
+		for y := range h {
+			copy(out.Pix[3*y*w:3*(y+1)*w], conv(y))
+		}
+		return out
+	}
+	box := newBox(ow*k, k)
+	for oy := range oh {
+		for y := oy * k; y < (oy+1)*k; y++ {
+			box.add(conv(y))
+		}
+		box.emit(out.Pix[3*oy*ow:3*(oy+1)*ow], k)
+	}
+	return out
+}

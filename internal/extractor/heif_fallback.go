@@ -9,22 +9,6 @@ import (
 	"github.com/gen2brain/heic"
 )
 
-// heifFallbackName says what decodeHEIFFallback decodes with: the
-// gen2brain modules load the system libheif (HEIC) or libavif (AVIF) when
-// they find the unversioned shared library, which only the -dev packages
-// install and only a dynamically linked program can load, and otherwise
-// run the same libraries compiled to WebAssembly.
-func heifFallbackName() string {
-	h, a := "WebAssembly", "WebAssembly"
-	if heic.Dynamic() == nil {
-		h = "system libheif"
-	}
-	if avif.Dynamic() == nil {
-		a = "system libavif"
-	}
-	return fmt.Sprintf("pure Go (HEIC: %s, AVIF: %s)", h, a)
-}
-
 // decodeHEIFFallback decodes a HEIC or AVIF file without cgo, through
 // github.com/gen2brain/heic and /avif: 20 to 60 times slower than libheif
 // in WebAssembly, but the same pixels. The header is checked against

@@ -113,9 +113,10 @@ func TestDecode_HEIFShrinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// libjpeg's DCT scaling rounds sizes up, the box filter down.
-	if img.W != 200 || img.H != 133 || info.Width != 800 || info.Height != 533 || want.W != 200 || want.H != 134 {
-		t.Fatalf("shrunk to %d×%d (full %d×%d), JPEG to %d×%d; want 200×133 (800×533), 200×134", img.W, img.H, info.Width, info.Height, want.W, want.H)
+	// libjpeg's DCT scaling rounds sizes up (134 rows), the box filter
+	// down (133).
+	if img.W != 200 || img.H != 133 || info.Width != 800 || info.Height != 533 || want.W != 200 || want.H != 133 && want.H != 134 {
+		t.Fatalf("shrunk to %d×%d (full %d×%d), JPEG to %d×%d; want 200×133 (800×533), 200×133 or 134", img.W, img.H, info.Width, info.Height, want.W, want.H)
 	}
 	want.H, want.Pix = img.H, want.Pix[:len(img.Pix)]
 	if d := meanAbsDiff(img, want); d > 4 {
