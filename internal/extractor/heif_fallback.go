@@ -63,3 +63,21 @@ func orientedSize(r image.Rectangle, orient []int, transformed bool) (int, int) 
 	}
 	return w, h
 }
+
+// DecodeHEIFFallback decodes a HEIC or AVIF file as DecodeBytes does, but
+// always through the pure-Go fallback, even in a build with libheif: for
+// comparing the two paths (make bench) and checking they agree.
+func DecodeHEIFFallback(b []byte, opts *DecodeOptions) (*RGB, Info, error) {
+	var o DecodeOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxPixels <= 0 {
+		o.MaxPixels = DefaultMaxPixels
+	}
+	info := Info{Format: Sniff(b)}
+	if info.Format != FormatHEIC && info.Format != FormatAVIF {
+		return nil, info, fmt.Errorf("%w: not HEIC or AVIF", ErrNotImage)
+	}
+	return decodeHEIFFallback(b, o, info)
+}
