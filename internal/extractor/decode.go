@@ -43,6 +43,12 @@ type DecodeOptions struct {
 	// would box-filter down to that size anyway, so the result is the same
 	// and a 12 MP photo is never held at full size in RGB.
 	MinSide int
+
+	// Name, when set, is the file's name. It is used only to tell camera
+	// raw files whose container is a plain TIFF (.nef, .arw, .pef, .dng,
+	// ... by their extension; see RawExtension) from TIFF images, which
+	// content alone cannot always do. DecodeFile sets it.
+	Name string
 }
 
 // Info describes a decoded image.
@@ -76,7 +82,12 @@ func DecodeFile(path string, opts *DecodeOptions) (*RGB, Info, error) {
 	if err != nil {
 		return nil, Info{}, fmt.Errorf("read %s: %w", path, err)
 	}
-	img, info, err := DecodeBytes(b, opts)
+	var o DecodeOptions
+	if opts != nil {
+		o = *opts
+	}
+	o.Name = path
+	img, info, err := DecodeBytes(b, &o)
 	if err != nil {
 		return nil, info, fmt.Errorf("decode %s: %w", path, err)
 	}
@@ -116,6 +127,9 @@ func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error)
 		o.MaxPixels = DefaultMaxPixels
 	}
 	format := Sniff(b)
+	if format == FormatTIFF && RawExtension(o.Name) {
+		format = FormatRAW
+	}
 	info.Format = format
 	cfgFn, decFn := codec(format)
 	switch {

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"image/jpeg"
+	"path/filepath"
+	"strings"
 )
 
 // Camera raw files are indexed by the largest JPEG preview they carry:
@@ -25,6 +27,21 @@ const (
 	maxRawIFDs        = 64     // directories visited; a NEF has about ten
 	maxSubIFDs        = 16     // SubIFD pointers followed from one directory
 )
+
+// rawExts are the extensions of camera raw files whose container is a
+// TIFF, lower case with the dot.
+var rawExts = map[string]bool{
+	".dng": true, ".cr2": true, ".nef": true, ".nrw": true, ".arw": true, ".srf": true, ".sr2": true,
+	".pef": true, ".srw": true, ".rwl": true, ".iiq": true, ".3fr": true, ".erf": true, ".kdc": true,
+	".dcr": true, ".mos": true, ".orf": true, ".rw2": true,
+}
+
+// RawExtension reports whether name ends in the extension of a camera raw
+// format whose container is a TIFF (.dng, .cr2, .nef, .arw, .pef, ...),
+// case aside.
+func RawExtension(name string) bool {
+	return rawExts[strings.ToLower(filepath.Ext(name))]
+}
 
 // rawPreview returns the largest JPEG embedded in a camera raw file and
 // the orientation stored in its first directory (1 when none); the error

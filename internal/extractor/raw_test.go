@@ -252,3 +252,31 @@ func TestSniff_TIFFBasedRaw(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeFile_RawByExtension: a raw file whose first directory looks
+// like a plain TIFF's (no DNGVersion, Make or SubIFDs) is known by its
+// extension when the name is given, and read by its preview.
+func TestDecodeFile_RawByExtension(t *testing.T) {
+	preview, _ := rawFixtures(t)
+	b := buildTIFF("II*\x00", "", [][]tiffEntry{
+		{{0x0100, typeShort, 1, 4}, {0x0101, typeShort, 1, 4}}, // a 4×4 image without strips
+		{{tagJPEGOffset, typeLong, 1, blob(0)}, {tagJPEGLength, typeLong, 1, uint32(len(preview))}},
+	}, []int{1, -1}, [][]byte{preview})
+	if got := Sniff(b); got != FormatTIFF {
+		t.Fatalf("sniffs as %q, want tiff (by content alone)", got)
+	}
+	dir := t.TempDir()
+	for name, want := range map[string]string{"IMG_1.PEF": FormatRAW, "x.nef": FormatRAW, "scan.tif": FormatTIFF} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		img, info, err := DecodeFile(p, nil)
+		if info.Format != want {
+			t.Errorf("%s: format %q, want %q", name, info.Format, want)
+		}
+		if want == FormatRAW && (err != nil || img.W != 451) {
+			t.Errorf("%s: %v, want the 451-pixel-wide preview", name, err)
+		}
+	}
+}
