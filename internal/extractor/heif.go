@@ -3,6 +3,7 @@ package extractor
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 )
 
 // HEIF (HEIC) and AVIF share one container, ISO-BMFF with a meta box that
@@ -25,6 +26,7 @@ type heifHeader struct {
 	width, height int    // its ispe, before rotation
 	item          string // its item type: "hvc1", "av01", "grid", ...
 	bits          int    // bits per sample of its first channel (pixi), 0 when unsaid
+	alpha         bool   // an auxiliary alpha image refers to it (iref auxl, auxC alpha)
 	// orient lists the EXIF orientation codes (see orient) equivalent to
 	// its irot and imir properties, in the order they apply.
 	orient []int
@@ -128,7 +130,54 @@ func heifParse(b []byte) (heifHeader, error) {
 	if !found {
 		return h, fmt.Errorf("%w: primary item %d has no size (ispe)", ErrCorrupt, primary)
 	}
+	for _, aux := range heifAuxiliaries(meta, primary, &budget) {
+		props, assoc := heifProperties(meta, aux, &budget)
+		for _, i := range assoc {
+			if i >= 1 && i <= len(props) && props[i-1].typ == "auxC" {
+				urn := string(props[i-1].body[min(4, len(props[i-1].body)):])
+				if strings.Contains(urn, "auxiliary:alpha") || strings.HasPrefix(urn, "urn:mpeg:hevc:2015:auxid:1\x00") {
+					h.alpha = true
+				}
+			}
+		}
+	}
 	return h, nil
+}
+
+// heifAuxiliaries returns the items that an iref auxl box declares
+// auxiliary to item id (its alpha plane, depth map, ...), at most 16.
+func heifAuxiliaries(meta []byte, id uint32, budget *int) []uint32 {
+	iref, ok := child(meta, "iref", budget)
+	if !ok || len(iref) < 4 {
+		return nil
+	}
+	size := 2 // item IDs are 16-bit in version 0, 32-bit in version 1
+	if iref[0] != 0 {
+		size = 4
+	}
+	read := func(p []byte) uint32 {
+		if size == 2 {
+			return uint32(binary.BigEndian.Uint16(p))
+		}
+		return binary.BigEndian.Uint32(p)
+	}
+	var out []uint32
+	boxes(iref[4:], budget, func(x box) bool {
+		p := x.body
+		if x.typ != "auxl" || len(p) < size+2 {
+			return true
+		}
+		from, n := read(p), int(binary.BigEndian.Uint16(p[size:]))
+		p = p[size+2:]
+		for i := 0; i < n && (i+1)*size <= len(p); i++ {
+			if read(p[i*size:]) == id {
+				out = append(out, from)
+				break
+			}
+		}
+		return len(out) < 16
+	})
+	return out
 }
 
 // heifPrimary returns the item ID in the meta box's pitm.

@@ -177,3 +177,6 @@ func interleavedToRGB(pix []byte, stride, w, h, nc, k int) *RGB {
 	}
 	return out
 }
+
+// libheifAvailable says HEIC and AVIF files go through libheif.
+const libheifAvailable = true

@@ -15,10 +15,18 @@ import (
 // o.MaxPixels first, as decodeHEIF does. The HEIC decoder is libheif,
 // which applies the container's rotation and mirror; the AVIF one is
 // libavif, which leaves them to the caller, so they are applied here.
+// Images with an alpha channel are refused (ErrUnsupported): the modules
+// decode them wrongly.
 func decodeHEIFFallback(b []byte, o DecodeOptions, info Info) (*RGB, Info, error) {
 	hdr, err := heifCheck(b, o.MaxPixels)
 	if err != nil {
 		return nil, info, err
+	}
+	if hdr.alpha {
+		// gen2brain's decoders drop the alpha plane (with libheif before
+		// 1.17) or garble the colours (in WebAssembly): refuse rather
+		// than index wrong pixels.
+		return nil, info, fmt.Errorf("%w %s with an alpha channel without libheif (cgo)", ErrUnsupported, info.Format)
 	}
 	dec, transformed := heic.Decode, true
 	if heifIsAVIF(info.Format, hdr) {

@@ -25,6 +25,9 @@ func heifDecoderName() string {
 	return fmt.Sprintf("pure Go (HEIC: %s, AVIF: %s)", h, a)
 }
 
+// libheifAvailable is false: HEIC and AVIF files go through the fallback.
+const libheifAvailable = false
+
 // decodeHEIF decodes HEIC and AVIF files without cgo (or, built with the
 // nolibheif tag, without libheif's headers); see decodeHEIFFallback.
 func decodeHEIF(b []byte, o DecodeOptions, info Info) (*RGB, Info, error) {

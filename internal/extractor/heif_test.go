@@ -2,6 +2,9 @@ package extractor
 
 import (
 	"errors"
+	"image"
+	"image/color"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -209,5 +212,48 @@ func TestHEIFParse(t *testing.T) {
 	}
 	if got := Sniff(generic); got != FormatAVIF {
 		t.Errorf("AVIF branded only mif1 sniffs as %q", got)
+	}
+}
+
+// TestDecode_HEIFAlphaOverWhite: a HEIC with an alpha channel (heif-enc
+// keeps a PNG's) is composited over white, as the other formats are.
+func TestDecode_HEIFAlphaOverWhite(t *testing.T) {
+	m := image.NewNRGBA(image.Rect(0, 0, 64, 64))
+	for y := range 64 {
+		for x := range 64 {
+			a := uint8(255)
+			if x >= 32 {
+				a = 0 // right half transparent
+			}
+			m.SetNRGBA(x, y, color.NRGBA{R: 200, G: 30, B: 30, A: a})
+		}
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "alpha.png")
+	if err := os.WriteFile(src, pngOf(t, m), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := imagetest.HEIFEnc(t, src, filepath.Join(dir, "alpha.heic"), "-q", "90")
+	if h, err := heifParse(b); err != nil || !h.alpha {
+		t.Fatalf("alpha plane not found: %+v, %v", h, err)
+	}
+	// The fallback refuses it: gen2brain's decoders get it wrong.
+	if _, _, err := decodeHEIFFallback(b, DecodeOptions{MaxPixels: DefaultMaxPixels}, Info{Format: FormatHEIC}); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "alpha channel") {
+		t.Errorf("fallback: %v, want ErrUnsupported for the alpha channel", err)
+	}
+	if libheifAvailable {
+		img, _, err := DecodeBytes(b, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		px := func(x, y int) []uint8 { return img.Pix[3*(y*img.W+x) : 3*(y*img.W+x)+3] }
+		l, r := px(8, 32), px(56, 32)
+		if r[0] < 240 || r[1] < 240 || r[2] < 240 || l[0] < 170 || l[1] > 70 || l[2] > 70 {
+			t.Errorf("opaque side %v (want about 200,30,30), transparent side %v (want white)", l, r)
+		}
+	}
+	// Without alpha, no alpha found.
+	if h, err := heifParse(imagetest.HEIFEnc(t, src, filepath.Join(dir, "opaque.heic"), "-q", "90", "--no-alpha")); err != nil || h.alpha {
+		t.Errorf("opaque file: alpha %v, %v", h.alpha, err)
 	}
 }
