@@ -32,16 +32,16 @@ static int sheif_fail(sheif *s, struct heif_error e) {
 
 // sheif_open parses the n bytes at b, which must stay where they are until
 // sheif_close, and opens the primary image: its size after libheif's
-// transforms (rotation, mirror, crop) lands in s->w, s->h. libheif refuses
-// images with a side over max_side by itself too.
-static int sheif_open(sheif *s, const void *b, size_t n, int max_side) {
+// transforms (rotation, mirror, crop) lands in s->w, s->h. libheif's own
+// security limits (its default maximum side, bounded box and item counts)
+// are left as they are, on top of the ispe check made before.
+static int sheif_open(sheif *s, const void *b, size_t n) {
 	struct heif_error e;
 	s->ctx = heif_context_alloc();
 	if (!s->ctx) {
 		snprintf(s->msg, sizeof s->msg, "out of memory");
 		return -1;
 	}
-	heif_context_set_maximum_image_size_limit(s->ctx, max_side);
 	e = heif_context_read_from_memory_without_copy(s->ctx, b, n, NULL);
 	if (e.code != heif_error_Ok)
 		return sheif_fail(s, e);
@@ -116,7 +116,7 @@ func decodeHEIF(b []byte, o DecodeOptions, info Info) (*RGB, Info, error) {
 		C.free(unsafe.Pointer(s))
 		pin.Unpin()
 	}()
-	if C.sheif_open(s, unsafe.Pointer(&b[0]), C.size_t(len(b)), maxSide) != 0 {
+	if C.sheif_open(s, unsafe.Pointer(&b[0]), C.size_t(len(b))) != 0 {
 		return nil, info, fmt.Errorf("%w: %s header: %s", ErrCorrupt, info.Format, C.GoString(&s.msg[0]))
 	}
 	// The transformed size can differ from ispe (a crop); check it too.
