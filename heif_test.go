@@ -182,3 +182,52 @@ func dngWithPreview(jpg []byte) []byte {
 	}
 	return append(le.AppendUint32(b, 0), jpg...)
 }
+
+// TestEngine_RawJPEGPair: a camera raw file (indexed by its preview) and
+// the JPEG the camera wrote beside it are a pair in their group, both
+// kept; a copy of the JPEG in another folder is a plain duplicate.
+func TestEngine_RawJPEGPair(t *testing.T) {
+	dir := t.TempDir()
+	cat, err := os.ReadFile(filepath.Join("testdata", "photos", "cat.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock, err := os.ReadFile(filepath.Join("testdata", "photos", "clock.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{
+		"cam/DSC0001.dng":    dngWithPreview(cat),
+		"cam/DSC0001.JPG":    cat,
+		"backup/DSC0001.JPG": cat,
+		"cam/DSC0002.JPG":    clock,
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := openTestEngine(t, filepath.Join(t.TempDir(), "s.db"))
+	ctx := context.Background()
+	if sum, err := e.Index(ctx, []string{dir}, nil); err != nil || sum.Added != 4 {
+		t.Fatalf("indexed %+v, %v; want 4 added", sum, err)
+	}
+	groups, err := e.Duplicates(ctx, nil, &DedupOptions{Keep: "format:jpeg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(groups) != 1 || filepath.Base(groups[0].Keeper.Path) != "DSC0001.dng" || groups[0].Keeper.Format != "raw" {
+		t.Fatalf("groups %+v, want one kept by the raw file", groups)
+	}
+	pair := map[string]bool{}
+	for _, m := range groups[0].Members {
+		rel, _ := filepath.Rel(dir, m.Path)
+		pair[rel] = m.Pair
+	}
+	if len(pair) != 2 || !pair["cam/DSC0001.JPG"] || pair["backup/DSC0001.JPG"] {
+		t.Errorf("members %v, want cam/DSC0001.JPG a pair and backup/DSC0001.JPG not", pair)
+	}
+}
