@@ -14,13 +14,19 @@ export SIMSEARCH_ORT_LIB ?= $(ORT_LIB)
 
 all: build ort
 
-# The cgo JPEG decoder (internal/extractor/jpeg_cgo.go) needs libjpeg's header.
+# The cgo decoders need libjpeg's header (jpeg_cgo.go) and libheif's
+# (heif_cgo.go); the tests make HEIC and AVIF fixtures with heif-enc.
 .PHONY: deps
 deps:
 	@[ -e /usr/include/jpeglib.h ] || [ "$$($(GO) env CGO_ENABLED)" = 0 ] || \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get install -y libjpeg62-turbo-dev || { apt-get update && apt-get install -y libjpeg62-turbo-dev; }; \
 	else echo "jpeglib.h is missing: install libjpeg62-turbo-dev (Debian) or libjpeg-turbo8-dev (Ubuntu) as root, or build with CGO_ENABLED=0" >&2; exit 1; fi
+	@{ [ -e /usr/include/libheif/heif.h ] || [ -e /usr/include/$$(gcc -dumpmachine 2>/dev/null)/libheif/heif.h ] || [ "$$($(GO) env CGO_ENABLED)" = 0 ]; } && \
+	command -v heif-enc >/dev/null || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y libheif-dev libheif-examples || { apt-get update && apt-get install -y libheif-dev libheif-examples; }; \
+	else echo "libheif/heif.h or heif-enc is missing: install libheif-dev and libheif-examples as root, or build with -tags nolibheif (HEIC and AVIF then decode in WebAssembly)" >&2; exit 1; fi
 
 # simsearch --version: the go command records the commit only in a plain
 # clone (not in a git worktree, not with -buildvcs=false), so pass it.

@@ -80,7 +80,7 @@ func TestEngine_HostileFolder(t *testing.T) {
 		"text.png":       "not an image",
 		"random.webp":    "not an image",
 		"zero.png":       "",
-		"heic.heic":      "unsupported format heic",
+		"heic.heic":      "corrupt image: no meta box",
 		"truncated.png":  "corrupt image",
 		"truncated.webp": "corrupt image",
 	}

@@ -221,7 +221,9 @@ func (e *Engine) extractInto(ctx context.Context, m *Model, files []walkFile, o 
 			// Record what was actually read, not what the walk saw: a
 			// file rewritten in between is then caught by the next run.
 			metas[i] = meta{f: walkFile{Path: f.Path, Size: st.Size(), ModTime: st.ModTime().UnixNano()}, hash: sha256.Sum256(b)}
-			return extractor.DecodeBytes(b, do)
+			o := *do
+			o.Name = f.Path // a camera raw file in a plain TIFF container is known by its extension
+			return extractor.DecodeBytes(b, &o)
 		}}
 	}
 	var batch []store.Record

@@ -108,3 +108,10 @@ func RuntimeVersion(getenv func(string) string) (version, library string, err er
 	defer rt.Close()
 	return rt.Version(), rt.Library(), nil
 }
+
+// HEIFDecoder names what decodes HEIC and AVIF files in this program:
+// "libheif 1.15.1 (cgo)" in a cgo build, or the pure-Go fallback and
+// whether it found the system libraries or runs them in WebAssembly
+// ("pure Go (HEIC: WebAssembly, AVIF: WebAssembly)"), 20 to 60 times
+// slower.
+func HEIFDecoder() string { return extractor.HEIFDecoder() }

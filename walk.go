@@ -18,11 +18,11 @@ import (
 var imageExts = map[string]bool{
 	".jpg": true, ".jpeg": true, ".jpe": true, ".jfif": true, ".png": true, ".gif": true,
 	".bmp": true, ".dib": true, ".tif": true, ".tiff": true, ".webp": true,
-	".heic": true, ".heif": true, ".avif": true, ".jxl": true,
+	".heic": true, ".heif": true, ".avif": true, ".jxl": true, ".cr3": true, ".raf": true,
 }
 
 func looksLikeImageName(path string) bool {
-	return imageExts[strings.ToLower(filepath.Ext(path))]
+	return imageExts[strings.ToLower(filepath.Ext(path))] || extractor.RawExtension(path)
 }
 
 // walkFile is one regular file found under a root.

@@ -14,7 +14,8 @@
 // rule made its keeper win (Group.KeeperReason). Files under
 // Options.References are keepers first and, as members, Protected: Act
 // never touches them. A camera raw file never becomes a copy of its own
-// JPEG.
+// JPEG or HEIF, nor that file a copy of the raw one: in their group the
+// sibling is a Pair, and a plan keeps it.
 //
 // Actions: Report does nothing; Move moves copies under a folder, keeping
 // their path below their root; Hardlink replaces exact copies by hard

@@ -35,6 +35,11 @@ type Member struct {
 	// Protected means the member is under a reference folder: compared,
 	// reported, never moved, linked or deleted.
 	Protected bool `json:"protected,omitempty"`
+	// Pair means the member and the keeper are one shot's camera raw file
+	// and its JPEG or HEIF (the same base name in the same folder): a
+	// camera writes both on purpose, so both are kept, and the plan's
+	// action for the member is keep.
+	Pair bool `json:"raw_pair,omitempty"`
 }
 
 // Group is a keeper and the copies that duplicate it. Every member is
@@ -158,7 +163,7 @@ func Find(ctx context.Context, items []store.Item, vecs VectorSource, idx Search
 			taken[j] = true
 			next = min(next, j)
 			g.Members = append(g.Members, Member{Item: items[j], Score: score, Reason: r,
-				Protected: rootOf(items[j].Path, o.References) >= 0})
+				Protected: rootOf(items[j].Path, o.References) >= 0, Pair: rawPair(&k, &items[j])})
 		}
 		if below(1) {
 			for _, j := range byHash[k.Hash] {

@@ -118,6 +118,7 @@ func pageName(n int) string { return "page-" + strconv.Itoa(n) + ".html" }
 type htmlCard struct {
 	Path, Reason, Score string
 	Keeper, Protected   bool
+	Pair                bool // the keeper's raw or JPEG twin, kept
 	Width, Height       int
 	Size                int64
 	Thumb               int
@@ -142,7 +143,7 @@ func htmlCards(groups []Group) ([]thumbJob, [][]htmlCard) {
 		k := g.Keeper
 		cards[i] = append(cards[i], htmlCard{Path: k.Path, Keeper: true, Reason: g.KeeperReason, Protected: g.KeeperProtected, Width: k.Width, Height: k.Height, Size: k.Size, Thumb: thumb(k)})
 		for _, m := range g.Members {
-			cards[i] = append(cards[i], htmlCard{Path: m.Path, Reason: string(m.Reason), Protected: m.Protected, Score: strconv.FormatFloat(float64(m.Score), 'f', 4, 32),
+			cards[i] = append(cards[i], htmlCard{Path: m.Path, Reason: string(m.Reason), Protected: m.Protected, Pair: m.Pair, Score: strconv.FormatFloat(float64(m.Score), 'f', 4, 32),
 				Width: m.Width, Height: m.Height, Size: m.Size, Thumb: thumb(m.Item)})
 		}
 	}
@@ -427,7 +428,7 @@ nav a,nav b{display:inline-block;min-width:2em;text-align:center}
 {{define "nav"}}{{if .Nav}}<nav>Pages: {{range .Nav}}{{if .Current}}<b>{{.Number}}</b>{{else}}<a href="{{.URL}}">{{.Number}}</a>{{end}} {{end}}</nav>{{end}}{{end}}{{template "nav" .}}
 {{range .Rows}}<div class="group"><h2>Group {{.Number}}: {{.Copies}} {{if eq .Copies 1}}copy{{else}}copies{{end}}, {{.Bytes}}</h2>
 {{range .Cards}}<div class="card{{if .Keeper}} keep{{end}}"><div class="thumb">{{if .Src}}<img loading="lazy" decoding="async" alt="" src="{{.Src}}">{{else}}<p>(no preview: {{.Note}})</p>{{end}}</div>
-<p class="tag">{{if .Keeper}}KEEP{{with .Reason}}: {{.}}{{end}}{{else}}{{.Reason}} {{.Score}}{{end}}{{if .Protected}} (reference, never touched){{end}}</p>
+<p class="tag">{{if .Keeper}}KEEP{{with .Reason}}: {{.}}{{end}}{{else}}{{.Reason}} {{.Score}}{{end}}{{if .Protected}} (reference, never touched){{end}}{{if .Pair}} (raw+JPEG pair of one shot: both kept){{end}}</p>
 <p>{{.Width}}×{{.Height}}, {{.Size}} bytes</p><p>{{.Path}}</p></div>
 {{end}}</div>
 {{end}}{{template "nav" .}}</body></html>

@@ -35,7 +35,7 @@ import (
 // before any other, and a camera raw file is never the copy removed in
 // favour of its own JPEG or HEIF (the file with its base name in its
 // folder): it ranks where that sibling (or an exact copy of it) does, just
-// before it.
+// before it, and the sibling in its group is a Pair, kept too.
 //
 // A GLOB without a slash is matched (path.Match) against every element of
 // the path, so path:originals prefers files in any folder named
@@ -409,6 +409,15 @@ func isRawSibling(it *store.Item) bool {
 		return true
 	}
 	return false
+}
+
+// rawPair reports whether a and b are one shot's camera raw file and its
+// JPEG or HEIF, in either order.
+func rawPair(a, b *store.Item) bool {
+	if isRaw(b) {
+		a, b = b, a
+	}
+	return isRaw(a) && isRawSibling(b) && siblingKey(a.Path) == siblingKey(b.Path)
 }
 
 // siblingKey is the folder and base name without extension of p, which a

@@ -163,6 +163,9 @@ func NewPlan(groups []Group, opts *ActOptions) (*Plan, error) {
 		for _, m := range g.Members {
 			f := planFile(&m.Item)
 			f.Score, f.Reason, f.Action, f.Protected = m.Score, m.Reason, act, m.Protected
+			if m.Pair {
+				f.Action = Keep // the raw file's own JPEG or HEIF
+			}
 			pg.Members = append(pg.Members, f)
 		}
 		p.Groups = append(p.Groups, pg)

@@ -112,11 +112,15 @@ func writeTable(w io.Writer, groups []Group, sum Summary) error {
 	return err
 }
 
-// role is a member's ROLE in the table and CSV reports: dup, or ref for
-// one under a reference folder, which no action touches.
+// role is a member's ROLE in the table and CSV reports: dup, ref for one
+// under a reference folder, or pair for the keeper's raw or JPEG twin;
+// no action touches a ref or a pair.
 func role(m Member) string {
-	if m.Protected {
+	switch {
+	case m.Protected:
 		return "ref"
+	case m.Pair:
+		return "pair"
 	}
 	return "dup"
 }

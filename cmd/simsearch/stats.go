@@ -48,6 +48,7 @@ func statsCommand(e *env) *cli.Command {
 			fmt.Fprintf(tw, "size\t%s\n", bytesize(s.SizeBytes))
 			fmt.Fprintf(tw, "index\t%s, %d vectors\n", s.IndexParams, s.IndexLen)
 			fmt.Fprintf(tw, "search ef\t%s\n", tuningLine(s.IndexTuning.Ef, s.IndexTuning.Recall, s.IndexTuning.Size, s.IndexTuning.Target))
+			fmt.Fprintf(tw, "HEIC/AVIF\t%s\n", simsearch.HEIFDecoder())
 			fmt.Fprintf(tw, "skipped\t%d\n", len(s.Failures))
 			tw.Flush()
 			for _, f := range s.Failures {

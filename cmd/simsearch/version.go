@@ -31,6 +31,7 @@ func (e *env) version() error {
 	}
 	fmt.Fprintf(e.stdout, "simsearch %s (commit %s)\n", b.Version, commit)
 	fmt.Fprintf(e.stdout, "Go: %s %s/%s\n", b.GoVersion, runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(e.stdout, "HEIC/AVIF: %s\n", simsearch.HEIFDecoder())
 	v, lib, err := simsearch.RuntimeVersion(e.getenv)
 	if err != nil {
 		fmt.Fprintf(e.stdout, "ONNX Runtime: not found (%v)\n", err)

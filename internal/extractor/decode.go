@@ -43,6 +43,12 @@ type DecodeOptions struct {
 	// would box-filter down to that size anyway, so the result is the same
 	// and a 12 MP photo is never held at full size in RGB.
 	MinSide int
+
+	// Name, when set, is the file's name. It is used only to tell camera
+	// raw files whose container is a plain TIFF (.nef, .arw, .pef, .dng,
+	// ... by their extension; see RawExtension) from TIFF images, which
+	// content alone cannot always do. DecodeFile sets it.
+	Name string
 }
 
 // Info describes a decoded image.
@@ -76,7 +82,12 @@ func DecodeFile(path string, opts *DecodeOptions) (*RGB, Info, error) {
 	if err != nil {
 		return nil, Info{}, fmt.Errorf("read %s: %w", path, err)
 	}
-	img, info, err := DecodeBytes(b, opts)
+	var o DecodeOptions
+	if opts != nil {
+		o = *opts
+	}
+	o.Name = path
+	img, info, err := DecodeBytes(b, &o)
 	if err != nil {
 		return nil, info, fmt.Errorf("decode %s: %w", path, err)
 	}
@@ -101,7 +112,12 @@ func Decode(r io.Reader, opts *DecodeOptions) (*RGB, Info, error) {
 // CMYK/YCCK and 16-bit images become 8-bit RGB and alpha is composited
 // over white.
 //
-// Errors wrap ErrNotImage, ErrUnsupported, ErrTooLarge or ErrCorrupt.
+// HEIC and AVIF files are decoded by libheif (or the pure-Go fallback,
+// see HEIFDecoder), which applies their rotation and mirror boxes; camera
+// raw files by their largest embedded JPEG preview (see decodeRAW).
+//
+// Errors wrap ErrNotImage, ErrUnsupported, ErrTooLarge, ErrCorrupt or
+// ErrNoPreview.
 func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error) {
 	var o DecodeOptions
 	if opts != nil {
@@ -111,6 +127,9 @@ func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error)
 		o.MaxPixels = DefaultMaxPixels
 	}
 	format := Sniff(b)
+	if format == FormatTIFF && RawExtension(o.Name) {
+		format = FormatRAW
+	}
 	info.Format = format
 	cfgFn, decFn := codec(format)
 	switch {
@@ -118,7 +137,7 @@ func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error)
 		return nil, info, fmt.Errorf("%w: empty file", ErrNotImage)
 	case format == "":
 		return nil, info, ErrNotImage
-	case decFn == nil:
+	case decFn == nil && format != FormatHEIC && format != FormatAVIF && format != FormatRAW:
 		return nil, info, fmt.Errorf("%w %s", ErrUnsupported, format)
 	}
 	info.Taken = exifTaken(format, b, time.Local)
@@ -129,6 +148,12 @@ func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error)
 			img, err = nil, fmt.Errorf("%w: %s decoder panicked: %v", ErrCorrupt, format, r)
 		}
 	}()
+	switch format {
+	case FormatHEIC, FormatAVIF:
+		return decodeHEIF(b, o, info)
+	case FormatRAW:
+		return decodeRAW(b, o, info)
+	}
 	if format == FormatJPEG && libjpegAvailable {
 		return decodeLibjpeg(b, o, info)
 	}
@@ -153,6 +178,33 @@ func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error)
 	info.Width, info.Height = m.Bounds().Dx(), m.Bounds().Dy()
 	if info.Orientation >= 5 {
 		info.Width, info.Height = info.Height, info.Width
+	}
+	return img, info, nil
+}
+
+// decodeRAW decodes the largest JPEG preview of a camera raw file (see
+// rawPreview). The raw file's own orientation applies when the preview
+// carries none; Info has the preview's size, which is what was indexed,
+// and the raw file's capture time.
+func decodeRAW(b []byte, o DecodeOptions, info Info) (*RGB, Info, error) {
+	jpg, rawOrient, err := rawPreview(b)
+	if err != nil {
+		return nil, info, err
+	}
+	img, pinfo, err := DecodeBytes(jpg, &o)
+	if err != nil {
+		return nil, info, fmt.Errorf("%w: preview: %w", ErrNoPreview, err)
+	}
+	info.Width, info.Height, info.Orientation = pinfo.Width, pinfo.Height, pinfo.Orientation
+	if pinfo.Orientation <= 1 && rawOrient > 1 {
+		img = orient(img, rawOrient)
+		info.Orientation = rawOrient
+		if rawOrient >= 5 {
+			info.Width, info.Height = info.Height, info.Width
+		}
+	}
+	if info.Taken == 0 {
+		info.Taken = pinfo.Taken
 	}
 	return img, info, nil
 }

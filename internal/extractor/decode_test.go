@@ -399,14 +399,6 @@ func TestDecode_LimitsAndBadSizes(t *testing.T) {
 
 func TestDecode_Unsupported(t *testing.T) {
 	tests := []struct{ format, head string }{
-		{"heic", "\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"},
-		{"heic", "\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heic"},
-		{"avif", "\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf"},
-		{"avif", "\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1avifmiaf"},
-		{"raw", "\x00\x00\x00\x18ftypcrx \x00\x00\x00\x01crx isom"},
-		{"raw", "II*\x00\x10\x00\x00\x00CR\x02\x00"},
-		{"raw", "IIU\x00\x18\x00\x00\x00"},
-		{"raw", "FUJIFILMCCD-RAW 0201"},
 		{"jxl", "\xff\x0a\xfa\x7f"},
 		{"jpeg2000", "\x00\x00\x00\x0cjP  \r\n\x87\n"},
 		{"svg", "<svg xmlns=\"http://www.w3.org/2000/svg\"/>"},
@@ -483,6 +475,16 @@ func TestSniff(t *testing.T) {
 		"\xff\xd8":                                                           "",
 		"<html><body>hi</body></html>":                                       "",
 		"\x00\x00\x00\x18ftypisom\x00\x00\x00\x00isomiso2": "", // an MP4 video
+	}
+	for head, want := range map[string]string{
+		"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic":     "heic",
+		"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heic":     "heic",
+		"\x00\x00\x00\x14ftypmif1\x00\x00\x00\x00mif1":         "heic", // codec unsaid, no meta: libheif's default
+		"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf": "avif",
+		"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1avifmiaf": "avif",
+		"\x00\x00\x00\x18ftypmsf1\x00\x00\x00\x00msf1avis":     "avif",
+	} {
+		tests[head] = want
 	}
 	for head, want := range tests {
 		if got := Sniff([]byte(head)); got != want {

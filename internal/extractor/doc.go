@@ -1,5 +1,6 @@
 // Package extractor turns image files into embeddings: it decodes JPEG,
-// PNG, GIF (first frame), BMP, TIFF and WebP, detected from content;
+// PNG, GIF (first frame), BMP, TIFF, WebP, HEIC/HEIF and AVIF, and camera
+// raw files by their largest embedded JPEG preview, detected from content;
 // applies the EXIF orientation and reads the capture time; refuses images whose header declares more
 // pixels than a limit before decoding a single pixel; resizes and
 // normalises per the model's spec; runs batches through one ONNX Runtime
@@ -17,6 +18,14 @@
 // a box filter. The two builds' pixels differ by about one grey level on
 // average; in both, a truncated JPEG is ErrCorrupt rather than painted
 // grey, and CMYK/YCCK files are read with Adobe's inverted convention.
+//
+// HEIC and AVIF go through the system libheif in cgo builds (heif_cgo.go,
+// linked with -lheif), which applies their rotation and mirror boxes;
+// without cgo, or built with the nolibheif tag, through gen2brain/heic
+// and /avif (libheif and libavif in WebAssembly, or the system libraries
+// when they find them), 2 to 7 times slower. HEIFDecoder says which. The
+// primary image's size is read from its ispe box and checked against
+// MaxPixels before either decoder runs.
 //
 // Files are read by ReadImage, for every caller: regular files only (a
 // FIFO or a device is refused without being opened for reading), at most

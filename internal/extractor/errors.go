@@ -11,9 +11,16 @@ var (
 	ErrTooLarge = errors.New("image too large")
 
 	// ErrUnsupported means the content is a recognised image format that
-	// this package cannot decode (HEIC, AVIF, JPEG XL, camera raw, SVG,
-	// ...). The message names the format: "unsupported format heic".
+	// this package cannot decode (JPEG XL, JPEG 2000, SVG, PSD, ...). The
+	// message names the format: "unsupported format jxl".
 	ErrUnsupported = errors.New("unsupported format")
+
+	// ErrNoPreview means a camera raw file (DNG, CR2, CR3, NEF, ARW,
+	// ORF, RW2, PEF, RAF) holds no embedded JPEG preview that decodes:
+	// raw files are indexed by their preview, never their sensor data.
+	// The message says what was found: "camera raw file without a usable
+	// preview: no embedded JPEG".
+	ErrNoPreview = errors.New("camera raw file without a usable preview")
 
 	// ErrNotImage means the content matches no known image signature, or
 	// the file is empty.

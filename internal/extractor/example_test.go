@@ -52,10 +52,10 @@ func Example() {
 	}
 	fmt.Printf("gap %.3f\n", v)
 
-	_, _, err = extractor.DecodeBytes([]byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"), nil)
+	_, _, err = extractor.DecodeBytes([]byte("\x00\x00\x00\x0cJXL \r\n\x87\n"), nil)
 	fmt.Println(err)
 	// Output:
 	// png 640×480, red channel starts 1.307
 	// gap [0.981 0.196]
-	// unsupported format heic
+	// unsupported format jxl
 }

@@ -5,9 +5,9 @@ import (
 	"encoding/binary"
 )
 
-// Format names returned by Sniff and Info.Format. The first six are
-// decoded by this package; the rest are recognised only to give a clear
-// ErrUnsupported.
+// Format names returned by Sniff and Info.Format. The first nine are
+// decoded by this package (camera raw files by their JPEG preview); the
+// rest are recognised only to give a clear ErrUnsupported.
 const (
 	FormatJPEG = "jpeg"
 	FormatPNG  = "png"
@@ -18,13 +18,14 @@ const (
 
 	FormatHEIC = "heic"
 	FormatAVIF = "avif"
-	FormatJXL  = "jxl"
-	FormatJP2  = "jpeg2000"
 	FormatRAW  = "raw" // camera raw: CR2, CR3, NEF, ARW, DNG, ORF, RW2, RAF, ...
-	FormatSVG  = "svg"
-	FormatPSD  = "psd"
-	FormatICO  = "ico"
-	FormatPDF  = "pdf"
+
+	FormatJXL = "jxl"
+	FormatJP2 = "jpeg2000"
+	FormatSVG = "svg"
+	FormatPSD = "psd"
+	FormatICO = "ico"
+	FormatPDF = "pdf"
 )
 
 // SniffLen is how many leading bytes Sniff can use. Fewer still name every
@@ -97,7 +98,9 @@ func bmpHeaderLooksValid(head []byte) bool {
 }
 
 // sniffISOBMFF recognises HEIF/HEIC, AVIF and Canon CR3 by the ftyp box's
-// major and compatible brands.
+// major and compatible brands. A file branded only mif1 or msf1 (image or
+// sequence, codec unsaid) is AVIF when its primary item is AV1 and HEIC
+// otherwise, libheif's own default.
 func sniffISOBMFF(head []byte) string {
 	if len(head) < 12 || string(head[4:8]) != "ftyp" {
 		return ""
@@ -117,8 +120,20 @@ func sniffISOBMFF(head []byte) string {
 			return FormatAVIF
 		case "crx ":
 			return FormatRAW
-		case "heic", "heix", "hevc", "hevx", "heim", "heis", "mif1", "msf1":
+		case "heic", "heix", "hevc", "hevx", "heim", "heis":
 			found = FormatHEIC
+		case "mif1", "msf1":
+			if found == "" {
+				found = "generic"
+			}
+		}
+	}
+	if found == "generic" {
+		// Only the structural brands: HEIF says no more about the codec,
+		// the primary item's type does when the meta box fits the head.
+		found = FormatHEIC
+		if h, err := heifParse(head); err == nil && h.item == "av01" {
+			found = FormatAVIF
 		}
 	}
 	return found
@@ -135,14 +150,15 @@ func looksSVG(head []byte) bool {
 }
 
 // tiffLooksRaw reports whether a TIFF header's first directory looks like a
-// camera raw container: a DNGVersion tag, or a reduced-resolution first
-// image (NewSubfileType bit 0) that carries SubIFDs, as NEF, ARW and PEF do.
+// camera raw container: a DNGVersion tag, or SubIFDs (where NEF, ARW and
+// PEF keep the sensor data) in a first image that is reduced-resolution
+// (NewSubfileType bit 0) or names a camera maker (Make).
 func tiffLooksRaw(b []byte) bool {
 	t, ok := newTIFFReader(b)
 	if !ok {
 		return false
 	}
-	reduced, subIFDs := false, false
+	reduced, subIFDs, maker := false, false, false
 	for e := range t.ifd0() {
 		switch e.tag {
 		case 0xC612: // DNGVersion
@@ -153,7 +169,9 @@ func tiffLooksRaw(b []byte) bool {
 			}
 		case 0x014A: // SubIFDs
 			subIFDs = true
+		case 0x010F: // Make
+			maker = true
 		}
 	}
-	return reduced && subIFDs
+	return subIFDs && (reduced || maker)
 }

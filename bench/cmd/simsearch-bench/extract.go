@@ -63,6 +63,7 @@ type extractRaw struct {
 	Pipeline []pipeFigure   `json:"pipeline"`
 	Decode   []decodeFigure `json:"decode_preprocess"`
 	Conv     []convFigure   `json:"conv_ceiling"`
+	HEIF     []heifFigure   `json:"decode_heif,omitempty"` // heif.go
 }
 
 func extractRow(ctx context.Context, b *bench) (Section, error) {
@@ -147,6 +148,12 @@ func extractRow(ctx context.Context, b *bench) (Section, error) {
 		}
 	}
 	extractTables(&s, raw, b.sz)
+	big := b.sz.photos[len(b.sz.photos)-1].Name
+	t, figs, err := heifTable(b.workDir(), files[big][0], spec.Pre, b.sz.decodeReps[big])
+	if err != nil {
+		return s, fmt.Errorf("heif decode row: %w", err)
+	}
+	s.Tables, raw.HEIF = append(s.Tables, t), figs
 	return s, nil
 }
 
