@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/simsearch/simsearch"
 	"github.com/simsearch/simsearch/index"
 	"github.com/simsearch/simsearch/internal/store"
 	"github.com/simsearch/simsearch/model"
@@ -29,12 +31,13 @@ const coldGoalMS = 150
 // and this harness built from an earlier commit ("before"), whose
 // query-parts probe times the same steps with that commit's code.
 type coldRaw struct {
-	N          int        `json:"n"`
-	Image      photoSize  `json:"query_image"`
-	After      coldSide   `json:"after"`
-	Before     *coldSide  `json:"before,omitempty"`
-	BeforeNote string     `json:"before_note,omitempty"`
-	Index      indexParts `json:"index_load_after"`
+	N          int         `json:"n"`
+	Image      photoSize   `json:"query_image"`
+	After      coldSide    `json:"after"`
+	Before     *coldSide   `json:"before,omitempty"`
+	BeforeNote string      `json:"before_note,omitempty"`
+	Index      indexParts  `json:"index_load_after"`
+	Engine     engineParts `json:"engine_after"`
 }
 
 // coldSide is one build's figures, each the median of coldRuns fresh
@@ -73,6 +76,13 @@ func coldRow(ctx context.Context, b *bench) (Section, error) {
 
 // coldQuery measures the cold query.
 func coldQuery(ctx context.Context, b *bench) (*coldRaw, error) {
+	if b.cfg.before != "" { // before the minutes the database takes
+		for _, name := range []string{"simsearch", "simsearch-bench"} {
+			if _, err := os.Stat(filepath.Join(b.cfg.before, name)); err != nil {
+				return nil, fmt.Errorf("-before: %w (make bench-before builds both)", err)
+			}
+		}
+	}
 	d, err := b.bigDB(ctx)
 	if err != nil {
 		return nil, err
@@ -119,6 +129,22 @@ func coldQuery(ctx context.Context, b *bench) (*coldRaw, error) {
 			return nil, err
 		}
 		splits = append(splits, p)
+	}
+	var engines []engineParts
+	for range coldRuns {
+		var p engineParts
+		if err := runProbeJSON(ctx, self, &p, "engine-parts", d.Path, dir, img[0]); err != nil {
+			return nil, err
+		}
+		engines = append(engines, p)
+	}
+	raw.Engine = engineParts{
+		LoadModelMS:   medianOf(engines, func(p engineParts) float64 { return p.LoadModelMS }),
+		OpenMS:        medianOf(engines, func(p engineParts) float64 { return p.OpenMS }),
+		FirstEmbedMS:  medianOf(engines, func(p engineParts) float64 { return p.FirstEmbedMS }),
+		SecondEmbedMS: medianOf(engines, func(p engineParts) float64 { return p.SecondEmbedMS }),
+		SearchMS:      medianOf(engines, func(p engineParts) float64 { return p.SearchMS }),
+		CloseMS:       medianOf(engines, func(p engineParts) float64 { return p.CloseMS }),
 	}
 	raw.Index = indexParts{
 		OpenMS:    medianOf(splits, func(p indexParts) float64 { return p.OpenMS }),
@@ -334,6 +360,19 @@ func coldTables(s *Section, c *coldRaw) {
 			{"catch-up from the stored vectors: not needed, the snapshot is current; reading them all, what a stale one adds at least", ms(ip.CatchUpMS)},
 		},
 	})
+	ep := c.Engine
+	s.Tables = append(s.Tables, Table{
+		Caption: fmt.Sprintf("This checkout's cold query through the library, as the CLI makes it (median of %d fresh processes): LoadModel, Open read-only, Model.Embed twice (the second is extraction alone), QueryVector, Close.", coldRuns),
+		Header:  []string{"step", "time"},
+		Rows: [][]string{
+			{"LoadModel (the spec)", ms(ep.LoadModelMS)},
+			{"Open: database and index", ms(ep.OpenMS)},
+			{"first Embed: runtime, session (graph cache), extraction", ms(ep.FirstEmbedMS)},
+			{"second Embed: extraction alone", ms(ep.SecondEmbedMS)},
+			{"QueryVector: search and item lookups", ms(ep.SearchMS)},
+			{"Close: session, runtime, database", ms(ep.CloseMS)},
+		},
+	})
 	if c.BeforeNote != "" {
 		s.Notes = append(s.Notes, c.BeforeNote)
 	}
@@ -347,4 +386,61 @@ func coldTables(s *Section, c *coldRaw) {
 		Got:  ms(rest(&c.After)),
 		Met:  rest(&c.After) <= coldGoalMS,
 	})
+}
+
+// engineParts is a cold query through the library's API, as the CLI does
+// it, one call at a time: what the CLI's whole command spends beyond the
+// query-parts probe shows up here (the graph cache, the engine's open,
+// closing the session).
+type engineParts struct {
+	LoadModelMS   float64 `json:"load_model_ms"`   // LoadModel: the spec
+	OpenMS        float64 `json:"open_engine_ms"`  // Open, read-only: database and index
+	FirstEmbedMS  float64 `json:"first_embed_ms"`  // runtime, session (graph cache), one extraction
+	SecondEmbedMS float64 `json:"second_embed_ms"` // the same image again: extraction alone
+	SearchMS      float64 `json:"search_ms"`       // QueryVector: search and item lookups
+	CloseMS       float64 `json:"close_ms"`        // engine and model: session, runtime, database
+}
+
+// probeEngineParts times a cold query through simsearch.Open and Model.
+func probeEngineParts(ctx context.Context, dbPath, modelsDir, image string) (engineParts, error) {
+	var p engineParts
+	t := time.Now()
+	m, err := simsearch.LoadModel(ctx, &simsearch.ModelOptions{Dir: modelsDir, Name: "vgg16-random"})
+	if err != nil {
+		return p, err
+	}
+	p.LoadModelMS = msSince(t)
+	t = time.Now()
+	e, err := simsearch.Open(ctx, &simsearch.Options{DB: dbPath, Model: m, ReadOnly: true})
+	if err != nil {
+		m.Close()
+		return p, err
+	}
+	p.OpenMS = msSince(t)
+	var vec []float32
+	for i, dst := range []*float64{&p.FirstEmbedMS, &p.SecondEmbedMS} {
+		t = time.Now()
+		out, err := m.Embed(ctx, []string{image})
+		if err == nil {
+			err = out[0].Err
+		}
+		if err != nil {
+			e.Close()
+			m.Close()
+			return p, fmt.Errorf("embed %d: %w", i+1, err)
+		}
+		*dst, vec = msSince(t), out[0].Vector
+	}
+	t = time.Now()
+	hits, err := e.QueryVector(vec, 0, &simsearch.QueryOptions{K: 10})
+	if err != nil || len(hits) == 0 {
+		e.Close()
+		m.Close()
+		return p, fmt.Errorf("query: %d hits, %v", len(hits), err)
+	}
+	p.SearchMS = msSince(t)
+	t = time.Now()
+	err = errors.Join(e.Close(), m.Close())
+	p.CloseMS = msSince(t)
+	return p, err
 }
