@@ -45,7 +45,7 @@ func (e *env) query(ctx context.Context, c *cli.Command) error {
 	default:
 		return usagef("unknown --format %q (table, json or csv)", format)
 	}
-	eng, err := e.openEngine(ctx, c, readEngine)
+	eng, err := e.openEngine(ctx, c, queryEngine)
 	if err != nil {
 		return err
 	}
