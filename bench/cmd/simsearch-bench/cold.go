@@ -329,14 +329,14 @@ func coldTables(s *Section, c *coldRaw) {
 		}
 		return r
 	}
-	// rest is the whole command less the goal's allowance: model load
-	// (runtime and session) and one extraction.
-	rest := func(sd *coldSide) float64 {
-		p := sd.Parts
-		return sd.WholeMS - p.RuntimeMS - p.SessionMS - p.ExtractMS
-	}
+	// rest is the whole command less the goal's allowance, model load
+	// and one extraction: the library's first Embed (engine table), which
+	// makes the session as the CLI does, with the graph cache (the
+	// query-parts probe makes it without). Both builds share that code.
+	allowance := c.Engine.FirstEmbedMS
+	rest := func(sd *coldSide) float64 { return sd.WholeMS - allowance }
 	s.Tables = append(s.Tables, Table{
-		Caption: fmt.Sprintf("A cold `simsearch query` (a %s %d×%d JPEG not in the database, `--format json`) on the store row's database of %s items, each figure the median of %d fresh processes; the parts come from the harness's query-parts probe of the same build, which does the query's steps one at a time.", c.Image.Name, c.Image.W, c.Image.H, num(float64(c.N)), coldRuns),
+		Caption: fmt.Sprintf("A cold `simsearch query` (a %s %d×%d JPEG not in the database, `--format json`) on the store row's database of %s items, each figure the median of %d fresh processes; the parts come from the harness's query-parts probe of the same build, which does the query's steps one at a time (its session is made without the graph cache, so it is slower than the CLI's; the parts are timed in other processes than the whole command and need not add up to it).", c.Image.Name, c.Image.W, c.Image.H, num(float64(c.N)), coldRuns),
 		Header:  header,
 		Rows: [][]string{
 			row("process start (`simsearch --help`)", func(sd *coldSide) float64 { return sd.StartMS }),
@@ -346,7 +346,7 @@ func coldTables(s *Section, c *coldRaw) {
 			row("index load: open the database, read and decode the snapshot", func(sd *coldSide) float64 { return sd.Parts.IndexLoadMS }),
 			row("search (k=10, default ef) and item lookups", func(sd *coldSide) float64 { return sd.Parts.SearchMS }),
 			row("**whole command**", func(sd *coldSide) float64 { return sd.WholeMS }),
-			row("whole command − model load − extraction", rest),
+			row("whole command − model load and one extraction (the library's first Embed)", rest),
 		},
 	})
 	ip := c.Index
@@ -376,12 +376,13 @@ func coldTables(s *Section, c *coldRaw) {
 	if c.BeforeNote != "" {
 		s.Notes = append(s.Notes, c.BeforeNote)
 	}
+	s.Notes = append(s.Notes, fmt.Sprintf("goal: whole command ≤ model load + one extraction + %d ms, the allowance being this checkout's first Embed through the library (%s, engine table); the two are timed in separate processes, so on a busy machine the difference can even fall below 0", coldGoalMS, ms(allowance)))
 	if b := c.Before; b != nil && c.After.Parts.IndexLoadMS > 0 && c.After.WholeMS > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf("before ÷ after: index load %.2f×, whole command %.2f× (one run of this row, both builds measured in turn)",
 			b.Parts.IndexLoadMS/c.After.Parts.IndexLoadMS, b.WholeMS/c.After.WholeMS))
 	}
 	s.Targets = append(s.Targets, Target{
-		What: fmt.Sprintf("cold query on %s items beyond model load and one extraction", num(float64(c.N))),
+		What: fmt.Sprintf("cold query on %s items beyond model load and one extraction (first Embed)", num(float64(c.N))),
 		Want: fmt.Sprintf("≤ %d ms", coldGoalMS),
 		Got:  ms(rest(&c.After)),
 		Met:  rest(&c.After) <= coldGoalMS,
