@@ -10,7 +10,7 @@ DEMO_DIR := $(CURDIR)/.cache/demo
 
 export SIMSEARCH_ORT_LIB ?= $(ORT_LIB)
 
-.PHONY: all build ort demo test test-long lint fuzz bench bench-bin bench-quick bench-peers bench-go clean
+.PHONY: all build ort demo test test-long lint fuzz bench bench-bin bench-quick bench-peers bench-before bench-go clean
 
 all: build ort
 
@@ -96,6 +96,13 @@ bench-peers:
 		{ apt-get update && apt-get install -y python3-numpy python3-hnswlib python3-faiss; } || \
 		echo "bench: could not install hnswlib and faiss; the report says skipped" >&2; \
 	else echo "bench: hnswlib and faiss are missing and installing them needs root (apt-get install python3-numpy python3-hnswlib python3-faiss); the report says skipped" >&2; fi
+	@# hnswlib's C++ headers, compiled for this CPU by the harness (bench/peers/hnswlib_native.cpp).
+	@{ command -v g++ && [ -e /usr/include/hnswlib/hnswlib.h ]; } >/dev/null || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y g++ libhnswlib-dev || \
+		{ apt-get update && apt-get install -y g++ libhnswlib-dev; } || \
+		echo "bench: could not install g++ and libhnswlib-dev; the report says skipped" >&2; \
+	else echo "bench: g++ or libhnswlib-dev is missing and installing them needs root (apt-get install g++ libhnswlib-dev); the report says skipped" >&2; fi
 	@# findimagedupes for the dedup row's side-by-side; Chromium opens the HTML report in the report row.
 	@{ command -v findimagedupes && { command -v chromium || command -v chromium-browser; }; } >/dev/null || \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -103,6 +110,15 @@ bench-peers:
 		{ apt-get update && apt-get install -y findimagedupes chromium; } || \
 		echo "bench: could not install findimagedupes and chromium; the report says skipped" >&2; \
 	else echo "bench: findimagedupes or chromium is missing and installing them needs root (apt-get install findimagedupes chromium); the report says skipped" >&2; fi
+
+# The cold-query row's "before": simsearch and the harness built from
+# BENCH_BEFORE (a commit) into bin/before; then make bench BENCHFLAGS='-before bin/before'.
+bench-before:
+	@[ -n "$(BENCH_BEFORE)" ] || { echo "bench-before: set BENCH_BEFORE=COMMIT" >&2; exit 1; }
+	rm -rf bin/before && mkdir -p bin/before/src
+	git archive $(BENCH_BEFORE) | tar -x -C bin/before/src
+	cd bin/before/src && $(GO) build -trimpath -o ../simsearch ./cmd/simsearch && $(GO) -C bench build -o ../../simsearch-bench ./cmd/simsearch-bench
+	rm -rf bin/before/src
 
 # Go benchmarks of the hot paths, for benchstat (BENCHCOUNT=6).
 BENCHTIME ?= 3x

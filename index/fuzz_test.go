@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/simsearch/simsearch/index"
@@ -44,6 +45,7 @@ func FuzzLoad(f *testing.F) {
 		for _, im := range impls {
 			for _, in := range inputs {
 				loadAndUse(t, im.name, im.new, in, data)
+				sameFromLender(t, im.name, im.new, in)
 			}
 		}
 	})
@@ -70,5 +72,19 @@ func loadAndUse(t *testing.T, name string, newIndex func(int) index.Index, in []
 	}
 	if err := idx.Add(999, data[5]); err != nil {
 		t.Fatalf("%s: add after load: %v", name, err)
+	}
+}
+
+// sameFromLender loads in from a bytes.Reader and from a reader that lends
+// it in uneven pieces: both must accept it or both refuse it, with the same
+// error.
+func sameFromLender(t *testing.T, name string, newIndex func(int) index.Index, in []byte) {
+	t.Helper()
+	const dims = 4
+	plain := newIndex(dims).Load(bytes.NewReader(in))
+	l := &lendingReader{t: t, b: in, rng: rand.New(rand.NewPCG(uint64(len(in)), 9)), max: 13}
+	lent := newIndex(dims).Load(l)
+	if (plain == nil) != (lent == nil) || (plain != nil && plain.Error() != lent.Error()) {
+		t.Fatalf("%s: from a bytes.Reader: %v; lent in pieces: %v", name, plain, lent)
 	}
 }

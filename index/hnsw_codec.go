@@ -162,6 +162,7 @@ func (h *HNSW) decode(r io.Reader) (graph, error) {
 func (g *graph) adopt(deleted []byte, upper []uint32, entry uint64) error {
 	n := len(g.ids)
 	g.deleted = make([]bool, n)
+	g.slots = make(map[uint64]uint32, n) // ids are read, so n is real
 	for s, id := range g.ids {
 		switch deleted[s] {
 		case 0:

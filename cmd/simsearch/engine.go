@@ -44,7 +44,8 @@ func (e *env) modelOptions(c *cli.Command) (*simsearch.ModelOptions, error) {
 type engineMode int
 
 const (
-	readEngine  engineMode = iota // query, stats: shared lock, the model only if installed
+	readEngine  engineMode = iota // stats: shared lock, the model only if installed
+	queryEngine                   // query: as readEngine, the model's session made while the index loads
 	writeEngine                   // rm, check --repair: exclusive lock, no embedding
 	indexEngine                   // index, dedup: prepare the model first when needed
 )
@@ -77,7 +78,8 @@ func (e *env) engineOptions(c *cli.Command, mode engineMode) (*simsearch.Options
 		DB:           db,
 		ModelOptions: mo,
 		LockTimeout:  c.Duration("lock-timeout"),
-		ReadOnly:     mode == readEngine,
+		ReadOnly:     mode == readEngine || mode == queryEngine,
+		Warm:         mode == queryEngine,
 		Log:          e.stderr,
 	}, nil
 }

@@ -43,7 +43,7 @@ func (e *env) query(ctx context.Context, c *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	eng, err := e.openEngine(ctx, c, readEngine)
+	eng, err := e.openEngine(ctx, c, queryEngine)
 	if err != nil {
 		return err
 	}

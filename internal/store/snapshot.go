@@ -287,10 +287,22 @@ type snapshotReader struct {
 }
 
 func (r *snapshotReader) Read(p []byte) (int, error) {
-	if r.err != nil || len(p) == 0 {
-		return 0, r.err
+	b, err := r.Next(len(p))
+	return copy(p, b), err // out of the mmap, into the caller's buffer
+}
+
+// Next lends up to n of the next bytes where they lie in the database's
+// memory map, so that index.Load decodes them from there instead of from
+// a copy. They are valid until the next call and only inside LoadIndex's
+// read function. Next reads every byte it lends (for the checksum) inside
+// the fault guard, so a damaged page fails here as ErrCorrupt, not later
+// in the caller. At the end it returns io.EOF, or ErrCorrupt when the
+// size or checksum is wrong.
+func (r *snapshotReader) Next(n int) ([]byte, error) {
+	if r.err != nil || n <= 0 {
+		return nil, r.err
 	}
-	var n int
+	var b []byte
 	r.err = guard(func() error {
 		for len(r.cur) == 0 {
 			var k, v []byte
@@ -308,16 +320,19 @@ func (r *snapshotReader) Read(p []byte) (int, error) {
 			r.seq++
 			r.cur = v
 		}
-		n = copy(p, r.cur) // out of the mmap, into the caller's buffer
-		r.cur = r.cur[n:]
-		r.crc.Write(p[:n])
-		r.size += uint64(n)
+		b = r.cur[:min(n, len(r.cur))]
+		r.cur = r.cur[len(b):]
+		r.crc.Write(b)
+		r.size += uint64(len(b))
 		if r.size > r.info.size {
 			return fmt.Errorf("%w: snapshot longer than its recorded %d bytes", ErrCorrupt, r.info.size)
 		}
 		return nil
 	})
-	return n, r.err
+	if r.err != nil {
+		return nil, r.err
+	}
+	return b, nil
 }
 
 // Len is how many bytes are left to read, so that a decoder can allocate

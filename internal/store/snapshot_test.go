@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
@@ -32,6 +33,35 @@ func readAll(dst *[]byte) func(io.Reader) error {
 	}
 }
 
+// readLent is a LoadIndex read function that takes the snapshot through
+// the reader's Next, as index.Load does, asking for pieces of uneven
+// sizes, and keeps it in *dst.
+func readLent(dst *[]byte) func(io.Reader) error {
+	return func(r io.Reader) error {
+		l, ok := r.(interface{ Next(int) ([]byte, error) })
+		if !ok {
+			return errors.New("snapshot reader does not lend")
+		}
+		*dst = nil
+		for step := 1; ; step = step*5%(3*chunkSize) + 1 {
+			b, err := l.Next(step)
+			if len(b) > step {
+				return fmt.Errorf("asked for %d bytes, lent %d", step, len(b))
+			}
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if len(b) == 0 {
+				return errors.New("lent nothing without an error")
+			}
+			*dst = append(*dst, b...)
+		}
+	}
+}
+
 func snapshotData(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
@@ -55,6 +85,10 @@ func TestSnapshot_RoundTripInChunks(t *testing.T) {
 	}
 	if !bytes.Equal(got, data) {
 		t.Fatalf("loaded %d bytes that differ from the %d saved", len(got), len(data))
+	}
+	var lent []byte
+	if _, _, err := db.LoadIndex(readLent(&lent)); err != nil || !bytes.Equal(lent, data) {
+		t.Fatalf("lent %d bytes (%v), want the %d saved", len(lent), err, len(data))
 	}
 	var sizes []int
 	err = db.view(func(tx *bolt.Tx) error {
@@ -153,6 +187,9 @@ func TestSnapshot_DamageIsCorrupt(t *testing.T) {
 			var got []byte
 			if _, _, err := db.LoadIndex(readAll(&got)); !errors.Is(err, ErrCorrupt) {
 				t.Errorf("LoadIndex: %v, want ErrCorrupt", err)
+			}
+			if _, _, err := db.LoadIndex(readLent(&got)); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("LoadIndex through Next: %v, want ErrCorrupt", err)
 			}
 			if problems, err := db.Check(nil); err != nil || len(problems) != 1 || problems[0].Kind != BadSnapshot {
 				t.Errorf("Check() = %q, %v; want the snapshot reported", problems, err)

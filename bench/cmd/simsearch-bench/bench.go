@@ -19,7 +19,7 @@ import (
 )
 
 // rowIDs are the report's rows, in the order they run.
-var rowIDs = []string{"extract", "index", "store", "dedup", "report", "e2e"}
+var rowIDs = []string{"extract", "index", "store", "cold", "dedup", "report", "e2e"}
 
 // config is what the command line chose.
 type config struct {
@@ -33,6 +33,7 @@ type config struct {
 	peers   string // bench/peers.py
 	photos  string // testdata/photos
 	noPeers bool
+	before  string   // simsearch and this harness built from an earlier commit
 	args    []string // as given, for the report
 }
 
@@ -105,6 +106,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.peers, "peers", "bench/peers.py", "the peers `SCRIPT`")
 	fs.StringVar(&c.photos, "photos", "testdata/photos", "sample photos with variants.csv, for dedup precision and recall")
 	fs.BoolVar(&c.noPeers, "no-peers", false, "skip hnswlib and faiss even when installed")
+	fs.StringVar(&c.before, "before", "", "`DIR` with simsearch and simsearch-bench built from an earlier commit: the cold query's \"before\" (make bench-before)")
 	probe := fs.String("probe", "", "internal: run one measurement in this fresh process and print JSON")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -178,6 +180,9 @@ type bench struct {
 	modelsDir string
 	spec      model.Spec
 	big       *bigDB
+	// native is the compiled hnswlib peer and its version, or nativeWhy
+	// says why there is none (index.go).
+	native, nativeVer, nativeWhy string
 }
 
 func (b *bench) logf(format string, a ...any) {
@@ -276,6 +281,7 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 		"extract": extractRow,
 		"index":   indexRow,
 		"store":   storeRow,
+		"cold":    coldRow,
 		"dedup":   dedupRow,
 		"report":  reportRow,
 		"e2e":     e2eRow,

@@ -213,7 +213,7 @@ func indexSize(ctx context.Context, b *bench, raw *indexRaw, n int) error {
 			ours = f
 		}
 	}
-	for _, name := range []string{"hnswlib", "faiss"} {
+	for _, name := range []string{"hnswlib", nativePeer, "faiss"} {
 		p, ok := peers[name]
 		if !ok {
 			continue
@@ -229,8 +229,11 @@ func indexSize(ctx context.Context, b *bench, raw *indexRaw, n int) error {
 }
 
 func peerNote(name string) string {
-	if name == "faiss" {
+	switch name {
+	case "faiss":
 		return "IndexHNSWFlat, METRIC_INNER_PRODUCT, OpenMP threads as ours"
+	case nativePeer:
+		return "InnerProductSpace, the C++ headers compiled for this CPU (the Python build is generic x86-64), addPoint on 2 threads; its latency is searchKnn alone, with no call overhead"
 	}
 	return "space ip, add_items on all cores"
 }
@@ -426,15 +429,10 @@ func peerLatency(e efFigure) float64 {
 	return e.P50MS
 }
 
-// runPeers writes the data as .npy files and runs bench/peers.py.
+// runPeers writes the data as .npy files and runs bench/peers.py (hnswlib
+// and faiss from Python) and hnswlib compiled for this CPU
+// (bench/peers/hnswlib_native.cpp) on them.
 func runPeers(ctx context.Context, b *bench, base, queries [][]float32, truth [][]int) (map[string]annFigure, error) {
-	py := b.python()
-	if py == "" {
-		return map[string]annFigure{
-			"hnswlib": {Skipped: "skipped: no Python with numpy (apt-get install python3-numpy python3-hnswlib python3-faiss; make bench does it as root)"},
-			"faiss":   {Skipped: "skipped: no Python with numpy"},
-		}, nil
-	}
 	dir, err := os.MkdirTemp(b.tmp, "peers-")
 	if err != nil {
 		return nil, err
@@ -459,16 +457,94 @@ func runPeers(ctx context.Context, b *bench, base, queries [][]float32, truth []
 	for i, e := range indexEfs {
 		efs[i] = fmt.Sprint(e)
 	}
-	cmd := exec.CommandContext(ctx, py, b.cfg.peers, "--dir", dir,
+	params := []string{"--dir", dir,
 		"--m", fmt.Sprint(index.DefaultM), "--efc", fmt.Sprint(index.DefaultEfConstruction),
-		"--ef", strings.Join(efs, ","), "--k", fmt.Sprint(indexK), "--threads", "2")
+		"--ef", strings.Join(efs, ","), "--k", fmt.Sprint(indexK), "--threads", "2"}
+	peers := map[string]annFigure{}
+	if py := b.python(); py == "" {
+		peers["hnswlib"] = annFigure{Skipped: "skipped: no Python with numpy (apt-get install python3-numpy python3-hnswlib python3-faiss; make bench does it as root)"}
+		peers["faiss"] = annFigure{Skipped: "skipped: no Python with numpy"}
+	} else {
+		cmd := exec.CommandContext(ctx, py, append([]string{b.cfg.peers}, params...)...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, b.log
+		b.logf("running %s", strings.Join(cmd.Args, " "))
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("%s: %w", b.cfg.peers, err)
+		}
+		if peers, err = parsePeers(out.Bytes()); err != nil {
+			return nil, err
+		}
+	}
+	bin, version, why := b.nativePeer(ctx)
+	if bin == "" {
+		peers[nativePeer] = annFigure{Skipped: "skipped: " + why}
+		return peers, nil
+	}
+	cmd := exec.CommandContext(ctx, bin, append(params, "--version", version)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, b.log
 	b.logf("running %s", strings.Join(cmd.Args, " "))
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("%s: %w", b.cfg.peers, err)
+		return nil, fmt.Errorf("%s: %w", bin, err)
 	}
-	return parsePeers(out.Bytes())
+	native, err := parsePeers(out.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	f, ok := native[nativePeer]
+	if !ok {
+		return nil, fmt.Errorf("%s printed no %s entry", bin, nativePeer)
+	}
+	peers[nativePeer] = f
+	return peers, nil
+}
+
+// nativePeer is hnswlib's C++ headers compiled for this CPU.
+const nativePeer = "hnswlib-native"
+
+// nativeFlags are how the native peer is compiled.
+const nativeFlags = "-O3 -march=native -std=c++17 -pthread"
+
+// nativePeer compiles bench/peers/hnswlib_native.cpp (beside -peers) with
+// g++ against Debian's libhnswlib-dev headers, once per run, and returns
+// the program and the version to report, or why there is none.
+func (b *bench) nativePeer(ctx context.Context) (bin, version, why string) {
+	if b.native != "" || b.nativeWhy != "" {
+		return b.native, b.nativeVer, b.nativeWhy
+	}
+	src := filepath.Join(filepath.Dir(b.cfg.peers), "peers", "hnswlib_native.cpp")
+	const header = "/usr/include/hnswlib/hnswlib.h"
+	gxx, err := exec.LookPath("g++")
+	switch {
+	case err != nil:
+		b.nativeWhy = "no g++ (apt-get install g++ libhnswlib-dev; make bench-peers does it as root)"
+	case !fileExists(header):
+		b.nativeWhy = "no " + header + " (apt-get install libhnswlib-dev; make bench-peers does it as root)"
+	case !fileExists(src):
+		b.nativeWhy = "no " + src
+	}
+	if b.nativeWhy != "" {
+		return "", "", b.nativeWhy
+	}
+	out := filepath.Join(b.tmp, "hnswlib-native")
+	args := append(strings.Fields(nativeFlags), src, "-o", out)
+	b.logf("compiling %s %s", gxx, strings.Join(args, " "))
+	if msg, err := exec.CommandContext(ctx, gxx, args...).CombinedOutput(); err != nil {
+		b.nativeWhy = fmt.Sprintf("g++ failed: %v: %s", err, lastLine(msg))
+		return "", "", b.nativeWhy
+	}
+	ver := "libhnswlib-dev"
+	if v, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "libhnswlib-dev").Output(); err == nil && len(v) > 0 {
+		ver = string(v)
+	}
+	b.native, b.nativeVer = out, ver+" (g++ "+nativeFlags+")"
+	return b.native, b.nativeVer, ""
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // python returns the -python interpreter when it imports numpy, else

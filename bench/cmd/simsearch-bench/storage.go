@@ -380,6 +380,24 @@ func runProbe(ctx context.Context, p probeRequest, stdout io.Writer) error {
 			return err
 		}
 		return json.NewEncoder(stdout).Encode(q)
+	case "index-parts":
+		if len(p.args) != 2 {
+			return fmt.Errorf("probe index-parts wants DB MODELS-DIR")
+		}
+		q, err := probeIndexParts(p.args[0], p.args[1])
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(q)
+	case "engine-parts":
+		if len(p.args) != 3 {
+			return fmt.Errorf("probe engine-parts wants DB MODELS-DIR IMAGE")
+		}
+		q, err := probeEngineParts(ctx, p.args[0], p.args[1], p.args[2])
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(q)
 	case "hnsw-load":
 		if len(p.args) != 1 {
 			return fmt.Errorf("probe hnsw-load wants FILE")
