@@ -81,4 +81,23 @@ type SessionOptions struct {
 	// Log receives a one-line note when a cached graph is unusable and is
 	// replaced; nil discards it.
 	Log io.Writer
+
+	// The zero values of the three below are the defaults, chosen by
+	// measurement (BenchmarkPipeline, TestZZ in bench_pipe_cgo_test.go and
+	// the peak memory of `simsearch index`, see Options).
+
+	// Spin lets ONNX Runtime's intra-op threads spin between the parts of
+	// a run instead of sleeping. Off: spinning threads take the cores the
+	// decoding goroutines need, and buy nothing measurable on VGG16, whose
+	// convolutions are long.
+	Spin bool
+	// MemPattern lets ONNX Runtime plan one block for all of a run's
+	// activations from the first run of each batch size. Off: the plan
+	// holds every activation at once (417 MB over the loaded model at
+	// batch 8, against 253 MB without it).
+	MemPattern bool
+	// NoArena turns ONNX Runtime's CPU memory arena off. The arena stays
+	// on: without it every activation is a malloc, and glibc keeps the
+	// freed blocks, which peaks higher than the arena does.
+	NoArena bool
 }
