@@ -9,6 +9,7 @@ import (
 	"image/jpeg"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -164,8 +165,8 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 	defer rt.Close()
 	files := map[string][]string{
-		"2MP":  benchJPEGs(b, 1920, 1080, 40),
-		"12MP": benchJPEGs(b, 4000, 3000, 24),
+		"2MP":  benchJPEGs(b, 1920, 1080, 24),
+		"12MP": benchJPEGs(b, 4000, 3000, 16),
 	}
 	for _, m := range []string{"int8", "fp32"} {
 		spec := vgg16Random(b)
@@ -185,41 +186,73 @@ func BenchmarkPipeline(b *testing.B) {
 
 // BenchmarkPipelineTuning varies what the defaults were chosen from, on
 // 2 MP JPEGs at int8 (where the network leaves the decoders least time)
-// and 2 threads: decoding goroutines, batch size and spinning.
+// and fp32, 2 threads unless said: decoding goroutines, batch size and
+// spinning. All configurations of a model are open at once and take
+// turns, 8 images each, in rotating order, so that other load on the
+// machine falls on all of them alike; each metric is one's images/s.
 //
-//	go test -run '^$' -bench PipelineTuning -benchtime 1x ./internal/extractor
+//	go test -run '^$' -bench PipelineTuning -benchtime 3x ./internal/extractor
 func BenchmarkPipelineTuning(b *testing.B) {
 	rt, err := OpenRuntime(nil)
 	if err != nil {
 		b.Skip(err)
 	}
 	defer rt.Close()
-	paths := benchJPEGs(b, 1920, 1080, 40)
+	paths := benchJPEGs(b, 1920, 1080, 8)
+	cases := []pipeCase{
+		{Threads: 2, Workers: 2, Batch: 2},
+		{Threads: 2, Workers: 1, Batch: 2},
+		{Threads: 2, Workers: 4, Batch: 2},
+		{Threads: 2, Workers: 2, Batch: 1},
+		{Threads: 2, Workers: 2, Batch: 4},
+		{Threads: 2, Workers: 2, Batch: 8},
+		{Threads: 2, Workers: 2, Batch: 2, Spin: true},
+		{Threads: 1, Workers: 2, Batch: 2},
+	}
 	for _, m := range []string{"int8", "fp32"} {
 		spec := vgg16Random(b)
 		if m == "int8" {
 			spec = vgg16Int8(b)
 		}
-		for _, c := range []pipeCase{
-			{Threads: 2, Workers: 1, Batch: 4},
-			{Threads: 2, Workers: 2, Batch: 4},
-			{Threads: 2, Workers: 4, Batch: 4},
-			{Threads: 2, Workers: 2, Batch: 1},
-			{Threads: 2, Workers: 2, Batch: 2},
-			{Threads: 2, Workers: 2, Batch: 8},
-			{Threads: 2, Workers: 2, Batch: 4, Spin: true},
-			{Threads: 1, Workers: 1, Batch: 4},
-			{Threads: 1, Workers: 2, Batch: 4},
-		} {
-			b.Run(m+"/"+c.String(), func(b *testing.B) { benchPipeCase(b, rt, spec, c, paths) })
-		}
+		b.Run(m, func(b *testing.B) {
+			ex := make([]*Extractor, len(cases))
+			for i, c := range cases {
+				e, err := New(rt, spec, &Options{Raw: true, Threads: c.Threads, Workers: c.Workers, Batch: c.Batch, Spin: c.Spin})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer e.Close()
+				ex[i] = e
+			}
+			run := func(e *Extractor) time.Duration {
+				start := time.Now()
+				if err := e.Files(context.Background(), paths, func(r Result) error { return r.Err }); err != nil {
+					b.Fatal(err)
+				}
+				return time.Since(start)
+			}
+			for _, e := range ex { // warm up
+				run(e)
+			}
+			took := make([]time.Duration, len(cases))
+			for i := range b.N {
+				for k := range cases {
+					j := (i + k) % len(cases)
+					took[j] += run(ex[j])
+				}
+			}
+			for j, c := range cases {
+				b.ReportMetric(float64(b.N*len(paths))/took[j].Seconds(), strings.ReplaceAll(c.String(), "/", ",")+"-img/s")
+			}
+			b.ReportMetric(0, "ns/op")
+		})
 	}
 }
 
 func benchPipeCase(b *testing.B, rt *Runtime, spec model.Spec, c pipeCase, paths []string) {
 	var raw, pipe float64
 	for range b.N {
-		raw += rawRate(b, rt, spec, c, max(2, 16/c.Batch))
+		raw += rawRate(b, rt, spec, c, max(2, 8/c.Batch))
 		pipe += pipeRate(b, rt, spec, c, paths)
 	}
 	raw, pipe = raw/float64(b.N), pipe/float64(b.N)

@@ -83,13 +83,15 @@ type SessionOptions struct {
 	Log io.Writer
 
 	// The zero values of the three below are the defaults, chosen by
-	// measurement (BenchmarkPipeline, TestZZ in bench_pipe_cgo_test.go and
-	// the peak memory of `simsearch index`, see Options).
+	// measurement: peak memory of the VGG16 trunk's session at batch 1-8
+	// (arena and memory pattern each on and off) and of `simsearch
+	// index` (memory_test.go), speed in BenchmarkPipelineTuning.
 
 	// Spin lets ONNX Runtime's intra-op threads spin between the parts of
 	// a run instead of sleeping. Off: spinning threads take the cores the
-	// decoding goroutines need, and buy nothing measurable on VGG16, whose
-	// convolutions are long.
+	// decoding goroutines need; the whole pipeline ran 20% slower with it
+	// (see DefaultBatch), and VGG16's convolutions are long enough that
+	// waking a sleeping thread costs nothing measurable.
 	Spin bool
 	// MemPattern lets ONNX Runtime plan one block for all of a run's
 	// activations from the first run of each batch size. Off: the plan
