@@ -68,14 +68,19 @@ type gapVariant struct {
 // variant's images/s; "/bare" ones are the ratio to the bare session.
 //
 // The gap of issue 15 (8.3-9.0 images/s in make bench against 10.4 for a
-// bare session) does not reproduce here, at fp32 or at int8: what differs
-// is the measurement. make bench timed the raw session right after a
-// pipeline run, whose decoding goroutines and spinning ONNX Runtime
-// threads (spinning was on then) were still winding down, and at batch
-// 8 and 16; the bare figure was batch 1 on an idle machine. The steps
-// between a bare session and Session.Run (a new input tensor, run
-// options and the context hook, an output ONNX Runtime allocates, the
-// copy out) cost microseconds against a run of tens of milliseconds.
+// bare session) did not reproduce at fp32 on an idle machine (ratio
+// 0.997). The likely cause is the measurement: make bench timed the raw
+// session right after a pipeline run, whose decoding goroutines and
+// spinning ONNX Runtime threads (spinning was on then) were still
+// winding down, at batch 8 and 16, against a bare figure at batch 1.
+// The steps between a bare session and Session.Run (a new input tensor,
+// run options and the context hook, an output ONNX Runtime allocates,
+// the copy out) cost microseconds against a run of tens of
+// milliseconds. Re-checked at int8 only on a loaded machine (load 11-14
+// on 2 cores, -benchtime 5x): fp32 Session.Run/bare 0.97, int8 0.66, but
+// int8 variants with more of Session.Run's steps ran faster than those
+// with fewer (ort-allocated-output 0.72, +new-input-tensor 0.97), so the
+// spread is the load's; it needs an idle rerun.
 func BenchmarkSessionGap(b *testing.B) {
 	rt, err := OpenRuntime(nil)
 	if err != nil {
