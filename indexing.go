@@ -213,17 +213,17 @@ func (e *Engine) extractInto(ctx context.Context, m *Model, files []walkFile, o 
 	src := make([]extractor.Source, len(files))
 	for i, f := range files {
 		i, f := i, f
-		src[i] = extractor.Source{Path: f.Path, Decode: func(do *extractor.DecodeOptions) (*extractor.RGB, extractor.Info, error) {
+		// Read, not Decode: the extractor then decodes within its
+		// memory budget.
+		src[i] = extractor.Source{Path: f.Path, Read: func(*extractor.DecodeOptions) ([]byte, error) {
 			b, st, err := extractor.ReadImage(f.Path, o.MaxBytes)
 			if err != nil {
-				return nil, extractor.Info{}, err
+				return nil, err
 			}
 			// Record what was actually read, not what the walk saw: a
 			// file rewritten in between is then caught by the next run.
 			metas[i] = meta{f: walkFile{Path: f.Path, Size: st.Size(), ModTime: st.ModTime().UnixNano()}, hash: sha256.Sum256(b)}
-			o := *do
-			o.Name = f.Path // a camera raw file in a plain TIFF container is known by its extension
-			return extractor.DecodeBytes(b, &o)
+			return b, nil
 		}}
 	}
 	var batch []store.Record

@@ -12,8 +12,9 @@ import (
 )
 
 // Options configure an Extractor. The zero value (or nil) means: the model's
-// default pooling, batches of 8, one decoding goroutine per core, ONNX
-// Runtime on all cores, the default pixel and file size limits.
+// default pooling, batches of DefaultBatch, one decoding goroutine per
+// core, ONNX Runtime on all cores without spinning, DefaultDecodeBudget,
+// the default pixel and file size limits.
 type Options struct {
 	Pooling   model.Pooling // "" means spec.Pooling
 	Batch     int           // images per network run
@@ -21,6 +22,10 @@ type Options struct {
 	Threads   int           // ONNX Runtime intra-op threads
 	MaxPixels int64         // decode limit; 0 means DefaultMaxPixels
 	MaxBytes  int64         // file size limit of Files; 0 means DefaultMaxBytes
+	// DecodeBudget is the most memory the decoding goroutines hold at once
+	// for sources with Read (Files' among them), as estimated from each
+	// header before decoding; 0 means DefaultDecodeBudget.
+	DecodeBudget int64
 	// Raw skips the model's centring step and returns the plain
 	// L2-normalised pooled vector. It is how the centre itself is computed.
 	Raw bool
@@ -31,7 +36,24 @@ type Options struct {
 	// kept between processes; "" means nowhere.
 	GraphCache string
 	Log        io.Writer // notes about the graph cache; nil discards them
+	// Spin is SessionOptions.Spin: off unless set.
+	Spin bool
 }
+
+// DefaultBatch is Options.Batch when none is set. Batch hardly changes
+// VGG16's speed on a CPU (BenchmarkPipelineTuning, 2 MP JPEGs, 2
+// threads, on 2 busy cores, load 9-10: fp32 2.75, 2.21, 2.87, 2.21
+// images/s at batch 1, 2, 4, 8, int8 6.45, 6.08, 6.97, 5.74, all within
+// the noise), but ONNX Runtime's memory grows with it: the session's
+// peak over the loaded model is 23, 55, 122 and 253 MB at batch 1, 2, 4
+// and 8 (arena on, memory pattern off). 2 keeps `simsearch index` under
+// 400 MB with room for the decode budget. Spinning cost 20% there (int8
+// 4.75 against 6.08, fp32 1.95 against 2.21): it is off.
+const DefaultBatch = 2
+
+// DefaultWorkers is Options.Workers when none is set: one decoding
+// goroutine per core.
+func DefaultWorkers() int { return runtime.NumCPU() }
 
 // Extractor turns image files into embeddings: decode, orient, preprocess
 // in parallel goroutines, run batches through one ONNX Runtime session,
@@ -44,7 +66,8 @@ type Extractor struct {
 	batch   int
 	workers int
 	decode  DecodeOptions
-	rawMaps bool // emit feature maps instead of embeddings (for centres)
+	budget  int64 // Options.DecodeBudget
+	rawMaps bool  // emit feature maps instead of embeddings (for centres)
 }
 
 // New opens spec's model on rt. Close the Extractor before rt.
@@ -60,12 +83,15 @@ func New(rt *Runtime, spec model.Spec, opts *Options) (*Extractor, error) {
 		return nil, err
 	}
 	if o.Batch <= 0 {
-		o.Batch = 8
+		o.Batch = DefaultBatch
 	}
 	if o.Workers <= 0 {
-		o.Workers = runtime.NumCPU()
+		o.Workers = DefaultWorkers()
 	}
-	e := &Extractor{spec: spec, pooling: o.Pooling, batch: o.Batch, workers: o.Workers, rawMaps: o.FeatureMaps}
+	if o.DecodeBudget <= 0 {
+		o.DecodeBudget = DefaultDecodeBudget
+	}
+	e := &Extractor{spec: spec, pooling: o.Pooling, batch: o.Batch, workers: o.Workers, budget: o.DecodeBudget, rawMaps: o.FeatureMaps}
 	e.decode.MaxPixels = o.MaxPixels
 	e.decode.MaxBytes = o.MaxBytes
 	// Let the decoder shrink big photos while converting colours: Tensor
@@ -84,7 +110,7 @@ func New(rt *Runtime, spec model.Spec, opts *Options) (*Extractor, error) {
 	if _, err := Pool(make([]float32, spec.Channels*spec.GridH*spec.GridW), spec.Channels, spec.GridH, spec.GridW, o.Pooling); err != nil {
 		return nil, err
 	}
-	s, err := rt.NewSession(spec, &SessionOptions{Threads: o.Threads, CacheDir: o.GraphCache, Log: o.Log})
+	s, err := rt.NewSession(spec, &SessionOptions{Threads: o.Threads, CacheDir: o.GraphCache, Log: o.Log, Spin: o.Spin})
 	if err != nil {
 		return nil, err
 	}
@@ -121,16 +147,54 @@ type Result struct {
 }
 
 // Source opens one input. Files uses os paths; tests and the reference set
-// use other file systems.
+// use other file systems. Set Read or Decode.
 type Source struct {
-	Path   string
+	Path string
+	// Read returns the file's bytes (opts.MaxBytes says how many at
+	// most). Sources then reserves from the Extractor's decode budget what
+	// the header says decoding will hold, and decodes with DecodeBytes.
+	Read func(opts *DecodeOptions) ([]byte, error)
+	// Decode decodes the input by itself, outside the decode budget; it
+	// is used only when Read is nil.
 	Decode func(opts *DecodeOptions) (*RGB, Info, error)
+
+	named bool // decode errors say Path, as DecodeFile's do
 }
 
-// FileSource decodes the file at path with DecodeFile, so the file is read
-// with ReadImage's guards: a FIFO or device is refused, never opened.
+// FileSource reads the file at path with ReadImage's guards (a FIFO or
+// device is refused, never opened), then decodes it within the budget.
 func FileSource(path string) Source {
-	return Source{Path: path, Decode: func(o *DecodeOptions) (*RGB, Info, error) { return DecodeFile(path, o) }}
+	return Source{Path: path, Read: func(o *DecodeOptions) ([]byte, error) {
+		b, _, err := ReadImage(path, o.MaxBytes)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		return b, nil
+	}, named: true}
+}
+
+// decodeSource decodes s, for a source with Read within b: it returns
+// the bytes reserved there, to release once the image is dropped.
+func (e *Extractor) decodeSource(ctx context.Context, b *budget, s Source) (*RGB, Info, int64, error) {
+	if s.Read == nil {
+		img, info, err := s.Decode(&e.decode)
+		return img, info, 0, err
+	}
+	data, err := s.Read(&e.decode)
+	if err != nil {
+		return nil, Info{}, 0, err
+	}
+	held, err := b.acquire(ctx, decodeCost(data, &e.decode))
+	if err != nil {
+		return nil, Info{}, 0, err
+	}
+	o := e.decode
+	o.Name = s.Path // a camera raw file in a plain TIFF container is known by its extension
+	img, info, err := DecodeBytes(data, &o)
+	if err != nil && s.named {
+		err = fmt.Errorf("decode %s: %w", s.Path, err)
+	}
+	return img, info, held, err
 }
 
 // Files embeds the files at paths, calling emit once per path, in batch
@@ -164,6 +228,7 @@ func (e *Extractor) Sources(ctx context.Context, src []Source, emit func(Result)
 	inLen := 3 * n * n
 	jobs := make(chan int)
 	ready := make(chan prepared, 2*e.batch)
+	mem := newBudget(e.budget)
 
 	var wg sync.WaitGroup
 	for w := 0; w < min(e.workers, len(src)); w++ {
@@ -172,13 +237,14 @@ func (e *Extractor) Sources(ctx context.Context, src []Source, emit func(Result)
 			defer wg.Done()
 			for i := range jobs {
 				p := prepared{seq: i, path: src[i].Path}
-				img, info, err := src[i].Decode(&e.decode)
+				img, info, held, err := e.decodeSource(ctx, mem, src[i])
 				if err == nil {
 					t := make([]float32, inLen)
 					if err = Tensor(t, img, e.spec.Pre); err == nil {
 						p.tensor = t
 					}
 				}
+				mem.release(held) // the tensor is small and fixed: only pixels count
 				p.info, p.err = info, err
 				select {
 				case ready <- p:

@@ -81,4 +81,25 @@ type SessionOptions struct {
 	// Log receives a one-line note when a cached graph is unusable and is
 	// replaced; nil discards it.
 	Log io.Writer
+
+	// The zero values of the three below are the defaults, chosen by
+	// measurement: peak memory of the VGG16 trunk's session at batch 1-8
+	// (arena and memory pattern each on and off) and of `simsearch
+	// index` (memory_test.go), speed in BenchmarkPipelineTuning.
+
+	// Spin lets ONNX Runtime's intra-op threads spin between the parts of
+	// a run instead of sleeping. Off: spinning threads take the cores the
+	// decoding goroutines need; the whole pipeline ran 20% slower with it
+	// (see DefaultBatch), and VGG16's convolutions are long enough that
+	// waking a sleeping thread costs nothing measurable.
+	Spin bool
+	// MemPattern lets ONNX Runtime plan one block for all of a run's
+	// activations from the first run of each batch size. Off: the plan
+	// holds every activation at once (417 MB over the loaded model at
+	// batch 8, against 253 MB without it).
+	MemPattern bool
+	// NoArena turns ONNX Runtime's CPU memory arena off. The arena stays
+	// on: without it every activation is a malloc, and glibc keeps the
+	// freed blocks, which peaks higher than the arena does.
+	NoArena bool
 }

@@ -151,7 +151,7 @@ func (r *Runtime) newSession(spec model.Spec, o SessionOptions, env cacheEnv) (*
 	if sess.cache != "" {
 		if _, err := os.Stat(sess.cache); err == nil {
 			// Optimising again would redo what the file already holds.
-			s, err := openSession(sess.cache, spec, outputs, threads, ort.GraphOptimizationLevelDisableAll, "")
+			s, err := openSession(sess.cache, spec, outputs, threads, ort.GraphOptimizationLevelDisableAll, "", o)
 			if err == nil {
 				sess.s, sess.fromCache = s, true
 				return sess, nil
@@ -163,7 +163,7 @@ func (r *Runtime) newSession(spec model.Spec, o SessionOptions, env cacheEnv) (*
 		}
 	}
 	tmp := sess.tempCache()
-	s, err := openSession(spec.Path, spec, outputs, threads, ort.GraphOptimizationLevelEnableAll, tmp)
+	s, err := openSession(spec.Path, spec, outputs, threads, ort.GraphOptimizationLevelEnableAll, tmp, o)
 	if err != nil {
 		if tmp != "" {
 			os.Remove(tmp)
@@ -179,9 +179,37 @@ func (r *Runtime) newSession(spec model.Spec, o SessionOptions, env cacheEnv) (*
 			sess.cache = ""
 		} else {
 			pruneCache(o.CacheDir, spec)
+			if err := sess.reopen(outputs, threads, o); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return sess, nil
+}
+
+// reopen replaces a session that has just optimised the graph with one
+// loaded from the cache file it wrote. Optimising holds the model several
+// times over (parsed, folded, pre-packed, serialised): 100-200 MB on
+// VGG16 that the C allocator keeps once freed, on top of what the run
+// then needs, unless it is handed back to the system now. A cache file
+// that does not load is not used: the model is optimised again.
+func (s *Session) reopen(outputs []string, threads int, o SessionOptions) error {
+	if err := s.s.Destroy(); err != nil {
+		return fmt.Errorf("open model %s: %w", s.spec.Name, err)
+	}
+	releaseFreedMemory()
+	r, err := openSession(s.cache, s.spec, outputs, threads, ort.GraphOptimizationLevelDisableAll, "", o)
+	if err == nil {
+		s.s = r // still "optimised now" for GraphCache: this process did it
+		return nil
+	}
+	s.cache = ""
+	r, err = openSession(s.spec.Path, s.spec, outputs, threads, ort.GraphOptimizationLevelEnableAll, "", o)
+	if err != nil {
+		return err
+	}
+	s.s = r
+	return nil
 }
 
 // tempCache creates the temporary file ONNX Runtime writes the optimised
@@ -208,8 +236,9 @@ func (s *Session) tempCache() string {
 }
 
 // openSession opens path at the given optimisation level, writing the
-// optimised graph to save unless it is "".
-func openSession(path string, spec model.Spec, outputs []string, threads int, level ort.GraphOptimizationLevel, save string) (*ort.DynamicAdvancedSession, error) {
+// optimised graph to save unless it is "", with o's spinning and memory
+// settings.
+func openSession(path string, spec model.Spec, outputs []string, threads int, level ort.GraphOptimizationLevel, save string, o SessionOptions) (*ort.DynamicAdvancedSession, error) {
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, fmt.Errorf("session options: %w", err)
@@ -224,6 +253,15 @@ func openSession(path string, spec model.Spec, outputs []string, threads int, le
 	if err := so.SetGraphOptimizationLevel(level); err != nil {
 		return nil, fmt.Errorf("set optimisation level: %w", err)
 	}
+	if err := so.SetCpuMemArena(!o.NoArena); err != nil {
+		return nil, fmt.Errorf("set memory arena: %w", err)
+	}
+	if err := so.SetMemPattern(o.MemPattern); err != nil {
+		return nil, fmt.Errorf("set memory pattern: %w", err)
+	}
+	if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", boolDigit(o.Spin)); err != nil {
+		return nil, fmt.Errorf("set spinning: %w", err)
+	}
 	if save != "" {
 		if err := so.SetOptimizedModelFilePath(save); err != nil {
 			return nil, fmt.Errorf("set optimised model path: %w", err)
@@ -234,6 +272,14 @@ func openSession(path string, spec model.Spec, outputs []string, threads int, le
 		return nil, fmt.Errorf("open model %s (%s): %w: %s", spec.Name, path, ErrModelFile, firstLine(err))
 	}
 	return s, nil
+}
+
+// boolDigit is a session config entry's "1" or "0".
+func boolDigit(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 // Run feeds batch preprocessed images (input holds batch*3*Size*Size values

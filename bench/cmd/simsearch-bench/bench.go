@@ -34,6 +34,7 @@ type config struct {
 	photos  string // testdata/photos
 	noPeers bool
 	before  string   // simsearch and this harness built from an earlier commit
+	int8    string   // the int8 model of the extract row; "" builds a stand-in
 	args    []string // as given, for the report
 }
 
@@ -74,7 +75,7 @@ func sizesFor(quick, n1m bool) sizes {
 	}
 	s := sizes{
 		photos:     []photoSize{{"2MP", 1920, 1080}, {"12MP", 4000, 3000}},
-		batches:    []int{1, 8, 16},
+		batches:    []int{1, extractor.DefaultBatch, 8},
 		threads:    []int{1, 2},
 		rawImages:  32,
 		pipeImages: map[string]int{"2MP": 64, "12MP": 32},
@@ -107,6 +108,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.photos, "photos", "testdata/photos", "sample photos with variants.csv, for dedup precision and recall")
 	fs.BoolVar(&c.noPeers, "no-peers", false, "skip hnswlib and faiss even when installed")
 	fs.StringVar(&c.before, "before", "", "`DIR` with simsearch and simsearch-bench built from an earlier commit: the cold query's \"before\" (make bench-before)")
+	fs.StringVar(&c.int8, "int8", "", "the int8 `MODEL` of the extract row, installed in -work's models (e.g. what simsearch model quantize writes); empty: a stand-in quantized here with constant scales (int8 speed, meaningless vectors)")
 	probe := fs.String("probe", "", "internal: run one measurement in this fresh process and print JSON")
 	if err := fs.Parse(args); err != nil {
 		return c, err
