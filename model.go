@@ -47,8 +47,10 @@ type ImageInfo = extractor.Info
 // nil) means the default model in the default directory, its own pooling,
 // all cores, batches of 8.
 type ModelOptions struct {
-	Dir     string        // model directory; "" means model.DefaultDir
-	Name    string        // "" means DefaultModel(Dir)
+	Dir string // model directory; "" means model.DefaultDir
+	// Name is the model; "" means DefaultModel(Dir), and for Open the
+	// database's own model, or NewDatabaseModel's for a new database.
+	Name    string
 	Pooling model.Pooling // "" means the model's default
 	Threads int           // ONNX Runtime threads; 0 means all cores
 	Batch   int           // images per network run; 0 means 8
@@ -58,6 +60,10 @@ type ModelOptions struct {
 	Library string
 	Getenv  func(string) string // the environment; nil means os.Getenv
 	Log     io.Writer           // notices (what was built); nil discards
+	// Int8Features returns the CPU's int8 instructions, which decide
+	// whether a new database gets an int8 model (NewDatabaseModel); nil
+	// reads /proc/cpuinfo.
+	Int8Features func() []string
 }
 
 // Model is an installed model ready to embed images, without any
@@ -110,6 +116,19 @@ func PrepareModel(ctx context.Context, opts *ModelOptions) (*Model, error) {
 		// consistent with what this simsearch builds.
 		fmt.Fprintf(log, "%s in %s was built with older settings; building it again\n", name, dir)
 		err = fmt.Errorf("rebuild: %w", model.ErrNotInstalled)
+	}
+	if base, ok := QuantizedFrom(name); ok && errors.Is(err, model.ErrNotInstalled) {
+		// Like vgg16-random, its int8 model is made offline, once.
+		fmt.Fprintf(log, "building %s from %s (int8, once; about a minute)\n", name, base)
+		bo := m.opts
+		bo.Name, bo.Pooling = base, ""
+		q, qerr := QuantizeModel(ctx, &bo, nil)
+		if qerr != nil {
+			return nil, fmt.Errorf("prepare %s: %w", name, qerr)
+		}
+		fmt.Fprintf(log, "%s: cosine to %s on %d reference photos: median %.3f, min %.3f\n",
+			name, base, q.Agreement.Photos, q.Agreement.Median, q.Agreement.Min)
+		s, err = model.Load(dir, name)
 	}
 	if errors.Is(err, model.ErrNotInstalled) {
 		e, ok := model.Lookup(name)

@@ -73,7 +73,11 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 	}
 	e.model = e.opts.Model
 	if e.model == nil {
-		m, err := LoadModel(ctx, e.opts.ModelOptions)
+		mo, err := withModel(&e.opts)
+		if err != nil {
+			return nil, err
+		}
+		m, err := LoadModel(ctx, mo)
 		switch {
 		case errors.Is(err, ErrModelNotInstalled) && dbExists(e.opts.DB):
 			// The database says which model it holds; what needs no
