@@ -3,6 +3,7 @@ package simsearch
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,7 +21,7 @@ const Int8Env = "SIMSEARCH_INT8"
 // Int8Speedup is how much faster the int8 VGG16 trunk ran than fp32 on a
 // CPU with AVX-512 VNNI and AMX-INT8 (issue 15: 35-38 against 10.4
 // images/s on 2 threads). A CPU with VNNI alone gains less.
-const Int8Speedup = "3x"
+const Int8Speedup = "about 3x"
 
 // ModelChoice is the model a command uses when none is named, and why.
 type ModelChoice struct {
@@ -45,11 +46,16 @@ func (c ModelChoice) Notice() string {
 	if !c.Int8 || c.Explicit || c.FromDB {
 		return ""
 	}
-	why := "int8 is " + Int8Speedup + " faster on this CPU (" + strings.Join(c.Features, ", ") + ")"
+	how := "--model " + c.Float + " (or " + Int8Env + "=off) for fp32"
 	if len(c.Features) == 0 {
-		why = Int8Env + "=on"
+		return fmt.Sprintf("using %s: %s=on, though this CPU has no VNNI or AMX to make int8 faster; %s", c.Name, Int8Env, how)
 	}
-	return fmt.Sprintf("using %s: %s and matches fp32 on the accuracy gates; --model %s (or %s=off) for fp32", c.Name, why, c.Float, Int8Env)
+	speed := "faster"
+	if slices.Contains(c.Features, "amx_int8") {
+		speed = Int8Speedup + " faster"
+	}
+	return fmt.Sprintf("using %s: int8 is %s on this CPU (%s) and matches fp32 on the accuracy gates; %s",
+		c.Name, speed, strings.Join(c.Features, ", "), how)
 }
 
 // IsInt8 reports whether name is an int8 model by its name: simsearch's

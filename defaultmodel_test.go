@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -44,8 +45,11 @@ func TestNewDatabaseModel_Int8WhereTheCPUIsFast(t *testing.T) {
 			if tt.int8 != (n != "") {
 				t.Fatalf("notice %q for int8 %v", n, tt.int8)
 			}
-			if tt.int8 && !strings.Contains(n, "--model vgg16-random ") {
+			if tt.int8 && !strings.Contains(n, "--model vgg16-random (or SIMSEARCH_INT8=off) for fp32") {
 				t.Errorf("notice %q does not say how to get fp32", n)
+			}
+			if faster := strings.Contains(n, "about 3x faster"); tt.int8 && faster != slices.Contains(tt.features, "amx_int8") {
+				t.Errorf("notice %q: a speed-up of 3x only with AMX", n)
 			}
 			for _, f := range tt.features {
 				if tt.int8 && !strings.Contains(n, f) {
