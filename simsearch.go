@@ -18,7 +18,9 @@ import (
 type Options struct {
 	DB string // database file
 	// Model embeds new photos and queries. Nil means LoadModel with
-	// ModelOptions; the engine then owns it and closes it. Open never
+	// ModelOptions, where no Name means the database's own model (a new
+	// database's: NewDatabaseModel, see ChooseModel); the engine then owns
+	// it and closes it. Open never
 	// builds, downloads or writes a model: when the model is not
 	// installed, an existing database still opens (stats, rm, check,
 	// queries by indexed photos) and whatever must embed returns
