@@ -47,7 +47,8 @@ type ImageInfo = extractor.Info
 // nil) means the default model in the default directory, its own pooling,
 // all cores, batches of 8.
 type ModelOptions struct {
-	Dir string // model directory; "" means model.DefaultDir
+	// Dir is the model directory; "" means model.DefaultDir.
+	Dir string
 	// Name is the model; "" means DefaultModel(Dir), and for Open the
 	// database's own model, or NewDatabaseModel's for a new database.
 	Name    string
@@ -102,7 +103,9 @@ func LoadModel(ctx context.Context, opts *ModelOptions) (*Model, error) {
 // missing: a catalog model that is built offline (vgg16-random,
 // vgg19-random) is built when absent or built by an older simsearch, and
 // post-processing centres are computed from the embedded reference photos
-// when the spec has none (this needs ONNX Runtime). A model that must be downloaded and is not
+// when the spec has none (this needs ONNX Runtime). The int8 model of such
+// a catalog model (vgg16-random-int8, see NewDatabaseModel) is made with
+// QuantizeModel when absent, which takes about a minute. A model that must be downloaded and is not
 // installed is ErrModelNotInstalled: see model.Pull.
 func PrepareModel(ctx context.Context, opts *ModelOptions) (*Model, error) {
 	m, err := newModel(opts)
@@ -123,11 +126,15 @@ func PrepareModel(ctx context.Context, opts *ModelOptions) (*Model, error) {
 		bo := m.opts
 		bo.Name, bo.Pooling = base, ""
 		q, qerr := QuantizeModel(ctx, &bo, nil)
-		if qerr != nil {
+		switch {
+		case errors.Is(qerr, ErrQuantizedExists):
+			// Another process made it meanwhile.
+		case qerr != nil:
 			return nil, fmt.Errorf("prepare %s: %w", name, qerr)
+		default:
+			fmt.Fprintf(log, "%s: cosine to %s on %d reference photos: median %.3f, min %.3f\n",
+				name, base, q.Agreement.Photos, q.Agreement.Median, q.Agreement.Min)
 		}
-		fmt.Fprintf(log, "%s: cosine to %s on %d reference photos: median %.3f, min %.3f\n",
-			name, base, q.Agreement.Photos, q.Agreement.Median, q.Agreement.Min)
 		s, err = model.Load(dir, name)
 	}
 	if errors.Is(err, model.ErrNotInstalled) {

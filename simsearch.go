@@ -18,13 +18,12 @@ import (
 type Options struct {
 	DB string // database file
 	// Model embeds new photos and queries. Nil means LoadModel with
-	// ModelOptions, where no Name means the database's own model (a new
-	// database's: NewDatabaseModel, see ChooseModel); the engine then owns
-	// it and closes it. Open never
-	// builds, downloads or writes a model: when the model is not
-	// installed, an existing database still opens (stats, rm, check,
-	// queries by indexed photos) and whatever must embed returns
-	// ErrModelNotInstalled.
+	// ModelOptions, where no Name means the database's own model (for a
+	// new database NewDatabaseModel's, see ChooseModel); the engine then
+	// owns it and closes it. Open never builds, downloads or writes a
+	// model: when the model is not installed, an existing database still
+	// opens (stats, rm, check, queries by indexed photos) and whatever
+	// must embed returns ErrModelNotInstalled.
 	Model        *Model
 	ModelOptions *ModelOptions // how to load the model when Model is nil
 	LockTimeout  time.Duration // wait for another process's lock; 0 means 2 s, 10 s when ReadOnly
