@@ -3,6 +3,7 @@ package simsearch
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strings"
 	"time"
@@ -142,8 +143,13 @@ func chooseModel(db string, lockTimeout time.Duration, opts *ModelOptions) (Mode
 		}
 		return ModelChoice{Name: name, Pooling: pooling, FromDB: true}, nil
 	}
-	// A missing file is a new database. One that cannot be read (damaged,
-	// too new) is left to Open, which says so with what to do about it.
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Damaged or too new: Open says so with what to do about it. It
+		// is not a new database, so it gets the fp32 default it had
+		// before there was an int8 one (check --repair opens it so).
+		return ModelChoice{Name: DefaultModel(m.opts.Dir), Pooling: m.opts.Pooling}, nil
+	}
+	// A missing file, or one that records no model yet, is a new database.
 	return NewDatabaseModel(&m.opts)
 }
 

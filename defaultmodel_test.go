@@ -1,9 +1,11 @@
 package simsearch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -149,5 +151,24 @@ func TestQuantizedFrom(t *testing.T) {
 	}
 	if !IsInt8("vgg16-int8") || !IsInt8("vgg16-random-int8") || IsInt8("vgg16-random") {
 		t.Error("IsInt8 does not go by the -int8 suffix")
+	}
+}
+
+// A database that cannot be read is not a new one: it gets no int8 guess.
+func TestChooseModel_UnreadableDatabase(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "s.db")
+	if err := os.WriteFile(db, bytes.Repeat([]byte("not bbolt "), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ChooseModel(&Options{DB: db, ModelOptions: &ModelOptions{Dir: dir, Int8Features: cpu("amx_int8")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "vgg16-random" || c.Int8 || c.FromDB {
+		t.Fatalf("damaged database: %+v, want the fp32 default", c)
+	}
+	if _, _, err := DatabaseModel(db, 0); err == nil {
+		t.Fatal("DatabaseModel of a damaged file: no error")
 	}
 }
