@@ -47,8 +47,11 @@ type ImageInfo = extractor.Info
 // nil) means the default model in the default directory, its own pooling,
 // all cores, batches of 8.
 type ModelOptions struct {
-	Dir     string        // model directory; "" means model.DefaultDir
-	Name    string        // "" means DefaultModel(Dir)
+	// Dir is the model directory; "" means model.DefaultDir.
+	Dir string
+	// Name is the model; "" means DefaultModel(Dir), and for Open the
+	// database's own model, or NewDatabaseModel's for a new database.
+	Name    string
 	Pooling model.Pooling // "" means the model's default
 	Threads int           // ONNX Runtime threads; 0 means all cores
 	Batch   int           // images per network run; 0 means 8
@@ -58,6 +61,10 @@ type ModelOptions struct {
 	Library string
 	Getenv  func(string) string // the environment; nil means os.Getenv
 	Log     io.Writer           // notices (what was built); nil discards
+	// Int8Features returns the CPU's int8 instructions, which decide
+	// whether a new database gets an int8 model (NewDatabaseModel); nil
+	// reads /proc/cpuinfo.
+	Int8Features func() []string
 }
 
 // Model is an installed model ready to embed images, without any
@@ -96,7 +103,9 @@ func LoadModel(ctx context.Context, opts *ModelOptions) (*Model, error) {
 // missing: a catalog model that is built offline (vgg16-random,
 // vgg19-random) is built when absent or built by an older simsearch, and
 // post-processing centres are computed from the embedded reference photos
-// when the spec has none (this needs ONNX Runtime). A model that must be downloaded and is not
+// when the spec has none (this needs ONNX Runtime). The int8 model of such
+// a catalog model (vgg16-random-int8, see NewDatabaseModel) is made with
+// QuantizeModel when absent, which takes about a minute. A model that must be downloaded and is not
 // installed is ErrModelNotInstalled: see model.Pull.
 func PrepareModel(ctx context.Context, opts *ModelOptions) (*Model, error) {
 	m, err := newModel(opts)
@@ -105,11 +114,29 @@ func PrepareModel(ctx context.Context, opts *ModelOptions) (*Model, error) {
 	}
 	dir, name, log := m.opts.Dir, m.opts.Name, m.opts.Log
 	s, err := model.Load(dir, name)
-	if e, ok := model.Lookup(name); err == nil && ok && e.URL == "" && stale(s, e.Spec) {
-		// Rebuilding takes seconds and keeps vectors and defaults
-		// consistent with what this simsearch builds.
+	rebuild := false
+	if e, ok := offlineEntry(name); err == nil && ok && stale(s, e.Spec) {
+		// Rebuilding takes seconds (a minute for int8) and keeps vectors
+		// and defaults consistent with what this simsearch builds.
 		fmt.Fprintf(log, "%s in %s was built with older settings; building it again\n", name, dir)
-		err = fmt.Errorf("rebuild: %w", model.ErrNotInstalled)
+		err, rebuild = fmt.Errorf("rebuild: %w", model.ErrNotInstalled), true
+	}
+	if base, ok := QuantizedFrom(name); ok && errors.Is(err, model.ErrNotInstalled) {
+		// Like vgg16-random, its int8 model is made offline, once.
+		fmt.Fprintf(log, "building %s from %s (int8, once; about a minute)\n", name, base)
+		bo := m.opts
+		bo.Name, bo.Pooling = base, ""
+		q, qerr := QuantizeModel(ctx, &bo, &QuantizeOptions{Force: rebuild})
+		switch {
+		case errors.Is(qerr, ErrQuantizedExists):
+			// Another process made it meanwhile.
+		case qerr != nil:
+			return nil, fmt.Errorf("prepare %s: %w", name, qerr)
+		default:
+			fmt.Fprintf(log, "%s: cosine to %s on %d reference photos: median %.3f, min %.3f\n",
+				name, base, q.Agreement.Photos, q.Agreement.Median, q.Agreement.Min)
+		}
+		s, err = model.Load(dir, name)
 	}
 	if errors.Is(err, model.ErrNotInstalled) {
 		e, ok := model.Lookup(name)
@@ -185,7 +212,7 @@ func (m *Model) setSpec(s model.Spec) {
 
 // notReady says why an installed spec cannot embed yet, or "".
 func notReady(s model.Spec) string {
-	if e, ok := model.Lookup(s.Name); ok && e.URL == "" && stale(s, e.Spec) {
+	if e, ok := offlineEntry(s.Name); ok && stale(s, e.Spec) {
 		return "was built by an older simsearch"
 	}
 	if len(s.Center) == 0 {
@@ -344,6 +371,18 @@ func referenceSources() []extractor.Source {
 		}}
 	}
 	return src
+}
+
+// offlineEntry is the catalog entry whose settings the model called name
+// must have when simsearch builds it offline: its own for vgg16-random
+// and vgg19-random, its base's for their int8 models (which keep the
+// base's preprocessing, pooling and threshold).
+func offlineEntry(name string) (model.Entry, bool) {
+	if base, ok := QuantizedFrom(name); ok {
+		name = base
+	}
+	e, ok := model.Lookup(name)
+	return e, ok && e.URL == ""
 }
 
 // stale reports whether an offline-built model's installed spec differs

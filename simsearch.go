@@ -18,11 +18,12 @@ import (
 type Options struct {
 	DB string // database file
 	// Model embeds new photos and queries. Nil means LoadModel with
-	// ModelOptions; the engine then owns it and closes it. Open never
-	// builds, downloads or writes a model: when the model is not
-	// installed, an existing database still opens (stats, rm, check,
-	// queries by indexed photos) and whatever must embed returns
-	// ErrModelNotInstalled.
+	// ModelOptions, where no Name means the database's own model (for a
+	// new database NewDatabaseModel's, see ChooseModel); the engine then
+	// owns it and closes it. Open never builds, downloads or writes a
+	// model: when the model is not installed, an existing database still
+	// opens (stats, rm, check, queries by indexed photos) and whatever
+	// must embed returns ErrModelNotInstalled.
 	Model        *Model
 	ModelOptions *ModelOptions // how to load the model when Model is nil
 	LockTimeout  time.Duration // wait for another process's lock; 0 means 2 s, 10 s when ReadOnly
@@ -80,7 +81,11 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 	}
 	e.model = e.opts.Model
 	if e.model == nil {
-		m, err := LoadModel(ctx, e.opts.ModelOptions)
+		mo, err := withModel(&e.opts)
+		if err != nil {
+			return nil, err
+		}
+		m, err := LoadModel(ctx, mo)
 		switch {
 		case errors.Is(err, ErrModelNotInstalled) && dbExists(e.opts.DB):
 			// The database says which model it holds; what needs no

@@ -10,7 +10,10 @@ mkdir -p "$dir"
 rm -f "$dir/demo.db"
 export SIMSEARCH_DB="$dir/demo.db"
 # Use a model already in the user's cache (pretrained vgg16 after
-# `simsearch model pull vgg16`); otherwise build vgg16-random there.
+# `simsearch model pull vgg16`); otherwise build vgg16-random there. The
+# demo database is new, so on a CPU with VNNI or AMX index uses the int8
+# model, as a user's first index would: the first demo builds it (about a
+# minute, kept in the cache). SIMSEARCH_INT8=off make demo stays fp32.
 photos=testdata/photos
 
 echo "== simsearch model prepare (default model)"

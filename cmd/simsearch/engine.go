@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 
 	"github.com/urfave/cli/v3"
 
@@ -20,19 +21,29 @@ func (e *env) dbPath(c *cli.Command) (string, error) {
 	return defaultDB(e.getenv)
 }
 
-// modelOptions are the global model flags.
+// modelOptions are the global model flags, for a command without a
+// database: no --model means simsearch.DefaultModel.
 func (e *env) modelOptions(c *cli.Command) (*simsearch.ModelOptions, error) {
+	mo, err := e.modelFlags(c)
+	if err != nil {
+		return nil, err
+	}
+	if mo.Name == "" {
+		mo.Name = simsearch.DefaultModel(mo.Dir)
+	}
+	return mo, nil
+}
+
+// modelFlags are the global model flags as given: Name "" when --model
+// is not.
+func (e *env) modelFlags(c *cli.Command) (*simsearch.ModelOptions, error) {
 	dir, err := e.modelsDir(c)
 	if err != nil {
 		return nil, err
 	}
-	name := c.String("model")
-	if name == "" {
-		name = simsearch.DefaultModel(dir)
-	}
 	return &simsearch.ModelOptions{
 		Dir:     dir,
-		Name:    name,
+		Name:    c.String("model"),
 		Pooling: model.Pooling(c.String("pooling")),
 		Threads: int(c.Int("threads")),
 		Getenv:  e.getenv,
@@ -70,25 +81,43 @@ func (e *env) engineOptions(c *cli.Command, mode engineMode) (*simsearch.Options
 	if err != nil {
 		return nil, err
 	}
-	mo, err := e.modelOptions(c)
+	mo, err := e.modelFlags(c)
 	if err != nil {
 		return nil, err
 	}
-	return &simsearch.Options{
+	opts := &simsearch.Options{
 		DB:           db,
 		ModelOptions: mo,
 		LockTimeout:  c.Duration("lock-timeout"),
 		ReadOnly:     mode == readEngine || mode == queryEngine,
 		Warm:         mode == queryEngine,
 		Log:          e.stderr,
-	}, nil
+	}
+	if mo.Name != "" {
+		return opts, nil
+	}
+	// The database's own model; a new one's default only for a command
+	// that creates it (the others fail on a missing file).
+	if _, statErr := os.Stat(db); statErr != nil && mode != indexEngine {
+		mo.Name = simsearch.DefaultModel(mo.Dir)
+		return opts, nil
+	}
+	ch, err := simsearch.ChooseModel(opts)
+	if err != nil {
+		return nil, err
+	}
+	mo.Name, mo.Pooling = ch.Name, ch.Pooling
+	if n := ch.Notice(); n != "" && mode == indexEngine {
+		fmt.Fprintln(e.stderr, n)
+	}
+	return opts, nil
 }
 
 // openEngine opens the engine from the global flags.
 func (e *env) openEngine(ctx context.Context, c *cli.Command, mode engineMode) (*engine, error) {
 	opts, err := e.engineOptions(c, mode)
 	if err != nil {
-		return nil, err
+		return nil, engineHint(err, c.String("model"), "")
 	}
 	en := &engine{}
 	if mode == indexEngine {

@@ -69,6 +69,9 @@ func TestCLI(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("SIMSEARCH_MODELS", models)
+			// fp32 by default whatever the CPU, so that no script but
+			// int8_default.txtar quantizes (a minute each).
+			env.Setenv(simsearch.Int8Env, "off")
 			env.Setenv("PHOTOS", photos)
 			env.Setenv("SIMSEARCH_ORT_LIB", os.Getenv("SIMSEARCH_ORT_LIB"))
 			env.Setenv("SIMSEARCH_DB", filepath.Join(env.WorkDir, "db", "simsearch.db"))

@@ -179,6 +179,9 @@ func modelHint(err error, name string) error {
 		name = "vgg16" // the only default that is pulled rather than built
 	}
 	en, inCatalog := model.Lookup(name)
+	if base, ok := simsearch.QuantizedFrom(name); ok && errors.Is(err, simsearch.ErrModelNotInstalled) {
+		return fmt.Errorf("%w\nhint: run `simsearch model quantize %s` (offline, about a minute), or `simsearch index` builds it", err, base)
+	}
 	switch {
 	case errors.Is(err, simsearch.ErrModelNotInstalled) && !inCatalog:
 		return fmt.Errorf("%w\nhint: `simsearch model list` shows the models; install your own export with `simsearch model register %s FILE.onnx`", err, name)

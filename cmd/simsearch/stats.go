@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v3"
@@ -35,9 +36,16 @@ func statsCommand(e *env) *cli.Command {
 				return enc.Encode(s)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			modelNote := ""
+			var notes []string
+			if simsearch.IsInt8(s.Model) {
+				notes = append(notes, "int8")
+			}
 			if s.Random {
-				modelNote = " (" + model.RandomDescription + ")"
+				notes = append(notes, model.RandomDescription)
+			}
+			modelNote := ""
+			if len(notes) > 0 {
+				modelNote = " (" + strings.Join(notes, "; ") + ")"
 			}
 			fmt.Fprintf(tw, "database\t%s\n", s.Path)
 			fmt.Fprintf(tw, "items\t%d\n", s.Items)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/urfave/cli/v3"
 
@@ -32,6 +33,7 @@ func (e *env) version() error {
 	fmt.Fprintf(e.stdout, "simsearch %s (commit %s)\n", b.Version, commit)
 	fmt.Fprintf(e.stdout, "Go: %s %s/%s\n", b.GoVersion, runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(e.stdout, "HEIC/AVIF: %s\n", simsearch.HEIFDecoder())
+	fmt.Fprintf(e.stdout, "int8: %s\n", e.int8Line())
 	v, lib, err := simsearch.RuntimeVersion(e.getenv)
 	if err != nil {
 		fmt.Fprintf(e.stdout, "ONNX Runtime: not found (%v)\n", err)
@@ -39,4 +41,26 @@ func (e *env) version() error {
 	}
 	fmt.Fprintf(e.stdout, "ONNX Runtime: %s (%s)\n", v, lib)
 	return nil
+}
+
+// int8Line says what the CPU offers for int8 and the model a new
+// database gets for it.
+func (e *env) int8Line() string {
+	ch, err := simsearch.NewDatabaseModel(&simsearch.ModelOptions{Getenv: e.getenv})
+	if err != nil {
+		return err.Error()
+	}
+	cpu := "no VNNI or AMX on this CPU"
+	if len(ch.Features) > 0 {
+		cpu = strings.Join(ch.Features, ", ")
+	}
+	switch {
+	case ch.Int8:
+		return fmt.Sprintf("%s (new databases get %s; %s=off for fp32)", cpu, ch.Name, simsearch.Int8Env)
+	case len(ch.Features) > 0 && e.getenv(simsearch.Int8Env) == "off":
+		return fmt.Sprintf("%s, turned off by %s=off (new databases get %s, fp32)", cpu, simsearch.Int8Env, ch.Name)
+	case len(ch.Features) > 0:
+		return fmt.Sprintf("%s (new databases get %s, fp32: %s-int8 is not installed)", cpu, ch.Name, ch.Name)
+	}
+	return fmt.Sprintf("%s (new databases get %s, fp32)", cpu, ch.Name)
 }
