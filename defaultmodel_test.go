@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-
 	"testing"
 
 	"github.com/simsearch/simsearch/model"
