@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"syscall"
 	"time"
@@ -18,13 +19,19 @@ func indexCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "index",
 		Usage:     "add new and changed photos under PATHs to the database, drop vanished ones",
-		ArgsUsage: "PATH...",
-		Flags: []cli.Flag{
+		ArgsUsage: "PATH... | -",
+		Description: "With - as the only PATH, the files to index are read from standard input, one a line\n" +
+			"(or NUL-separated with -0, as find -print0 writes them); a listed file that no longer exists\n" +
+			"is dropped from the database, and nothing that is not listed is.",
+		// A glob may have a comma in it.
+		DisableSliceFlagSeparator: true,
+		Flags: append(append([]cli.Flag{
 			&cli.BoolFlag{Name: "no-prune", Usage: "keep items whose files vanished"},
 			&cli.BoolFlag{Name: "hidden", Usage: "include dot-files and dot-directories"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors"},
 			&cli.StringFlag{Name: "head", Usage: "also store the top classes of the head in `FILE` (from simsearch train) for each photo embedded"},
-		},
+			&cli.BoolFlag{Name: "0", Aliases: []string{"null"}, Usage: "index -: the names on standard input are separated by NUL bytes"},
+		}, walkFlags()...), progressFlags()...),
 		Action: func(ctx context.Context, c *cli.Command) error { return e.index(ctx, c) },
 	}
 }
@@ -32,6 +39,31 @@ func indexCommand(e *env) *cli.Command {
 func (e *env) index(ctx context.Context, c *cli.Command) error {
 	if c.Args().Len() == 0 {
 		return usagef("index needs at least one PATH")
+	}
+	roots := c.Args().Slice()
+	list := slices.Contains(roots, "-")
+	if list && len(roots) > 1 {
+		return usagef("index - reads its files from standard input: give no other PATH")
+	}
+	if c.Bool("0") && !list {
+		return usagef("-0 is for index -, which reads NUL-separated names from standard input")
+	}
+	opts := &simsearch.IndexOptions{NoPrune: c.Bool("no-prune"), Hidden: c.Bool("hidden"), List: list}
+	if err := walkOptions(c, opts); err != nil {
+		return err
+	}
+	if list {
+		var err error
+		if roots, err = readList(e.stdin, c.Bool("0")); err != nil {
+			return err
+		}
+		if len(roots) == 0 {
+			return usagef("index -: no file names on standard input")
+		}
+	}
+	bar, err := progressFor(c, e.stderr, "index", "img")
+	if err != nil {
+		return err
 	}
 	var head *classify.Head
 	if path := c.String("head"); path != "" {
@@ -45,15 +77,9 @@ func (e *env) index(ctx context.Context, c *cli.Command) error {
 		return err
 	}
 	defer eng.Close()
-	bar := newProgress(e.stderr, "index", "img")
-	sum, err := eng.Index(ctx, c.Args().Slice(), &simsearch.IndexOptions{
-		NoPrune: c.Bool("no-prune"),
-		Hidden:  c.Bool("hidden"),
-		Head:    head,
-		Progress: func(p simsearch.IndexProgress) {
-			bar.set(int64(p.Done), int64(p.Total))
-		},
-	})
+	opts.Head = head
+	opts.Progress = func(p simsearch.IndexProgress) { bar.set(int64(p.Done), int64(p.Total)) }
+	sum, err := eng.Index(ctx, roots, opts)
 	bar.done()
 	if !c.Bool("quiet") || err != nil {
 		printIndexSummary(e, sum)
