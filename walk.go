@@ -44,8 +44,10 @@ type walkOptions struct {
 	// OneFileSystem does not descend into folders on another file system
 	// (mount points) than their root's.
 	OneFileSystem bool
-	// Missing lets roots that do not exist pass silently (a list of
-	// files, where a vanished one is pruned rather than an error).
+	// Missing says the roots are a list of files: one that does not
+	// exist passes silently (it is pruned rather than an error), and
+	// Exclude holds for the names in a listed path too (roots given
+	// one by one are taken as named).
 	Missing bool
 }
 
@@ -87,10 +89,10 @@ func walk(ctx context.Context, roots []string, opts walkOptions) (files []walkFi
 			}
 			return nil, nil, fmt.Errorf("walk %s: %w", root, err)
 		}
+		if opts.Missing && opts.Exclude.matchListed(abs) {
+			continue // a listed file or folder in an excluded place
+		}
 		if !st.IsDir() {
-			if opts.Exclude.matchListed(abs) {
-				continue
-			}
 			if st.Mode().IsRegular() {
 				add(abs, st)
 			} else {

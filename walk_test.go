@@ -112,8 +112,9 @@ func TestWalk_MinSize(t *testing.T) {
 }
 
 func TestWalk_MissingListedFile(t *testing.T) {
-	dir := tree(t, map[string]int{"a.jpg": 10, "@eaDir/t.jpg": 10})
-	roots := []string{filepath.Join(dir, "a.jpg"), filepath.Join(dir, "gone.jpg"), filepath.Join(dir, "@eaDir", "t.jpg")}
+	dir := tree(t, map[string]int{"a.jpg": 10, "@eaDir/t.jpg": 10, "@eaDir/b.jpg/t.jpg": 10})
+	// find -name '*.jpg' lists @eaDir/b.jpg, a folder, too.
+	roots := []string{filepath.Join(dir, "a.jpg"), filepath.Join(dir, "gone.jpg"), filepath.Join(dir, "@eaDir", "t.jpg"), filepath.Join(dir, "@eaDir", "b.jpg")}
 	wo, err := (&IndexOptions{List: true}).walkOptions(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +129,11 @@ func TestWalk_MissingListedFile(t *testing.T) {
 	wo.Missing = false
 	if _, _, err := walk(context.Background(), roots, wo); err == nil {
 		t.Error("a missing root passed without the list option")
+	}
+	// Named one by one, a root is taken as named.
+	files, _, err = walk(context.Background(), roots[2:], wo)
+	if err != nil || len(files) != 2 {
+		t.Errorf("walk of named roots under @eaDir = %v, %v; want both files", files, err)
 	}
 }
 
