@@ -68,9 +68,13 @@ func progressFlags() []cli.Flag {
 	}
 }
 
-// progressFor is the progress the command's flags ask for.
+// progressFor is the progress the command's flags ask for; --quiet
+// without --progress means none.
 func progressFor(c *cli.Command, w io.Writer, label, unit string) (*progress, error) {
 	mode := c.String("progress")
+	if mode == "" && c.Bool("quiet") {
+		mode = progressNone
+	}
 	switch mode {
 	case "", progressBar, progressPlain, progressNone:
 	default:
