@@ -14,5 +14,5 @@ func deviceOf(info fs.FileInfo) (dev uint64, ok bool) {
 	if !ok {
 		return 0, false
 	}
-	return uint64(st.Dev), true //nolint:unconvert // int32 on some platforms
+	return uint64(st.Dev), true // int32 on some platforms
 }

@@ -159,7 +159,9 @@ func (e *Engine) Watch(ctx context.Context, roots []string, opts *WatchOptions) 
 					}
 					files, _, _ := walk(ctx, []string{ev.Name}, wo)
 					for _, f := range files {
-						note(f.Path)
+						if watchable(f.Path, root, wo) { // globs relative to the root
+							note(f.Path)
+						}
 					}
 				}
 				continue
