@@ -3,6 +3,7 @@ module github.com/simsearch/simsearch
 go 1.26.8
 
 require (
+	github.com/fsnotify/fsnotify v1.10.1
 	github.com/gen2brain/avif v0.4.4
 	github.com/gen2brain/heic v0.4.5
 	github.com/rogpeppe/go-internal v1.16.0

@@ -20,6 +20,20 @@ type IndexOptions struct {
 	NoPrune  bool  // keep items whose files vanished under the roots
 	Hidden   bool  // include dot-files and dot-directories
 	MaxBytes int64 // skip files larger than this; 0 means 1 GiB
+	// Exclude skips files and folders matching these globs: one without
+	// a slash matches a name at any depth, one with a slash the path
+	// relative to its root (** for any number of folders).
+	Exclude []string
+	// NoDefaultExcludes walks into the DefaultExcludes folders too.
+	NoDefaultExcludes bool
+	MinSize           int64 // skip files smaller than this many bytes
+	OneFileSystem     bool  // do not cross mount points below a root
+	// MaxPixels refuses images declaring more pixels; 0 means the
+	// extractor's default (100 megapixels).
+	MaxPixels int64
+	// List says the roots are a list of files (index -): a listed file
+	// that does not exist is pruned, and nothing that is not listed is.
+	List bool
 	// Progress is called after each file is handled, from one goroutine.
 	Progress func(p IndexProgress)
 	// BatchSize is how many records go into one database transaction;
@@ -86,7 +100,11 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 			skip[a] = true
 		}
 	}
-	files, walkFailed, err := walk(ctx, roots, walkOptions{Hidden: o.Hidden, Skip: skip})
+	wo, err := o.walkOptions(skip)
+	if err != nil {
+		return sum, err
+	}
+	files, walkFailed, err := walk(ctx, roots, wo)
 	if err != nil {
 		return sum, err
 	}
@@ -151,6 +169,25 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 		sum.Interrupted = true
 	}
 	return sum, runErr
+}
+
+// walkOptions are the walk that o asks for.
+func (o *IndexOptions) walkOptions(skip map[string]bool) (walkOptions, error) {
+	if o.MinSize < 0 {
+		return walkOptions{}, fmt.Errorf("minimum size %d: must not be negative", o.MinSize)
+	}
+	if o.MaxPixels < 0 {
+		return walkOptions{}, fmt.Errorf("pixel limit %d: must not be negative", o.MaxPixels)
+	}
+	globs := o.Exclude
+	if !o.NoDefaultExcludes {
+		globs = append(slices.Clip(DefaultExcludes), globs...)
+	}
+	x, err := newExcluder(globs)
+	if err != nil {
+		return walkOptions{}, err
+	}
+	return walkOptions{Hidden: o.Hidden, Skip: skip, Exclude: x, MinSize: o.MinSize, OneFileSystem: o.OneFileSystem, Missing: o.List}, nil
 }
 
 // relabel gives the items their labels from c on their stored vectors,
@@ -224,7 +261,7 @@ func (e *Engine) extractInto(ctx context.Context, m *Model, files []walkFile, o 
 			// file rewritten in between is then caught by the next run.
 			metas[i] = meta{f: walkFile{Path: f.Path, Size: st.Size(), ModTime: st.ModTime().UnixNano()}, hash: sha256.Sum256(b)}
 			return b, nil
-		}}
+		}, MaxPixels: o.MaxPixels}
 	}
 	var batch []store.Record
 	var ok []string

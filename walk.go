@@ -2,6 +2,7 @@ package simsearch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -36,6 +37,29 @@ type walkFile struct {
 type walkOptions struct {
 	Hidden bool            // descend into dot-directories and take dot-files
 	Skip   map[string]bool // absolute paths never taken (the database, the model cache)
+	// Exclude skips the files and folders its globs match.
+	Exclude *excluder
+	// MinSize leaves out regular files smaller than this many bytes.
+	MinSize int64
+	// OneFileSystem does not descend into folders on another file system
+	// (mount points) than their root's.
+	OneFileSystem bool
+	// Missing says the roots are a list of files: one that does not
+	// exist passes silently (it is pruned rather than an error), and
+	// Exclude holds for the names in a listed path too (roots given
+	// one by one are taken as named).
+	Missing bool
+}
+
+// otherDevice reports whether the folder d is on another file system than
+// dev: a mount point.
+func otherDevice(d fs.DirEntry, dev uint64) bool {
+	info, err := d.Info()
+	if err != nil {
+		return false
+	}
+	got, ok := deviceOf(info)
+	return ok && got != dev
 }
 
 // walk lists the regular files under roots in lexical order. Directory
@@ -47,7 +71,7 @@ func walk(ctx context.Context, roots []string, opts walkOptions) (files []walkFi
 	failed = make(map[string]string)
 	seen := make(map[string]bool)
 	add := func(path string, info fs.FileInfo) {
-		if seen[path] {
+		if seen[path] || info.Size() < opts.MinSize {
 			return
 		}
 		seen[path] = true
@@ -60,7 +84,13 @@ func walk(ctx context.Context, roots []string, opts walkOptions) (files []walkFi
 		}
 		st, err := os.Stat(abs)
 		if err != nil {
+			if opts.Missing && errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
 			return nil, nil, fmt.Errorf("walk %s: %w", root, err)
+		}
+		if opts.Missing && opts.Exclude.matchListed(abs) {
+			continue // a listed file or folder in an excluded place
 		}
 		if !st.IsDir() {
 			if st.Mode().IsRegular() {
@@ -70,6 +100,7 @@ func walk(ctx context.Context, roots []string, opts walkOptions) (files []walkFi
 			}
 			continue
 		}
+		rootDev, haveDev := deviceOf(st)
 		err = filepath.WalkDir(abs, func(path string, d fs.DirEntry, err error) error {
 			if cerr := ctx.Err(); cerr != nil {
 				return cerr
@@ -93,8 +124,19 @@ func walk(ctx context.Context, roots []string, opts walkOptions) (files []walkFi
 				}
 				return nil
 			}
+			if path != abs && opts.Exclude != nil {
+				if rel, err := filepath.Rel(abs, path); err == nil && opts.Exclude.match(rel) {
+					if d.IsDir() {
+						return fs.SkipDir
+					}
+					return nil
+				}
+			}
 			switch t := d.Type(); {
 			case t.IsDir():
+				if path != abs && opts.OneFileSystem && haveDev && otherDevice(d, rootDev) {
+					return fs.SkipDir // a mount point
+				}
 				return nil
 			case t.IsRegular():
 				info, err := d.Info()

@@ -48,6 +48,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e))
 
 // env is what commands need from the process: streams and environment.
 type env struct {
+	stdin          io.Reader // index - reads its list of files here
 	stdout, stderr io.Writer
 	getenv         func(string) string
 }
@@ -60,7 +61,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	e := &env{stdout: stdout, stderr: stderr, getenv: getenv}
+	e := &env{stdin: os.Stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	app := &cli.Command{
 		Name:  "simsearch",
 		Usage: "find similar photos and near-duplicates in a photo collection",
@@ -108,7 +109,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		},
 	}
 	setUsageErrors(app)
-	return app.Run(ctx, args)
+	return app.Run(ctx, nullFlag(args))
+}
+
+// nullFlag spells -0 (NUL-separated names, as find and xargs write it) as
+// --null: the flag parser takes a dash and a digit for a negative number
+// and stops parsing flags there. A value of 0 is never written -0.
+func nullFlag(args []string) []string {
+	out := slices.Clone(args)
+	for i, a := range out {
+		if a == "--" {
+			break
+		}
+		if i > 0 && a == "-0" {
+			out[i] = "--null"
+		}
+	}
+	return out
 }
 
 // setUsageErrors makes flag mistakes in every subcommand exit with status 2.

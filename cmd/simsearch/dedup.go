@@ -35,7 +35,7 @@ func dedupCommand(e *env) *cli.Command {
 			"`simsearch dedup ignore` and `dedup keep` record decisions that every later run honours.",
 		// A --reference folder may have a comma in its name.
 		DisableSliceFlagSeparator: true,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.FloatFlag{Name: "threshold", Aliases: []string{"min-score"}, Usage: "minimum cosine `S` to the keeper for a near duplicate (0: the model's calibrated value, 0.72 for vgg16-random)"},
 			&cli.FloatFlag{Name: "max-score", Usage: "only pairs scoring below `S` (exact copies score 1, so 1 leaves them out; lower leaves out near-identical re-encodes too)"},
 			&cli.StringFlag{Name: "keep", Value: string(dedup.Default), Usage: "keeper `RULES`, comma-separated: pixels, bytes, taken (earliest capture), oldest, newest (file time), " +
@@ -51,7 +51,7 @@ func dedupCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "exact", Usage: "exact copies (same content hash) only"},
 			&cli.IntFlag{Name: "k", Value: 16, Usage: "neighbours examined per photo"},
 			&cli.IntFlag{Name: "ef", Usage: "HNSW search breadth (higher: misses fewer near-duplicates in very large collections, slower; default from the index)"},
-		},
+		}, walkFlags()...),
 		Commands: append([]*cli.Command{
 			dedupApplyCommand(e),
 			dedupUndoCommand(e),
@@ -110,6 +110,10 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 	if plan != "" && c.Bool("yes") {
 		return usagef("--plan writes a plan and acts on nothing; carry it out with `simsearch dedup apply %s --yes`", plan)
 	}
+	var walk simsearch.IndexOptions
+	if err := walkOptions(c, &walk); err != nil {
+		return err
+	}
 	roots := c.Args().Slice()
 	acting := action != dedup.Report && c.Bool("yes")
 	mode := readEngine
@@ -125,7 +129,7 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 	}
 	defer eng.Close()
 	if len(roots) > 0 {
-		sum, err := eng.Index(ctx, append(slices.Clip(roots), refs...), nil)
+		sum, err := eng.Index(ctx, append(slices.Clip(roots), refs...), &walk)
 		if err != nil {
 			return modelHint(err, eng.ModelName())
 		}

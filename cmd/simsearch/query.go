@@ -23,7 +23,8 @@ func queryCommand(e *env) *cli.Command {
 			&cli.IntFlag{Name: "ef", Usage: "HNSW search breadth (higher: better recall, slower; default: the one the index chose for recall@10 >= 0.95, see stats)"},
 			&cli.BoolFlag{Name: "exact", Usage: "brute-force search over every vector"},
 			&cli.FloatFlag{Name: "min-score", Usage: "drop results with cosine below `S`"},
-			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table, json or csv"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table, json, csv or paths (one result path a line, for scripts)"},
+			&cli.BoolFlag{Name: "0", Aliases: []string{"null"}, Usage: "--format paths: end each path with a NUL byte instead of a newline (for xargs -0)"},
 			&cli.StringFlag{Name: "label", Usage: "only photos labelled `NAME|WNID` (among their top 5 stored classes; a class name or WordNet id, any case)"},
 		},
 		Action: func(ctx context.Context, c *cli.Command) error { return e.query(ctx, c) },
@@ -39,9 +40,12 @@ func (e *env) query(ctx context.Context, c *cli.Command) error {
 	if c.Args().Len() == 0 {
 		return usagef("query needs at least one IMAGE")
 	}
-	format, err := formatFlag(c, "table", "json", "csv")
+	format, err := formatFlag(c, "table", "json", "csv", "paths")
 	if err != nil {
 		return err
+	}
+	if c.Bool("0") && format != "paths" {
+		return usagef("-0 is for --format paths")
 	}
 	eng, err := e.openEngine(ctx, c, queryEngine)
 	if err != nil {
@@ -61,6 +65,19 @@ func (e *env) query(ctx context.Context, c *cli.Command) error {
 		all = append(all, queryResult{Query: q, Results: m})
 	}
 	switch format {
+	case "paths":
+		end := "\n"
+		if c.Bool("0") {
+			end = "\x00"
+		}
+		for _, r := range all {
+			for _, m := range r.Results {
+				if _, err := fmt.Fprint(e.stdout, m.Path+end); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	case "json":
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")

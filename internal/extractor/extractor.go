@@ -157,6 +157,9 @@ type Source struct {
 	// Decode decodes the input by itself, outside the decode budget; it
 	// is used only when Read is nil.
 	Decode func(opts *DecodeOptions) (*RGB, Info, error)
+	// MaxPixels, when above 0, is this input's decode limit instead of
+	// the Extractor's (Options.MaxPixels), for a source with Read.
+	MaxPixels int64
 
 	named bool // decode errors say Path, as DecodeFile's do
 }
@@ -184,12 +187,15 @@ func (e *Extractor) decodeSource(ctx context.Context, b *budget, s Source) (*RGB
 	if err != nil {
 		return nil, Info{}, 0, err
 	}
-	held, err := b.acquire(ctx, decodeCost(data, &e.decode))
+	o := e.decode
+	o.Name = s.Path // a camera raw file in a plain TIFF container is known by its extension
+	if s.MaxPixels > 0 {
+		o.MaxPixels = s.MaxPixels
+	}
+	held, err := b.acquire(ctx, decodeCost(data, &o))
 	if err != nil {
 		return nil, Info{}, 0, err
 	}
-	o := e.decode
-	o.Name = s.Path // a camera raw file in a plain TIFF container is known by its extension
 	img, info, err := DecodeBytes(data, &o)
 	if err != nil && s.named {
 		err = fmt.Errorf("decode %s: %w", s.Path, err)
