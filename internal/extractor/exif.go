@@ -6,16 +6,26 @@ import (
 	"iter"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
-// EXIF is read with a small parser of our own: it needs one SHORT from the
-// first image directory (the orientation) and three strings from the Exif
-// sub-directory (the capture time), every offset it follows comes from the
-// file, and so every read is bounds-checked against the buffer. Anything
-// malformed means "as stored" (orientation 1) or "unknown" (capture time
-// 0), never an error: a photo with a damaged EXIF block is still a photo.
+// EXIF is read with a small parser of our own: it needs one SHORT and two
+// strings from the first image directory (the orientation, the camera's
+// make and model) and three strings from the Exif sub-directory (the
+// capture time), every offset it follows comes from the file, and so every
+// read is bounds-checked against the buffer. Anything malformed means "as
+// stored" (orientation 1) or "unknown" (capture time 0, empty strings),
+// never an error: a photo with a damaged EXIF block is still a photo.
+//
+// github.com/evanoberholster/imagemeta was considered; this reader was
+// kept because it already walks every container the decoders read (JPEG,
+// PNG, WebP, TIFF and the TIFF-based raw files) with bounds on every
+// offset and count, is fuzzed, and needs four more tags, not a module.
 
 const (
+	tagMake               = 0x010F
+	tagModel              = 0x0110
 	tagOrientation        = 0x0112
 	tagExifIFD            = 0x8769 // pointer to the Exif sub-directory
 	tagDateTimeOriginal   = 0x9003 // "YYYY:MM:DD HH:MM:SS", local time as the camera's clock said
@@ -168,28 +178,52 @@ func exifBlock(format string, data []byte) []byte {
 	return bytes.TrimPrefix(block, []byte("Exif\x00\x00"))
 }
 
-// exifTaken returns the capture time stored in data of the given format
-// (EXIF DateTimeOriginal in the Exif sub-directory, with its
-// SubSecTimeOriginal and OffsetTimeOriginal when present) in unix
-// nanoseconds, or 0 when there is none or it is malformed. Without an
-// offset the time is read as a wall clock in loc, as cameras write it.
+// exifMeta is what EXIF says about a photo's capture.
+type exifMeta struct {
+	Taken   int64  // unix nanoseconds, 0 when unknown; see parseEXIFTime
+	TakenAt string // RFC 3339; without a zone when the offset is unknown; "" when unknown
+	Make    string // camera maker (IFD0 Make), "" when unknown
+	Model   string // camera model (IFD0 Model), "" when unknown
+}
+
+// takenLayout is how TakenAt writes a capture time whose zone is
+// unknown: RFC 3339 without the offset, a wall clock.
+const takenLayout = "2006-01-02T15:04:05.999999999"
+
+// exifTaken returns the capture time stored in data of the given format;
+// see readEXIF.
 func exifTaken(format string, data []byte, loc *time.Location) int64 {
-	t, ok := newTIFFReader(exifBlock(format, data))
+	return readEXIF(exifBlock(format, data), loc).Taken
+}
+
+// readEXIF reads the camera's make and model from IFD0 and the capture
+// time (EXIF DateTimeOriginal in the Exif sub-directory, with its
+// SubSecTimeOriginal and OffsetTimeOriginal when present) from a
+// TIFF-structured EXIF block. Without an offset the time is read as a wall
+// clock in loc for Taken, as cameras write it, and TakenAt has no zone.
+func readEXIF(block []byte, loc *time.Location) exifMeta {
+	var m exifMeta
+	t, ok := newTIFFReader(block)
 	if !ok {
-		return 0
+		return m
 	}
 	var sub uint32
 	for e := range t.ifd0() {
-		if e.tag != tagExifIFD {
-			continue
+		switch e.tag {
+		case tagExifIFD:
+			if e.count == 1 && (e.typ == typeLong || e.typ == typeIFD) {
+				sub = t.bo.Uint32(e.value)
+			}
+		case tagMake:
+			s, _ := t.ascii(e)
+			m.Make = cleanEXIF(s)
+		case tagModel:
+			s, _ := t.ascii(e)
+			m.Model = cleanEXIF(s)
 		}
-		if e.count == 1 && (e.typ == typeLong || e.typ == typeIFD) {
-			sub = t.bo.Uint32(e.value)
-		}
-		break
 	}
 	if sub == 0 {
-		return 0
+		return m
 	}
 	var date, offset, frac string
 	for e := range t.ifd(sub) {
@@ -202,7 +236,30 @@ func exifTaken(format string, data []byte, loc *time.Location) int64 {
 			frac, _ = t.ascii(e)
 		}
 	}
-	return parseEXIFTime(date, offset, frac, loc)
+	when, zoned, ok := parseEXIFTimeZone(date, offset, frac, loc)
+	if !ok {
+		return m
+	}
+	m.Taken = when.UnixNano()
+	if zoned {
+		m.TakenAt = when.Format(time.RFC3339Nano)
+	} else {
+		m.TakenAt = when.Format(takenLayout)
+	}
+	return m
+}
+
+// cleanEXIF trims a camera string and drops what is not printable text,
+// so that a damaged or hostile block cannot put control characters in
+// the output.
+func cleanEXIF(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == ' ' || unicode.IsPrint(r) && r != utf8.RuneError {
+			return r
+		}
+		return -1
+	}, strings.ToValidUTF8(s, ""))
+	return strings.TrimSpace(s)
 }
 
 // parseEXIFTime reads an EXIF date ("2019:05:02 10:11:12"; some writers
@@ -210,22 +267,33 @@ func exifTaken(format string, data []byte, loc *time.Location) int64 {
 // ignored when malformed) and its fraction of a second ("123": 0.123 s) as
 // unix nanoseconds; 0 when the date is blank, zero or out of range.
 func parseEXIFTime(date, offset, frac string, loc *time.Location) int64 {
+	t, _, ok := parseEXIFTimeZone(date, offset, frac, loc)
+	if !ok {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// parseEXIFTimeZone is parseEXIFTime returning the time, whether its zone
+// came from offset (else it is loc), and whether there was a valid date.
+func parseEXIFTimeZone(date, offset, frac string, loc *time.Location) (time.Time, bool, bool) {
 	date = trimEXIF(date)
 	if len(date) != len("2006:01:02 15:04:05") {
-		return 0
+		return time.Time{}, false, false
 	}
 	b := []byte(date)
 	if b[4] == '-' && b[7] == '-' {
 		b[4], b[7] = ':', ':'
 	}
-	if z, ok := parseOffset(trimEXIF(offset)); ok {
+	z, zoned := parseOffset(trimEXIF(offset))
+	if zoned {
 		loc = z
 	}
 	t, err := time.ParseInLocation("2006:01:02 15:04:05", string(b), loc)
 	// UnixNano is defined from 1678 to 2262; no camera predates the range
 	// and 0 is kept for "unknown".
 	if err != nil || t.Year() < 1800 || t.Year() > 2200 {
-		return 0
+		return time.Time{}, false, false
 	}
 	frac = trimEXIF(frac)
 	if n := len(frac); n > 0 && n <= 9 {
@@ -244,7 +312,7 @@ func parseEXIFTime(date, offset, frac string, loc *time.Location) int64 {
 			t = t.Add(time.Duration(ns))
 		}
 	}
-	return t.UnixNano()
+	return t, zoned, true
 }
 
 // trimEXIF drops the spaces and NULs that writers pad EXIF strings with.
