@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/simsearch/simsearch"
+	"github.com/simsearch/simsearch/dedup"
 )
 
 func queryCommand(e *env) *cli.Command {
@@ -125,19 +126,10 @@ func dateFlag(c *cli.Command, name string) (time.Time, error) {
 	return time.Time{}, usagef("--%s %s: not a date (2024-05-01, 2024-05-01T10:00:00 or RFC 3339 such as 2024-05-01T10:00:00+02:00)", name, strconv.Quote(s))
 }
 
-// takenCell is a capture time for the table, to the minute: the zone's
-// offset when known, "-" when there is none.
+// takenCell is a capture time for the table, "-" when there is none.
 func takenCell(takenAt string) string {
 	if takenAt == "" {
 		return "-"
 	}
-	if len(takenAt) >= len("2006-01-02T15:04") {
-		day, rest := takenAt[:10], takenAt[11:]
-		out := day + " " + rest[:5]
-		if i := strings.LastIndexAny(rest, "Z+-"); i >= 0 {
-			out += rest[i:]
-		}
-		return out
-	}
-	return takenAt
+	return dedup.TakenText(takenAt)
 }
