@@ -120,7 +120,8 @@ func Decode(r io.Reader, opts *DecodeOptions) (*RGB, Info, error) {
 // declaring more than MaxPixels pixels is refused with ErrTooLarge before
 // any pixel is decoded; GIFs give their first frame; the EXIF orientation
 // (JPEG APP1, PNG eXIf, WebP EXIF, TIFF IFD0) is applied and the capture
-// time and camera read from the same block into Info; grey, palette,
+// time and camera read from the same block (for HEIC and AVIF, their Exif
+// item) into Info; grey, palette,
 // CMYK/YCCK and 16-bit images become 8-bit RGB and alpha is composited
 // over white.
 //

@@ -20,8 +20,9 @@ import (
 //
 // github.com/evanoberholster/imagemeta was considered; this reader was
 // kept because it already walks every container the decoders read (JPEG,
-// PNG, WebP, TIFF and the TIFF-based raw files) with bounds on every
-// offset and count, is fuzzed, and needs four more tags, not a module.
+// PNG, WebP, TIFF and the TIFF-based raw files; HEIF and AVIF through
+// their Exif item, heifEXIF) with bounds on every offset and count, is
+// fuzzed, and needed four more tags, not a module.
 
 const (
 	tagMake               = 0x010F
@@ -172,6 +173,8 @@ func exifBlock(format string, data []byte) []byte {
 		block = webpEXIF(data)
 	case FormatTIFF, FormatRAW: // most camera raw files are TIFF inside
 		block = data
+	case FormatHEIC, FormatAVIF:
+		block = heifEXIF(data)
 	}
 	// JPEG APP1 requires the "Exif\0\0" identifier; some writers put it in
 	// PNG and WebP chunks too.
@@ -422,4 +425,147 @@ func webpEXIF(b []byte) []byte {
 		p = end + end&1 // chunks are padded to an even size
 	}
 	return nil
+}
+
+// heifEXIF returns the TIFF-structured block of a HEIF or AVIF file's
+// Exif item (ISO/IEC 23008-12 A.2.1: a 32-bit offset to the TIFF header,
+// then the block), found through the meta box's iinf and iloc; nil when
+// there is none, it is not stored as one extent of the file itself, or
+// anything about it lies outside b. libheif and the pure-Go fallback
+// decode the same bytes, so both paths get the capture time this way.
+func heifEXIF(b []byte) []byte {
+	budget := maxBoxes
+	meta, ok := child(b, "meta", &budget)
+	if !ok || len(meta) < 4 {
+		return nil
+	}
+	meta = meta[4:] // version and flags
+	id, ok := heifItemOfType(meta, "Exif", &budget)
+	if !ok {
+		return nil
+	}
+	iloc, ok := child(meta, "iloc", &budget)
+	if !ok {
+		return nil
+	}
+	off, n, ok := ilocExtent(iloc, id)
+	if !ok || off > uint64(len(b)) || n > uint64(len(b))-off || n < 4 {
+		return nil
+	}
+	item := b[off : off+n]
+	skip := uint64(binary.BigEndian.Uint32(item))
+	if skip > uint64(len(item))-4 {
+		return nil
+	}
+	return item[4+skip:]
+}
+
+// heifItemOfType returns the ID of the first item of type typ in the
+// meta box's iinf.
+func heifItemOfType(meta []byte, typ string, budget *int) (uint32, bool) {
+	iinf, ok := child(meta, "iinf", budget)
+	if !ok || len(iinf) < 6 {
+		return 0, false
+	}
+	list := iinf[6:] // version, flags, 16-bit count
+	if iinf[0] != 0 {
+		if len(iinf) < 8 {
+			return 0, false
+		}
+		list = iinf[8:]
+	}
+	var id uint32
+	found := false
+	boxes(list, budget, func(x box) bool {
+		e := x.body
+		if x.typ != "infe" || len(e) < 4 {
+			return true
+		}
+		switch {
+		case e[0] == 2 && len(e) >= 12 && string(e[8:12]) == typ:
+			id, found = uint32(binary.BigEndian.Uint16(e[4:6])), true
+		case e[0] >= 3 && len(e) >= 14 && string(e[10:14]) == typ:
+			id, found = binary.BigEndian.Uint32(e[4:8]), true
+		}
+		return !found
+	})
+	return id, found
+}
+
+// ilocExtent returns the file offset and length of item id from an iloc
+// box body (version 0 to 2), when the item is one extent stored in the
+// file itself (construction method 0, data reference 0).
+func ilocExtent(iloc []byte, id uint32) (offset, length uint64, ok bool) {
+	r := bmffReader{b: iloc, ok: true}
+	version := r.n(1)
+	r.n(3) // flags
+	sizes := r.n(2)
+	offSize, lenSize, baseSize, idxSize := int(sizes>>12), int(sizes>>8&15), int(sizes>>4&15), int(sizes&15)
+	if version == 0 {
+		idxSize = 0
+	}
+	for _, s := range []int{offSize, lenSize, baseSize, idxSize} {
+		if s != 0 && s != 4 && s != 8 {
+			return 0, 0, false
+		}
+	}
+	count := r.n(2)
+	if version >= 2 {
+		count = r.n(4)
+	}
+	for i := uint64(0); i < count && r.ok; i++ {
+		item := r.n(2)
+		if version >= 2 {
+			item = r.n(4)
+		}
+		method := uint64(0)
+		if version >= 1 {
+			method = r.n(2) & 15
+		}
+		dataRef := r.n(2)
+		base := r.n(baseSize)
+		extents := r.n(2)
+		var off, n uint64
+		if per := uint64(idxSize + offSize + lenSize); per > 0 {
+			if extents > uint64(len(r.b)-r.at)/per {
+				return 0, 0, false
+			}
+			for range extents {
+				r.n(idxSize)
+				off, n = r.n(offSize), r.n(lenSize)
+			}
+		}
+		if !r.ok {
+			return 0, 0, false
+		}
+		if uint32(item) == id {
+			if method != 0 || dataRef != 0 || extents != 1 || base+off < base {
+				return 0, 0, false
+			}
+			return base + off, n, true
+		}
+	}
+	return 0, 0, false
+}
+
+// bmffReader reads big-endian fields of 0 to 8 bytes from b at at; it
+// starts with ok true, and after the first read past the end every read
+// gives 0 and ok is false.
+type bmffReader struct {
+	b  []byte
+	ok bool
+	at int
+}
+
+func (r *bmffReader) n(size int) uint64 {
+	if !r.ok || size > len(r.b)-r.at {
+		r.ok = false
+		return 0
+	}
+	var v uint64
+	for _, c := range r.b[r.at : r.at+size] {
+		v = v<<8 | uint64(c)
+	}
+	r.at += size
+	return v
 }

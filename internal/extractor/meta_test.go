@@ -3,6 +3,8 @@ package extractor
 import (
 	"encoding/binary"
 	"image"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -186,5 +188,73 @@ func FuzzReadEXIF(f *testing.F) {
 				t.Fatalf("camera string %q is not printable text of at most %d bytes", s, maxASCII)
 			}
 		}
+	})
+}
+
+// A HEIC or AVIF made by heif-enc from a JPEG with EXIF keeps that EXIF
+// as an Exif item: its capture time and camera come out in Info on both
+// decode paths; without EXIF they are empty.
+func TestDecode_HEIFCaptureMetadata(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join(photosDir, "cat.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	when := imagetest.EXIFTime{Original: "2023:11:12 13:14:15", Offset: "-08:00", Make: "Apple", Model: "iPhone 15 Pro"}
+	withEXIF := filepath.Join(dir, "exif.jpg")
+	if err := os.WriteFile(withEXIF, imagetest.InsertAPP1(src, imagetest.EXIFBlock(binary.BigEndian, 1, when)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, ext := range []string{"heic", "avif"} {
+		with := imagetest.HEIFEnc(t, withEXIF, filepath.Join(dir, "with."+ext), "-q", "50")
+		without := imagetest.HEIFEnc(t, filepath.Join(photosDir, "cat.jpg"), filepath.Join(dir, "without."+ext), "-q", "50")
+		if blk := heifEXIF(with); blk == nil {
+			t.Fatalf("%s: no Exif item found", ext)
+		}
+		for name, dec := range heifDecoders {
+			t.Run(ext+"/"+name, func(t *testing.T) {
+				info := Info{Format: Sniff(with)}
+				info.setEXIF(readEXIF(exifBlock(info.Format, with), time.UTC))
+				_, got, err := dec(with, DecodeOptions{MaxPixels: DefaultMaxPixels}, info)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.TakenAt != "2023-11-12T13:14:15-08:00" || got.Make != "Apple" || got.Model != "iPhone 15 Pro" {
+					t.Errorf("Info %+v, want the JPEG's capture time and camera", got)
+				}
+			})
+		}
+		_, info, err := DecodeBytes(with, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := time.Date(2023, 11, 12, 21, 14, 15, 0, time.UTC).UnixNano(); info.Taken != want || info.Model != "iPhone 15 Pro" {
+			t.Errorf("%s DecodeBytes: %+v, want taken 21:14:15 UTC by an iPhone 15 Pro", ext, info)
+		}
+		// libheif applies the container's rotation; EXIF's orientation is
+		// never applied on top.
+		if info.Orientation != 0 {
+			t.Errorf("%s: orientation %d applied from EXIF", ext, info.Orientation)
+		}
+		_, info, err = DecodeBytes(without, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.TakenAt != "" || info.Taken != 0 || info.Make != "" || info.Model != "" {
+			t.Errorf("%s without EXIF: %+v, want no capture time or camera", ext, info)
+		}
+	}
+}
+
+// FuzzHEIFEXIF checks that no file makes the Exif item finder panic or
+// return bytes outside the file.
+func FuzzHEIFEXIF(f *testing.F) {
+	f.Add([]byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		blk := heifEXIF(b)
+		if len(blk) > len(b) {
+			t.Fatalf("Exif block of %d bytes from a %d-byte file", len(blk), len(b))
+		}
+		readEXIF(blk, time.UTC)
 	})
 }
