@@ -1,6 +1,7 @@
 package extractor
 
 import (
+	"bytes"
 	"encoding/binary"
 	"image"
 	"os"
@@ -250,6 +251,7 @@ func TestDecode_HEIFCaptureMetadata(t *testing.T) {
 // return bytes outside the file.
 func FuzzHEIFEXIF(f *testing.F) {
 	f.Add([]byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"))
+	f.Add(heifWithEXIF(imagetest.EXIFBlock(binary.LittleEndian, 1, imagetest.EXIFTime{Original: "2022:01:02 03:04:05", Offset: "+09:00", Make: "Sony"})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		blk := heifEXIF(b)
 		if len(blk) > len(b) {
@@ -257,4 +259,51 @@ func FuzzHEIFEXIF(f *testing.F) {
 		}
 		readEXIF(blk, time.UTC)
 	})
+}
+
+// heifWithEXIF lays out the boxes of a HEIF file that matter to
+// heifEXIF: ftyp, a meta box whose iinf lists item 1 of type Exif and
+// whose iloc (version 0, 32-bit offsets and lengths) puts it in mdat, and
+// mdat holding the item: a zero TIFF-header offset, then block.
+func heifWithEXIF(block []byte) []byte {
+	be := binary.BigEndian
+	bx := func(typ string, body ...[]byte) []byte {
+		b := be.AppendUint32(nil, uint32(8+len(bytes.Join(body, nil))))
+		return append(append(b, typ...), bytes.Join(body, nil)...)
+	}
+	ftyp := bx("ftyp", []byte("heic\x00\x00\x00\x00mif1heic"))
+	infe := bx("infe", []byte{2, 0, 0, 0, 0, 1, 0, 0}, []byte("Exif\x00"))
+	iinf := bx("iinf", []byte{0, 0, 0, 0, 0, 1}, infe)
+	item := append(be.AppendUint32(nil, 0), block...)
+	iloc := func(off uint32) []byte {
+		body := []byte{0, 0, 0, 0, 0x44, 0x00, 0, 1, 0, 1, 0, 0, 0, 1}
+		body = be.AppendUint32(body, off)
+		return bx("iloc", be.AppendUint32(body, uint32(len(item))))
+	}
+	meta := bx("meta", []byte{0, 0, 0, 0}, iinf, iloc(0))
+	off := uint32(len(ftyp) + len(meta) + 8)
+	meta = bx("meta", []byte{0, 0, 0, 0}, iinf, iloc(off))
+	return bytes.Join([][]byte{ftyp, meta, bx("mdat", item)}, nil)
+}
+
+// heifEXIF finds the Exif item of a HEIF file laid out by hand (so this
+// runs without heif-enc) and refuses one whose extent leaves the file.
+func TestHEIFEXIF_Synthetic(t *testing.T) {
+	block := imagetest.EXIFBlock(binary.BigEndian, 1, imagetest.EXIFTime{Original: "2022:01:02 03:04:05", Make: "Apple", Model: "iPhone 13"})
+	f := heifWithEXIF(block)
+	if got := heifEXIF(f); !bytes.Equal(got, block) {
+		t.Fatalf("heifEXIF returned %d bytes, want the %d-byte block", len(got), len(block))
+	}
+	if m := readEXIF(exifBlock(FormatHEIC, f), time.UTC); m.TakenAt != "2022-01-02T03:04:05" || m.Model != "iPhone 13" {
+		t.Errorf("readEXIF of the HEIF: %+v", m)
+	}
+	if got := heifEXIF(f[:len(f)-1]); got != nil {
+		t.Errorf("truncated mdat: got %d bytes, want none", len(got))
+	}
+	// Point the TIFF-header offset past the item.
+	bad := bytes.Clone(f)
+	binary.BigEndian.PutUint32(bad[len(bad)-len(block)-4:], uint32(len(block)+1))
+	if got := heifEXIF(bad); got != nil {
+		t.Errorf("TIFF header offset past the item: got %d bytes, want none", len(got))
+	}
 }
