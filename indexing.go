@@ -320,7 +320,7 @@ func (e *Engine) extractInto(ctx context.Context, m *Model, files []walkFile, o 
 		batch = append(batch, store.Record{
 			Item: store.Item{
 				Path: r.Path, Size: m.f.Size, ModTime: m.f.ModTime, Hash: m.hash,
-				Width: r.Info.Width, Height: r.Info.Height, Format: r.Info.Format, Taken: r.Info.Taken,
+				Width: r.Info.Width, Height: r.Info.Height, Format: r.Info.Format, Taken: r.Info.Taken, TakenAt: r.Info.TakenAt, Make: r.Info.Make, Model: r.Info.Model,
 				Labels: labels,
 			},
 			Vector: r.Vector,

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/simsearch/simsearch/classify"
 	"github.com/simsearch/simsearch/index"
@@ -24,6 +25,49 @@ type QueryOptions struct {
 	// WordNet id such as n02129604) or a class name ("tiger", "Panthera
 	// tigris"), ignoring case. The search is then exact over those items.
 	Label string
+	// TakenAfter and TakenBefore, when not zero, keep only items whose
+	// capture time (Item.Taken) is at or after TakenAfter and before
+	// TakenBefore; items without a capture time never match. A capture
+	// time whose zone EXIF does not give was read as a wall clock in the
+	// local zone, so a bound in the local zone compares wall clocks. The
+	// search is then exact over those items, as for Label.
+	TakenAfter, TakenBefore time.Time
+}
+
+// filter returns the test of an item that the options ask for, nil when
+// they ask for none.
+func (o *QueryOptions) filter() func(Item) bool {
+	var tests []func(Item) bool
+	if o.Label != "" {
+		tests = append(tests, LabelMatcher(o.Label))
+	}
+	if !o.TakenAfter.IsZero() || !o.TakenBefore.IsZero() {
+		tests = append(tests, TakenMatcher(o.TakenAfter, o.TakenBefore))
+	}
+	if len(tests) == 0 {
+		return nil
+	}
+	return func(it Item) bool {
+		for _, t := range tests {
+			if !t(it) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// TakenMatcher returns a test of whether an item's capture time is at or
+// after after and before before (a zero bound is no bound); an item
+// without a capture time never passes.
+func TakenMatcher(after, before time.Time) func(Item) bool {
+	return func(it Item) bool {
+		if it.Taken == 0 {
+			return false
+		}
+		t := time.Unix(0, it.Taken)
+		return (after.IsZero() || !t.Before(after)) && (before.IsZero() || t.Before(before))
+	}
 }
 
 // Match is one query result.
@@ -61,9 +105,12 @@ func (e *Engine) QueryVector(vec []float32, self uint64, o *QueryOptions) ([]Mat
 	}
 	var hits []index.Hit
 	var err error
-	switch {
-	case o.Label != "":
-		hits, err = e.labelSearch(vec, k, o.Label)
+	if !o.TakenAfter.IsZero() && !o.TakenBefore.IsZero() && !o.TakenAfter.Before(o.TakenBefore) {
+		return nil, fmt.Errorf("taken after %s and before %s: no time is both", o.TakenAfter.Format(time.RFC3339), o.TakenBefore.Format(time.RFC3339))
+	}
+	switch match := o.filter(); {
+	case match != nil:
+		hits, err = e.filteredSearch(vec, k, match)
 	case o.Exact:
 		hits, err = e.exactSearch(vec, k)
 	default:
@@ -135,9 +182,10 @@ func (e *Engine) storedVector(abs string, st os.FileInfo) (Item, []float32, erro
 	return it, v, nil
 }
 
-// labelSearch scans the stored vectors of the items that have label.
-func (e *Engine) labelSearch(q []float32, k int, label string) ([]index.Hit, error) {
-	match := LabelMatcher(label)
+// filteredSearch scans the stored vectors of the items that match: an
+// exact search, so that a filter that keeps few items still finds their k
+// nearest (a post-filtered kNN would return fewer, or none).
+func (e *Engine) filteredSearch(q []float32, k int, match func(Item) bool) ([]index.Hit, error) {
 	want := map[uint64]bool{}
 	err := e.db.ForEachItem(func(it Item) error {
 		if match(it) {

@@ -304,7 +304,7 @@ func layoutOf(t *testing.T, b []byte) *fileLayout {
 			case flags != 0: // a bucket
 			case ksize == 8 && vsize == 4*dims:
 				l.vectors = append(l.vectors, span{v, vsize, "the vector of item " + keyText(string(b[k:v]))})
-			case ksize == 8 && vsize > 2 && b[v] >= 1 && b[v] <= 3 && int(b[v+1]) < 128 && 2+int(b[v+1]) < vsize:
+			case ksize == 8 && vsize > 2 && b[v] >= 1 && b[v] <= 4 && int(b[v+1]) < 128 && 2+int(b[v+1]) < vsize:
 				id := keyText(string(b[k:v]))
 				l.items = append(l.items, [2]span{{v, vsize, "the record of item " + id}, {v + 2, int(b[v+1]), "the path of item " + id}})
 				l.itemPages = appendOnce(l.itemPages, p)

@@ -155,7 +155,7 @@ func flipPathInItem(t *testing.T, db, photo string, at int, to byte) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := append([]byte{3, byte(len(photo))}, photo...) // item codec 3
+	rec := append([]byte{4, byte(len(photo))}, photo...) // item codec 4
 	n := 0
 	for i := bytes.Index(b, rec); i >= 0; i = bytes.Index(b, rec) {
 		b[i+2+at] = to

@@ -121,6 +121,7 @@ type htmlCard struct {
 	Pair                bool // the keeper's raw or JPEG twin, kept
 	Width, Height       int
 	Size                int64
+	Taken, Camera       string // capture time (TakenText) and camera, "" when unknown
 	Thumb               int
 }
 
@@ -141,10 +142,11 @@ func htmlCards(groups []Group) ([]thumbJob, [][]htmlCard) {
 	cards := make([][]htmlCard, len(groups))
 	for i, g := range groups {
 		k := g.Keeper
-		cards[i] = append(cards[i], htmlCard{Path: k.Path, Keeper: true, Reason: g.KeeperReason, Protected: g.KeeperProtected, Width: k.Width, Height: k.Height, Size: k.Size, Thumb: thumb(k)})
+		cards[i] = append(cards[i], htmlCard{Path: k.Path, Keeper: true, Reason: g.KeeperReason, Protected: g.KeeperProtected, Width: k.Width, Height: k.Height, Size: k.Size,
+			Taken: TakenText(k.TakenAt), Camera: camera(k), Thumb: thumb(k)})
 		for _, m := range g.Members {
 			cards[i] = append(cards[i], htmlCard{Path: m.Path, Reason: string(m.Reason), Protected: m.Protected, Pair: m.Pair, Score: strconv.FormatFloat(float64(m.Score), 'f', 4, 32),
-				Width: m.Width, Height: m.Height, Size: m.Size, Thumb: thumb(m.Item)})
+				Width: m.Width, Height: m.Height, Size: m.Size, Taken: TakenText(m.TakenAt), Camera: camera(m.Item), Thumb: thumb(m.Item)})
 		}
 	}
 	return jobs, cards
@@ -414,9 +416,9 @@ var pageTemplate = template.Must(template.New("report").Parse(`<!doctype html>
 body{font-family:sans-serif;margin:1em;background:#f6f6f6}
 nav{margin:.5em 0 1em;line-height:2}
 nav a,nav b{display:inline-block;min-width:2em;text-align:center}
-.group{background:#fff;margin:0 0 1em;padding:.5em;border-radius:6px;overflow-x:auto;white-space:nowrap;content-visibility:auto;contain-intrinsic-size:auto 340px}
+.group{background:#fff;margin:0 0 1em;padding:.5em;border-radius:6px;overflow-x:auto;white-space:nowrap;content-visibility:auto;contain-intrinsic-size:auto 360px}
 .group h2{font-size:16px;margin:.2em 0 .4em}
-.card{display:inline-block;vertical-align:top;width:200px;height:286px;overflow:hidden;margin:4px;padding:4px;border:3px solid #ddd;white-space:normal;font-size:12px;word-break:break-all}
+.card{display:inline-block;vertical-align:top;width:200px;height:306px;overflow:hidden;margin:4px;padding:4px;border:3px solid #ddd;white-space:normal;font-size:12px;word-break:break-all}
 .keep{border-color:#2a2}
 .thumb{width:192px;height:192px;margin:auto;display:flex;align-items:center;justify-content:center;background:#eee;overflow:hidden}
 .thumb img{max-width:192px;max-height:192px}
@@ -429,7 +431,7 @@ nav a,nav b{display:inline-block;min-width:2em;text-align:center}
 {{range .Rows}}<div class="group"><h2>Group {{.Number}}: {{.Copies}} {{if eq .Copies 1}}copy{{else}}copies{{end}}, {{.Bytes}}</h2>
 {{range .Cards}}<div class="card{{if .Keeper}} keep{{end}}"><div class="thumb">{{if .Src}}<img loading="lazy" decoding="async" alt="" src="{{.Src}}">{{else}}<p>(no preview: {{.Note}})</p>{{end}}</div>
 <p class="tag">{{if .Keeper}}KEEP{{with .Reason}}: {{.}}{{end}}{{else}}{{.Reason}} {{.Score}}{{end}}{{if .Protected}} (reference, never touched){{end}}{{if .Pair}} (raw+JPEG pair of one shot: both kept){{end}}</p>
-<p>{{.Width}}×{{.Height}}, {{.Size}} bytes</p><p>{{.Path}}</p></div>
+<p>{{.Width}}×{{.Height}}, {{.Size}} bytes</p>{{if or .Taken .Camera}}<p class="taken">{{with .Taken}}taken {{.}}{{end}}{{if and .Taken .Camera}}, {{end}}{{.Camera}}</p>{{end}}<p>{{.Path}}</p></div>
 {{end}}</div>
 {{end}}{{template "nav" .}}</body></html>
 `))

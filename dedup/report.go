@@ -8,6 +8,7 @@ import (
 	"image"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -134,16 +135,44 @@ func orDash(s string) string {
 
 func writeCSV(w io.Writer, groups []Group) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"group", "role", "reason", "score", "path", "keeper", "width", "height", "bytes", "keeper_reason", "protected"})
+	cw.Write([]string{"group", "role", "reason", "score", "path", "keeper", "width", "height", "bytes", "keeper_reason", "protected",
+		"format", "taken", "camera_make", "camera_model"})
 	for i, g := range groups {
 		k := g.Keeper
 		cw.Write([]string{strconv.Itoa(i + 1), "keep", "", "", k.Path, k.Path, strconv.Itoa(k.Width), strconv.Itoa(k.Height), strconv.FormatInt(k.Size, 10),
-			g.KeeperReason, strconv.FormatBool(g.KeeperProtected)})
+			g.KeeperReason, strconv.FormatBool(g.KeeperProtected), k.Format, k.TakenAt, k.Make, k.Model})
 		for _, m := range g.Members {
 			cw.Write([]string{strconv.Itoa(i + 1), role(m), string(m.Reason), strconv.FormatFloat(float64(m.Score), 'f', 4, 32), m.Path, k.Path,
-				strconv.Itoa(m.Width), strconv.Itoa(m.Height), strconv.FormatInt(m.Size, 10), g.KeeperReason, strconv.FormatBool(m.Protected)})
+				strconv.Itoa(m.Width), strconv.Itoa(m.Height), strconv.FormatInt(m.Size, 10), g.KeeperReason, strconv.FormatBool(m.Protected),
+				m.Format, m.TakenAt, m.Make, m.Model})
 		}
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// TakenText is a capture time (Item.TakenAt) for people, to the minute:
+// "2019-05-02 10:11+02:00", or "2019-05-02 10:11" when its zone is
+// unknown; "" when there is none.
+func TakenText(takenAt string) string {
+	if len(takenAt) < len("2006-01-02T15:04") || takenAt[10] != 'T' {
+		return takenAt
+	}
+	out := takenAt[:10] + " " + takenAt[11:16]
+	if i := strings.LastIndexAny(takenAt[11:], "Z+-"); i >= 0 {
+		out += takenAt[11+i:]
+	}
+	return out
+}
+
+// camera is an item's camera for people: make and model, without the make
+// when the model repeats it ("Canon EOS 5D", not "Canon Canon EOS 5D").
+func camera(it Item) string {
+	switch {
+	case it.Model == "":
+		return it.Make
+	case it.Make == "" || strings.HasPrefix(strings.ToLower(it.Model), strings.ToLower(it.Make)):
+		return it.Model
+	}
+	return it.Make + " " + it.Model
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"html"
 	"image"
 	"image/color"
 	"image/png"
@@ -36,7 +37,7 @@ func TestWriteReport(t *testing.T) {
 	}
 	ref := filepath.Join(dir, "ref", "keep.png")
 	groups := []Group{{
-		Keeper:       store.Item{Path: keeper, Width: 300, Height: 200, Size: 1000},
+		Keeper:       store.Item{Path: keeper, Width: 300, Height: 200, Size: 1000, Format: "png", TakenAt: "2019-05-02T10:11:12+02:00", Make: "Canon", Model: "Canon EOS 5D"},
 		KeeperReason: "most pixels (300×200)",
 		Members: []Member{
 			{Item: store.Item{Path: broken, Width: 150, Height: 100, Size: 12}, Score: 0.93, Reason: Near},
@@ -80,6 +81,12 @@ func TestWriteReport(t *testing.T) {
 			if !strings.Contains(out, `"keeper_reason": "most pixels (300×200)"`) || !strings.Contains(out, `"protected": true`) {
 				t.Errorf("json lacks keeper_reason or protected:\n%s", out)
 			}
+			if k := r.Groups[0].Keeper; k.TakenAt != "2019-05-02T10:11:12+02:00" || k.Make != "Canon" || k.Model != "Canon EOS 5D" {
+				t.Errorf("json keeper capture time %q, camera %q %q", k.TakenAt, k.Make, k.Model)
+			}
+			if n := strings.Count(out, `"taken": ""`); n != 2 {
+				t.Errorf("json has %d empty capture times, want 2 (the members):\n%s", n, out)
+			}
 		}},
 		{CSV, func(t *testing.T, out string) {
 			rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
@@ -96,8 +103,18 @@ func TestWriteReport(t *testing.T) {
 				{"most pixels (300×200)", "true"},
 			}
 			for i, w := range want {
-				if i < len(rows) && (len(rows[i]) != 11 || rows[i][9] != w[0] || rows[i][10] != w[1]) {
+				if i < len(rows) && (len(rows[i]) != 15 || rows[i][9] != w[0] || rows[i][10] != w[1]) {
 					t.Errorf("csv row %d = %q, want it to end %q", i, rows[i], w)
+				}
+			}
+			wantMeta := [][]string{
+				{"format", "taken", "camera_make", "camera_model"},
+				{"png", "2019-05-02T10:11:12+02:00", "Canon", "Canon EOS 5D"},
+				{"", "", "", ""},
+			}
+			for i, w := range wantMeta {
+				if i < len(rows) && len(rows[i]) == 15 && strings.Join(rows[i][11:], ",") != strings.Join(w, ",") {
+					t.Errorf("csv row %d ends %q, want %q", i, rows[i][11:], w)
 				}
 			}
 			if len(rows) == 4 && rows[3][1] != "ref" {
@@ -116,6 +133,9 @@ func TestWriteReport(t *testing.T) {
 			}
 			if !strings.Contains(out, "no preview") {
 				t.Error("broken file not explained")
+			}
+			if n := strings.Count(out, `<p class="taken">`); n != 1 || !strings.Contains(html.UnescapeString(out), `<p class="taken">taken 2019-05-02 10:11+02:00, Canon EOS 5D</p>`) {
+				t.Errorf("%d capture lines, want the keeper's alone: taken 2019-05-02 10:11+02:00, Canon EOS 5D", n)
 			}
 			if strings.Contains(out, "src=\"http") || strings.Contains(out, "<link") {
 				t.Error("report is not self-contained")
@@ -141,4 +161,31 @@ func decodePNG(path string) (image.Image, error) {
 	}
 	defer f.Close()
 	return png.Decode(f)
+}
+
+func TestTakenTextAndCamera(t *testing.T) {
+	for in, want := range map[string]string{
+		"2019-05-02T10:11:12+02:00":     "2019-05-02 10:11+02:00",
+		"2019-05-02T10:11:12.25Z":       "2019-05-02 10:11Z",
+		"2019-05-02T10:11:12-05:30":     "2019-05-02 10:11-05:30",
+		"2019-05-02T10:11:12":           "2019-05-02 10:11",
+		"2019-05-02T10:11:12.123456789": "2019-05-02 10:11",
+		"":                              "",
+	} {
+		if got := TakenText(in); got != want {
+			t.Errorf("TakenText(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, tt := range []struct{ make, model, want string }{
+		{"Canon", "Canon EOS 5D", "Canon EOS 5D"},
+		{"NIKON CORPORATION", "NIKON D850", "NIKON CORPORATION NIKON D850"},
+		{"Apple", "iPhone 15 Pro", "Apple iPhone 15 Pro"},
+		{"", "X-T4", "X-T4"},
+		{"FUJIFILM", "", "FUJIFILM"},
+		{"", "", ""},
+	} {
+		if got := camera(Item{Make: tt.make, Model: tt.model}); got != tt.want {
+			t.Errorf("camera(%q, %q) = %q, want %q", tt.make, tt.model, got, tt.want)
+		}
+	}
 }

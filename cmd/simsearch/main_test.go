@@ -17,6 +17,7 @@ import (
 
 	"github.com/simsearch/simsearch"
 	"github.com/simsearch/simsearch/classify"
+	"github.com/simsearch/simsearch/internal/extractor/imagetest"
 	"github.com/simsearch/simsearch/internal/onnx"
 	"github.com/simsearch/simsearch/internal/onnx/onnxtest"
 	"github.com/simsearch/simsearch/internal/store"
@@ -119,6 +120,19 @@ func TestCLI(t *testing.T) {
 				ts.Check(err)
 				ts.Check(flipDataPage(b))
 				ts.Check(os.WriteFile(ts.MkAbs(args[0]), b, 0o600))
+			},
+			// exifjpeg SRC DST DATE OFFSET MAKE MODEL writes the JPEG SRC
+			// to DST with an APP1 EXIF block holding DateTimeOriginal
+			// ("2019:05:02 10:11:12"), OffsetTimeOriginal, Make and Model
+			// (empty ones left out).
+			"exifjpeg": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 6 {
+					ts.Fatalf("usage: exifjpeg SRC DST DATE OFFSET MAKE MODEL")
+				}
+				jpg, err := os.ReadFile(ts.MkAbs(args[0]))
+				ts.Check(err)
+				block := imagetest.EXIFBlock(binary.BigEndian, 1, imagetest.EXIFTime{Original: args[2], Offset: args[3], Make: args[4], Model: args[5]})
+				ts.Check(os.WriteFile(ts.MkAbs(args[1]), imagetest.InsertAPP1(jpg, block), 0o600))
 			},
 			// truncatefile FILE SIZE cuts FILE to SIZE bytes.
 			"truncatefile": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/simsearch/simsearch"
+	"github.com/simsearch/simsearch/dedup"
 )
 
 func queryCommand(e *env) *cli.Command {
@@ -26,6 +29,8 @@ func queryCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table, json, csv or paths (one result path a line, for scripts)"},
 			&cli.BoolFlag{Name: "0", Aliases: []string{"null"}, Usage: "--format paths: end each path with a NUL byte instead of a newline (for xargs -0)"},
 			&cli.StringFlag{Name: "label", Usage: "only photos labelled `NAME|WNID` (among their top 5 stored classes; a class name or WordNet id, any case)"},
+			&cli.StringFlag{Name: "taken-after", Usage: "only photos taken at or after `DATE` (2024-05-01, local midnight, or RFC 3339; EXIF capture time)"},
+			&cli.StringFlag{Name: "taken-before", Usage: "only photos taken before `DATE` (2024-05-01, local midnight, or RFC 3339)"},
 		},
 		Action: func(ctx context.Context, c *cli.Command) error { return e.query(ctx, c) },
 	}
@@ -53,6 +58,12 @@ func (e *env) query(ctx context.Context, c *cli.Command) error {
 	}
 	defer eng.Close()
 	opts := &simsearch.QueryOptions{K: int(c.Int("k")), Ef: int(c.Int("ef")), Exact: c.Bool("exact"), MinScore: float32(c.Float("min-score")), Label: c.String("label")}
+	if opts.TakenAfter, err = dateFlag(c, "taken-after"); err != nil {
+		return err
+	}
+	if opts.TakenBefore, err = dateFlag(c, "taken-before"); err != nil {
+		return err
+	}
 	var all []queryResult
 	for _, q := range c.Args().Slice() {
 		m, err := eng.Query(ctx, q, opts)
@@ -84,11 +95,12 @@ func (e *env) query(ctx context.Context, c *cli.Command) error {
 		return enc.Encode(all)
 	case "csv":
 		w := csv.NewWriter(e.stdout)
-		w.Write([]string{"query", "rank", "score", "path", "id", "width", "height", "bytes"})
+		w.Write([]string{"query", "rank", "score", "path", "id", "width", "height", "bytes", "format", "taken", "camera_make", "camera_model"})
 		for _, r := range all {
 			for _, m := range r.Results {
 				w.Write([]string{r.Query, strconv.Itoa(m.Rank), strconv.FormatFloat(float64(m.Score), 'f', 4, 32), m.Path,
-					strconv.FormatUint(m.ID, 10), strconv.Itoa(m.Width), strconv.Itoa(m.Height), strconv.FormatInt(m.Size, 10)})
+					strconv.FormatUint(m.ID, 10), strconv.Itoa(m.Width), strconv.Itoa(m.Height), strconv.FormatInt(m.Size, 10),
+					m.Format, m.TakenAt, m.Make, m.Model})
 			}
 		}
 		w.Flush()
@@ -100,14 +112,41 @@ func (e *env) query(ctx context.Context, c *cli.Command) error {
 		}
 		fmt.Fprintf(e.stdout, "%s\n", r.Query)
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "RANK\tSCORE\tSIZE\tPATH")
+		fmt.Fprintln(tw, "RANK\tSCORE\tSIZE\tTAKEN\tPATH")
 		for _, m := range r.Results {
-			fmt.Fprintf(tw, "%d\t%.4f\t%dx%d\t%s\n", m.Rank, m.Score, m.Width, m.Height, m.Path)
+			fmt.Fprintf(tw, "%d\t%.4f\t%dx%d\t%s\t%s\n", m.Rank, m.Score, m.Width, m.Height, takenCell(m.TakenAt), m.Path)
 		}
 		if len(r.Results) == 0 {
-			fmt.Fprintln(tw, "-\t-\t-\t(no results)")
+			fmt.Fprintln(tw, "-\t-\t-\t-\t(no results)")
 		}
 		tw.Flush()
 	}
 	return nil
+}
+
+// dateFlag parses a --taken-* flag: a day (2024-05-01, midnight local
+// time), a local date and time (2024-05-01T10:00:00) or RFC 3339 with a
+// zone; the zero time when the flag is not set.
+func dateFlag(c *cli.Command, name string) (time.Time, error) {
+	s := strings.TrimSpace(c.String(name))
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02", "2006-01-02T15:04:05", "2006-01-02T15:04"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, usagef("--%s %s: not a date (2024-05-01, 2024-05-01T10:00:00 or RFC 3339 such as 2024-05-01T10:00:00+02:00)", name, strconv.Quote(s))
+}
+
+// takenCell is a capture time for the table, "-" when there is none.
+func takenCell(takenAt string) string {
+	if takenAt == "" {
+		return "-"
+	}
+	return dedup.TakenText(takenAt)
 }

@@ -61,6 +61,18 @@ type Info struct {
 	// nanoseconds, 0 when unknown; a date without OffsetTimeOriginal is
 	// read in the local time zone.
 	Taken int64 `json:"taken_ns,omitempty"`
+	// TakenAt is the same capture time as EXIF wrote it, in RFC 3339:
+	// with its offset when OffsetTimeOriginal gave one, and without a zone
+	// ("2019-05-02T10:11:12", the camera's wall clock) when the zone is
+	// unknown; "" when there is no capture time.
+	TakenAt string `json:"taken,omitempty"`
+	Make    string `json:"camera_make,omitempty"`  // EXIF Make, "" when unknown
+	Model   string `json:"camera_model,omitempty"` // EXIF Model, "" when unknown
+}
+
+// setEXIF copies what EXIF says about the capture into info.
+func (info *Info) setEXIF(m exifMeta) {
+	info.Taken, info.TakenAt, info.Make, info.Model = m.Taken, m.TakenAt, m.Make, m.Model
 }
 
 // RGB is a decoded, oriented image with 3 bytes per pixel, row-major,
@@ -108,7 +120,8 @@ func Decode(r io.Reader, opts *DecodeOptions) (*RGB, Info, error) {
 // declaring more than MaxPixels pixels is refused with ErrTooLarge before
 // any pixel is decoded; GIFs give their first frame; the EXIF orientation
 // (JPEG APP1, PNG eXIf, WebP EXIF, TIFF IFD0) is applied and the capture
-// time read from the same block into Info.Taken; grey, palette,
+// time and camera read from the same block (for HEIC and AVIF, their Exif
+// item) into Info; grey, palette,
 // CMYK/YCCK and 16-bit images become 8-bit RGB and alpha is composited
 // over white.
 //
@@ -140,7 +153,7 @@ func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error)
 	case decFn == nil && format != FormatHEIC && format != FormatAVIF && format != FormatRAW:
 		return nil, info, fmt.Errorf("%w %s", ErrUnsupported, format)
 	}
-	info.Taken = exifTaken(format, b, time.Local)
+	info.setEXIF(readEXIF(exifBlock(format, b), time.Local))
 	// Decoders of hostile input have panicked before and may again; one
 	// bad file must not take a whole indexing run down.
 	defer func() {
@@ -185,7 +198,8 @@ func DecodeBytes(b []byte, opts *DecodeOptions) (img *RGB, info Info, err error)
 // decodeRAW decodes the largest JPEG preview of a camera raw file (see
 // rawPreview). The raw file's own orientation applies when the preview
 // carries none; Info has the preview's size, which is what was indexed,
-// and the raw file's capture time.
+// and the raw file's capture time and camera (the preview's when the raw
+// file has none).
 func decodeRAW(b []byte, o DecodeOptions, info Info) (*RGB, Info, error) {
 	jpg, rawOrient, err := rawPreview(b)
 	if err != nil {
@@ -203,8 +217,13 @@ func decodeRAW(b []byte, o DecodeOptions, info Info) (*RGB, Info, error) {
 			info.Width, info.Height = info.Height, info.Width
 		}
 	}
+	// CR3 and RAF are no TIFF, and some raw files keep EXIF only in
+	// their preview.
 	if info.Taken == 0 {
-		info.Taken = pinfo.Taken
+		info.Taken, info.TakenAt = pinfo.Taken, pinfo.TakenAt
+	}
+	if info.Make == "" && info.Model == "" {
+		info.Make, info.Model = pinfo.Make, pinfo.Model
 	}
 	return img, info, nil
 }

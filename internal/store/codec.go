@@ -11,8 +11,9 @@ import (
 // codec version, decoded alongside the old ones; the schema version changes
 // with it, since old binaries could no longer read the records written
 // from then on. Codec 1 had no capture time (Taken); codec 2 appends it;
-// codec 3 appends the label sets.
-const itemCodec = 3
+// codec 3 appends the label sets; codec 4 the capture time as EXIF wrote
+// it (TakenAt) and the camera.
+const itemCodec = 4
 
 // failureCodec is the first byte of an encoded failure record.
 const failureCodec = 1
@@ -27,7 +28,8 @@ var errShort = errors.New("record is truncated")
 //	state byte, varint taken (unix ns, 0 unknown; since codec 2),
 //	uvarint label sets (since codec 3), each: uvarint len + source,
 //	uvarint labels, each: uvarint len + id, uvarint len + name,
-//	little-endian float32 probability
+//	little-endian float32 probability, uvarint len + taken text,
+//	uvarint len + camera make, uvarint len + camera model (since codec 4)
 func appendItem(dst []byte, it Item) []byte {
 	dst = append(dst, itemCodec)
 	dst = binary.AppendUvarint(dst, uint64(len(it.Path)))
@@ -51,7 +53,9 @@ func appendItem(dst []byte, it Item) []byte {
 			dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(l.Prob))
 		}
 	}
-	return dst
+	dst = appendString(dst, it.TakenAt)
+	dst = appendString(dst, it.Make)
+	return appendString(dst, it.Model)
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -126,6 +130,14 @@ func decodeItem(b []byte) (Item, error) {
 	}
 	if c >= 3 {
 		it.Labels = d.labels()
+	}
+	if c >= 4 {
+		it.TakenAt = d.string()
+		it.Make = d.string()
+		it.Model = d.string()
+		if it.TakenAt != "" && !validTakenAt(it.TakenAt) && d.err == nil {
+			d.err = fmt.Errorf("capture time %q is not RFC 3339", it.TakenAt)
+		}
 	}
 	if d.err == nil && len(d.b) > 0 {
 		return Item{}, fmt.Errorf("%d stray bytes after item", len(d.b))

@@ -21,6 +21,9 @@ func TestItemCodec_RoundTrip(t *testing.T) {
 		{"zero", Item{}},
 		{"typical", testItem(2)},
 		{"labelled", testItem(3)},
+		{"camera and zoned time", testItem(10)},
+		{"camera and wall-clock time", testItem(5)},
+		{"camera only", Item{Path: "/a.jpg", Make: "Apple", Model: "iPhone 15 Pro"}},
 		{"empty label set", Item{Path: "/a.png", Labels: []LabelSet{{Source: "head"}}}},
 		{"missing", full},
 		{"extremes", Item{Path: strings.Repeat("é/", 2000), Size: math.MinInt64, ModTime: math.MaxInt64,
@@ -46,16 +49,22 @@ func TestItemCodec_Compact(t *testing.T) {
 	it := testItem(4)
 	b := appendItem(nil, it)
 	// codec + path + size + mtime + hash + sides + format + state + taken
-	// + no label sets, in varints: well under what JSON (with a hex hash)
+	// + no label sets + three empty strings, in varints: well under what JSON (with a hex hash)
 	// would take.
-	if max := 1 + 1 + len(it.Path) + 4 + 9 + 32 + 3 + 3 + 1 + len(it.Format) + 1 + 9 + 1; len(b) > max {
+	if max := 1 + 1 + len(it.Path) + 4 + 9 + 32 + 3 + 3 + 1 + len(it.Format) + 1 + 9 + 1 + 3; len(b) > max {
 		t.Errorf("encoded item is %d bytes, want at most %d", len(b), max)
 	}
 }
 
 func TestDecodeItem_RejectsGarbage(t *testing.T) {
 	good := appendItem(nil, testItem(2))
-	labelled := appendItem(nil, testItem(3))
+	labelled := appendItemCodec3(testItem(3))
+	camera := appendItem(nil, testItem(10))
+	// A codec 4 record whose capture time is EXIF's own text.
+	badTaken := append(appendItemCodec3(testItem(2)), 19)
+	badTaken = append(badTaken, "2019:05:02 10:11:12"...)
+	badTaken = append(badTaken, 0, 0)
+	badTaken[0] = 4
 	tests := []struct {
 		name    string
 		b       []byte
@@ -74,6 +83,9 @@ func TestDecodeItem_RejectsGarbage(t *testing.T) {
 		{"labelled, truncated", labelled[:len(labelled)-3], "truncated"},
 		{"labelled, stray byte", append(slices.Clip(labelled), 0), "stray"},
 		{"probability out of range", append(labelled[:len(labelled)-4:len(labelled)-4], 0, 0, 0xc0, 0x7f), "out of range"},
+		{"camera, truncated", camera[:len(camera)-2], "truncated"},
+		{"camera, stray byte", append(slices.Clip(camera), 0), "stray"},
+		{"capture time not RFC 3339", badTaken, "not RFC 3339"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,8 +130,8 @@ func TestDecodeItem_Codec1(t *testing.T) {
 	if _, err := decodeItem(append(slices.Clip(old), 0)); err == nil || !strings.Contains(err.Error(), "stray") {
 		t.Errorf("codec 1 record with a trailing byte: %v, want a stray-byte error", err)
 	}
-	if b := appendItem(nil, got); b[0] != itemCodec || len(b) != len(old)+2 {
-		t.Errorf("re-encoded as codec %d in %d bytes, want codec %d in %d", b[0], len(b), itemCodec, len(old)+2)
+	if b := appendItem(nil, got); b[0] != itemCodec || len(b) != len(old)+5 {
+		t.Errorf("re-encoded as codec %d in %d bytes, want codec %d in %d", b[0], len(b), itemCodec, len(old)+5)
 	}
 }
 
@@ -132,7 +144,7 @@ func appendItemCodec2(it Item) []byte {
 }
 
 // Records written before labels were stored still decode, without labels;
-// re-encoded they gain one byte (no label sets).
+// re-encoded they gain four bytes (no label sets, three empty strings).
 func TestDecodeItem_Codec2(t *testing.T) {
 	want := testItem(42)
 	old := appendItemCodec2(want)
@@ -146,8 +158,56 @@ func TestDecodeItem_Codec2(t *testing.T) {
 	if _, err := decodeItem(append(slices.Clip(old), 0)); err == nil || !strings.Contains(err.Error(), "stray") {
 		t.Errorf("codec 2 record with a trailing byte: %v, want a stray-byte error", err)
 	}
-	if b := appendItem(nil, got); b[0] != itemCodec || len(b) != len(old)+1 {
-		t.Errorf("re-encoded as codec %d in %d bytes, want codec %d in %d", b[0], len(b), itemCodec, len(old)+1)
+	if b := appendItem(nil, got); b[0] != itemCodec || len(b) != len(old)+4 {
+		t.Errorf("re-encoded as codec %d in %d bytes, want codec %d in %d", b[0], len(b), itemCodec, len(old)+4)
+	}
+}
+
+// appendItemCodec3 encodes it as codec 3 did, before the capture time as
+// written and the camera: codec 2's fields and the label sets.
+func appendItemCodec3(it Item) []byte {
+	b := appendItemCodec2(it)
+	b[0] = 3
+	b = binary.AppendUvarint(b, uint64(len(it.Labels)))
+	str := func(b []byte, s string) []byte {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		return append(b, s...)
+	}
+	for _, s := range it.Labels {
+		b = str(b, s.Source)
+		b = binary.AppendUvarint(b, uint64(len(s.Top)))
+		for _, l := range s.Top {
+			b = str(str(b, l.ID), l.Name)
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(l.Prob))
+		}
+	}
+	return b
+}
+
+// Records written before the camera was stored still decode, with their
+// labels and capture time but no TakenAt or camera; re-encoded they gain
+// three bytes (three empty strings).
+func TestDecodeItem_Codec3(t *testing.T) {
+	full := testItem(10)
+	old := appendItemCodec3(full)
+	got, err := decodeItem(old)
+	if err != nil {
+		t.Fatalf("decode a codec 3 record: %v", err)
+	}
+	want := full
+	want.TakenAt, want.Make, want.Model = "", "", ""
+	if !reflect.DeepEqual(got, want) || got.Taken == 0 {
+		t.Errorf("codec 3 record:\n got %+v\nwant %+v", got, want)
+	}
+	labelled := appendItemCodec3(testItem(3))
+	if got, err := decodeItem(labelled); err != nil || len(got.Labels) != 2 {
+		t.Errorf("codec 3 record with labels: %+v, %v; want its 2 label sets", got, err)
+	}
+	if _, err := decodeItem(append(slices.Clip(old), 0)); err == nil || !strings.Contains(err.Error(), "stray") {
+		t.Errorf("codec 3 record with a trailing byte: %v, want a stray-byte error", err)
+	}
+	if b := appendItem(nil, got); b[0] != itemCodec || len(b) != len(old)+3 {
+		t.Errorf("re-encoded as codec %d in %d bytes, want codec %d in %d", b[0], len(b), itemCodec, len(old)+3)
 	}
 }
 
@@ -219,6 +279,9 @@ func FuzzDecodeItem(f *testing.F) {
 	f.Add(appendItem(nil, Item{Path: "/b", Taken: -1}))
 	f.Add(appendItem(nil, testItem(3)))
 	f.Add(appendItemCodec2(testItem(4)))
+	f.Add(appendItemCodec3(testItem(3)))
+	f.Add(appendItem(nil, testItem(10)))
+	f.Add(appendItem(nil, testItem(5)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		it, err := decodeItem(b)
 		if err != nil {
@@ -246,11 +309,15 @@ func TestItem_JSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"id":9,"path":"/photos/0007/IMG_000007.jpg","size":3000007,"mtime_ns":1700000007000000049,"sha256":"` + it.Hash.String() + `","width":4001,"height":3000,"format":"jpeg","state":"missing","taken_ns":1500000420000000000,` +
+	want := `{"id":9,"path":"/photos/0007/IMG_000007.jpg","size":3000007,"mtime_ns":1700000007000000049,"sha256":"` + it.Hash.String() + `","width":4001,"height":3000,"format":"jpeg","state":"missing","taken_ns":1500000420000000000,"taken":"","camera_make":"","camera_model":"",` +
 		`"labels":[{"source":"imagenet","top":[{"id":"n02129604","name":"tiger","prob":0.5},{"id":"n00000007","name":"tiger cat","prob":0.25}]},` +
 		`{"source":"head","top":[{"id":"cats","name":"cats","prob":1}]}]}`
 	if string(b) != want {
 		t.Errorf("JSON:\n got %s\nwant %s", b, want)
+	}
+	cam := testItem(10)
+	if b, _ := json.Marshal(cam); !strings.Contains(string(b), `"taken":"2017-07-14T02:50:00Z","camera_make":"Canon","camera_model":"EOS 1D"`) {
+		t.Errorf("JSON of an item with a camera: %s", b)
 	}
 	if len(it.Hash.String()) != 64 || strings.ToLower(it.Hash.String()) != it.Hash.String() {
 		t.Errorf("hash %q is not 64 lower-case hex digits", it.Hash)

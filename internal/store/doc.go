@@ -1,6 +1,6 @@
 // Package store keeps simsearch's data in one bbolt file: the items (one
 // per image file: path, size, modification time, content hash, image
-// size, format, state, capture time, the classes classifiers gave it),
+// size, format, state, capture time, camera, the classes classifiers gave it),
 // their vectors, a path index, the model the vectors
 // came from, the files that could not be indexed, and a snapshot of the
 // search index.

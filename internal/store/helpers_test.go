@@ -5,6 +5,7 @@ import (
 	"math"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 const testFP = "3f2a9c1b0d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8"
@@ -53,6 +54,16 @@ func testItem(i int) Item {
 		if i%4 == 3 {
 			it.Labels = append(it.Labels, LabelSet{Source: "head", Top: []Label{{ID: "cats", Name: "cats", Prob: 1}}})
 		}
+	}
+	// Every fifth item has its capture time as written and its camera,
+	// half of them with a zone.
+	if i%5 == 0 {
+		when := time.Unix(0, it.Taken).UTC()
+		it.TakenAt = when.Format(time.RFC3339Nano)
+		if i%10 == 5 {
+			it.TakenAt = when.Format("2006-01-02T15:04:05.999999999")
+		}
+		it.Make, it.Model = "Canon", fmt.Sprintf("EOS %dD", i%9)
 	}
 	return it
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -26,6 +27,15 @@ type Item struct {
 	// nanoseconds; 0 when unknown, and for items indexed before it was
 	// recorded.
 	Taken int64 `json:"taken_ns,omitempty"`
+	// TakenAt is the same capture time as EXIF wrote it, in RFC 3339:
+	// with its offset when the photo has one (OffsetTimeOriginal), and
+	// without a zone ("2019-05-02T10:11:12", the camera's wall clock,
+	// zone unknown) when it has none; "" when unknown, and for items
+	// indexed before it was recorded (item codec 4), even when they have
+	// a Taken.
+	TakenAt string `json:"taken"`
+	Make    string `json:"camera_make"`  // EXIF Make, "" when unknown
+	Model   string `json:"camera_model"` // EXIF Model, "" when unknown
 	// Labels are what classifiers said the image shows, one set per
 	// source (see LabelSet); none for items indexed without a classifier
 	// or before labels were recorded.
@@ -56,6 +66,17 @@ func (it *Item) Set(source string) (LabelSet, bool) {
 		}
 	}
 	return LabelSet{}, false
+}
+
+// validTakenAt reports whether s is an Item.TakenAt: RFC 3339 with an
+// offset, or without one (the layout the extractor writes for a capture
+// time whose zone is unknown).
+func validTakenAt(s string) bool {
+	if _, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return true
+	}
+	_, err := time.Parse("2006-01-02T15:04:05.999999999", s)
+	return err == nil
 }
 
 // Hash is a SHA-256; in JSON and text it is lower-case hex.

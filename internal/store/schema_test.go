@@ -10,11 +10,12 @@ import (
 )
 
 // A database from before the capture time (schema 1, codec 1 records),
-// or from before labels (schema 2, codec 2), opens and reads as it is; a
+// from before labels (schema 2, codec 2) or from before the camera
+// (schema 3, codec 3), opens and reads as it is; a
 // writer raises its schema version, so that older binaries refuse it once
 // newer records may be in it, instead of taking them for damage.
 func TestOpen_UpgradesOldSchemas(t *testing.T) {
-	for _, schema := range []uint64{1, 2} {
+	for _, schema := range []uint64{1, 2, 3} {
 		t.Run(fmt.Sprint("schema ", schema), func(t *testing.T) { testUpgrade(t, schema) })
 	}
 }
@@ -26,7 +27,7 @@ func testUpgrade(t *testing.T, schema uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := db.Put(testRecords(1, 3, 8))
+	ids, err := db.Put(testRecords(1, 5, 8))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,13 @@ func testUpgrade(t *testing.T, schema uint64) {
 		if schema == 1 {
 			return nil
 		}
-		return tx.Bucket(bucketItems).Put(idKey(ids[1]), appendItemCodec2(codec2))
+		if err := tx.Bucket(bucketItems).Put(idKey(ids[1]), appendItemCodec2(codec2)); err != nil {
+			return err
+		}
+		if schema == 2 {
+			return nil
+		}
+		return tx.Bucket(bucketItems).Put(idKey(ids[4]), appendItemCodec3(testItem(5)))
 	})
 
 	ro, err := Open(path, &Options{ReadOnly: true})
@@ -76,6 +83,15 @@ func testUpgrade(t *testing.T, schema uint64) {
 	want := withID(testItem(3), ids[2])
 	if got, _, _ := db.Item(ids[2]); !reflect.DeepEqual(got, want) || len(got.Labels) != 2 {
 		t.Errorf("codec 3 item: %+v, want %+v with its labels", got, want)
+	}
+	// Item 5 has a camera and its capture time as written: lost in a
+	// codec 3 record (which never had them), kept in codec 4.
+	want = withID(testItem(5), ids[4])
+	if schema == 3 {
+		want.TakenAt, want.Make, want.Model = "", "", ""
+	}
+	if got, _, _ := db.Item(ids[4]); !reflect.DeepEqual(got, want) || got.Taken == 0 {
+		t.Errorf("item 5 under schema %d: %+v, want %+v", schema, got, want)
 	}
 	if problems, err := db.Check(nil); err != nil || len(problems) > 0 {
 		t.Errorf("Check after the upgrade: %q, %v", problems, err)

@@ -21,8 +21,9 @@ import (
 // versions may ignore (the dedup journal, say) does not need a new version;
 // changing how an existing bucket is encoded does. Version 2: item records
 // may be of codec 2 (with the capture time). Version 3: codec 3 (with the
-// label sets).
-const SchemaVersion = 3
+// label sets). Version 4: codec 4 (with the capture time as written and
+// the camera).
+const SchemaVersion = 4
 
 // pageSize is the bbolt page size of a new database. A 512-d vector is
 // exactly 2,048 bytes and a leaf element adds a 16-byte header and the

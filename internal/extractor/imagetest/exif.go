@@ -4,29 +4,38 @@ import (
 	"encoding/binary"
 )
 
-// EXIFTime is what EXIF says about when a photo was taken; empty fields
-// are left out of the block.
+// EXIFTime is what EXIF says about when a photo was taken, and with
+// which camera; empty fields are left out of the block.
 type EXIFTime struct {
 	Original string // DateTimeOriginal, "2019:05:02 10:11:12"
 	Offset   string // OffsetTimeOriginal, "+02:00"
 	SubSec   string // SubSecTimeOriginal, "250"
+	Make     string // IFD0 Make, "Canon"
+	Model    string // IFD0 Model, "Canon EOS 5D"
 }
 
 // EXIFBlock returns a TIFF-structured EXIF block in byte order bo, laid
-// out as cameras write it: IFD0 holds an Orientation and a pointer to the
-// Exif sub-directory, which holds the capture time's strings, their text
-// after the directories.
+// out as cameras write it: IFD0 holds the Make and Model when given, an
+// Orientation and a pointer to the Exif sub-directory, which holds the
+// capture time's strings; strings longer than 4 bytes follow the
+// directories (the sub-directory's first). Without Make and Model, IFD0
+// is at 8 with 2 entries and the sub-directory at 38.
 func EXIFBlock(bo binary.AppendByteOrder, orientation uint16, when EXIFTime) []byte {
 	type str struct {
 		tag uint16
 		s   string
 	}
-	var strs []str
-	for _, s := range []str{{0x9003, when.Original}, {0x9011, when.Offset}, {0x9291, when.SubSec}} {
-		if s.s != "" {
-			strs = append(strs, s)
+	present := func(all []str) []str {
+		var out []str
+		for _, s := range all {
+			if s.s != "" {
+				out = append(out, s)
+			}
 		}
+		return out
 	}
+	subStrs := present([]str{{0x9003, when.Original}, {0x9011, when.Offset}, {0x9291, when.SubSec}})
+	ifd0Strs := present([]str{{0x010F, when.Make}, {0x0110, when.Model}})
 	var b []byte
 	if bo.String() == binary.LittleEndian.String() {
 		b = []byte("II*\x00")
@@ -34,9 +43,35 @@ func EXIFBlock(bo binary.AppendByteOrder, orientation uint16, when EXIFTime) []b
 		b = []byte("MM\x00*")
 	}
 	b = bo.AppendUint32(b, 8)
-	// IFD0: 2 entries, then the next-IFD offset.
-	sub := uint32(8 + 2 + 2*12 + 4)
-	b = bo.AppendUint16(b, 2)
+	n0 := uint32(2 + len(ifd0Strs))
+	sub := 8 + 2 + n0*12 + 4
+	data := sub + 2 + uint32(len(subStrs))*12 + 4
+	var tail []byte
+	// The sub-directory's strings come first in the tail, so that its
+	// layout does not depend on Make and Model.
+	for _, s := range subStrs {
+		if len(s.s)+1 > 4 {
+			tail = append(tail, append([]byte(s.s), 0)...)
+		}
+	}
+	strEntry := func(b []byte, s str, off uint32) []byte {
+		v := append([]byte(s.s), 0)
+		b = bo.AppendUint16(b, s.tag)
+		b = bo.AppendUint16(b, 2) // ASCII
+		b = bo.AppendUint32(b, uint32(len(v)))
+		if len(v) <= 4 {
+			return append(b, append(v, make([]byte, 4-len(v))...)...)
+		}
+		return bo.AppendUint32(b, off)
+	}
+	// IFD0, its tags in ascending order, then the next-IFD offset.
+	b = bo.AppendUint16(b, uint16(n0))
+	for _, s := range ifd0Strs {
+		b = strEntry(b, s, data+uint32(len(tail)))
+		if len(s.s)+1 > 4 {
+			tail = append(tail, append([]byte(s.s), 0)...)
+		}
+	}
 	b = bo.AppendUint16(b, 0x0112) // Orientation SHORT 1, inline
 	b = bo.AppendUint16(b, 3)
 	b = bo.AppendUint32(b, 1)
@@ -47,21 +82,14 @@ func EXIFBlock(bo binary.AppendByteOrder, orientation uint16, when EXIFTime) []b
 	b = bo.AppendUint32(b, 1)
 	b = bo.AppendUint32(b, sub)
 	b = bo.AppendUint32(b, 0)
-	// The Exif sub-directory; strings over 4 bytes follow it.
-	data := sub + 2 + uint32(len(strs))*12 + 4
-	var tail []byte
-	b = bo.AppendUint16(b, uint16(len(strs)))
-	for _, s := range strs {
-		v := append([]byte(s.s), 0)
-		b = bo.AppendUint16(b, s.tag)
-		b = bo.AppendUint16(b, 2) // ASCII
-		b = bo.AppendUint32(b, uint32(len(v)))
-		if len(v) <= 4 {
-			b = append(b, append(v, make([]byte, 4-len(v))...)...)
-			continue
+	// The Exif sub-directory.
+	b = bo.AppendUint16(b, uint16(len(subStrs)))
+	at := data
+	for _, s := range subStrs {
+		b = strEntry(b, s, at)
+		if len(s.s)+1 > 4 {
+			at += uint32(len(s.s) + 1)
 		}
-		b = bo.AppendUint32(b, data+uint32(len(tail)))
-		tail = append(tail, v...)
 	}
 	b = bo.AppendUint32(b, 0)
 	return append(b, tail...)
