@@ -7,12 +7,15 @@ import (
 	"strings"
 )
 
-// DefaultExcludes are the folders that NAS systems and desktops fill with
-// derived files (thumbnails, recycle bins, snapshots); Index skips them
-// unless IndexOptions.NoDefaultExcludes is set.
-var DefaultExcludes = []string{
-	"@eaDir", "#recycle", "#snapshot", ".thumbnails",
-	"System Volume Information", "$RECYCLE.BIN", ".Trash-*",
+// DefaultExcludes returns the folders that NAS systems and desktops fill
+// with derived files (thumbnails, recycle bins, snapshots); Index skips
+// them unless IndexOptions.NoDefaultExcludes is set. Each call returns a
+// new slice.
+func DefaultExcludes() []string {
+	return []string{
+		"@eaDir", "#recycle", "#snapshot", ".thumbnails",
+		"System Volume Information", "$RECYCLE.BIN", ".Trash-*",
+	}
 }
 
 // excluder matches walked paths against exclude globs. A glob without a

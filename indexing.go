@@ -181,7 +181,7 @@ func (o *IndexOptions) walkOptions(skip map[string]bool) (walkOptions, error) {
 	}
 	globs := o.Exclude
 	if !o.NoDefaultExcludes {
-		globs = append(slices.Clip(DefaultExcludes), globs...)
+		globs = append(DefaultExcludes(), globs...)
 	}
 	x, err := newExcluder(globs)
 	if err != nil {

@@ -19,7 +19,7 @@ func walkFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "exclude", Usage: "skip files and folders matching `GLOB` (repeatable): without a slash it matches a name at any depth, " +
 			"with one the path below the PATH (** for any folders)"},
-		&cli.BoolFlag{Name: "no-default-excludes", Usage: "also walk the folders skipped by default: " + strings.Join(simsearch.DefaultExcludes, ", ")},
+		&cli.BoolFlag{Name: "no-default-excludes", Usage: "also walk the folders skipped by default: " + strings.Join(simsearch.DefaultExcludes(), ", ")},
 		&cli.StringFlag{Name: "min-size", Usage: "skip files smaller than `SIZE` (bytes, or with k, M, G: 10k, 1M)"},
 		&cli.BoolFlag{Name: "one-file-system", Usage: "do not descend into other file systems (mount points) below a PATH"},
 		&cli.IntFlag{Name: "max-pixels", Usage: "skip images declaring more than `N` pixels (default 100000000)"},

@@ -23,12 +23,12 @@ const (
 	MSE Rule = "mse"
 )
 
-// Rules lists the calibration rules, the default first.
-var Rules = []Rule{Percentile, MSE, Max}
+// Rules lists the calibration rules.
+func Rules() []Rule { return []Rule{Percentile, MSE, Max} }
 
 // ParseRule returns the rule called s, or an error naming the rules.
 func ParseRule(s string) (Rule, error) {
-	for _, r := range Rules {
+	for _, r := range Rules() {
 		if string(r) == s {
 			return r, nil
 		}

@@ -77,7 +77,7 @@ func TestHistogram_Signed(t *testing.T) {
 }
 
 func TestParseRule(t *testing.T) {
-	for _, r := range Rules {
+	for _, r := range Rules() {
 		if got, err := ParseRule(string(r)); err != nil || got != r {
 			t.Errorf("ParseRule(%q) = %q, %v", r, got, err)
 		}
