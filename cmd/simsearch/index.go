@@ -86,6 +86,7 @@ func (e *env) index(ctx context.Context, c *cli.Command) error {
 		return err
 	}
 	defer eng.Close()
+	bar.restart() // the rate is of indexing, not of preparing the model
 	opts.Head = head
 	opts.Progress = func(p simsearch.IndexProgress) { bar.set(int64(p.Done), int64(p.Total)) }
 	if c.Bool("watch") {

@@ -87,6 +87,15 @@ func progressFor(c *cli.Command, w io.Writer, label, unit string) (*progress, er
 	return newProgressMode(w, label, unit, mode, every), nil
 }
 
+// restart starts the clock of the rate and the ETA now, for work that
+// begins after slow preparation (building a model) the progress was made
+// before.
+func (p *progress) restart() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.start, p.last = time.Now(), time.Now()
+}
+
 // set records done of total and redraws if enough time has passed.
 func (p *progress) set(done, total int64) {
 	p.mu.Lock()
