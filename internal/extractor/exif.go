@@ -464,38 +464,6 @@ func heifEXIF(b []byte) []byte {
 	return item[4+skip:]
 }
 
-// heifItemOfType returns the ID of the first item of type typ in the
-// meta box's iinf.
-func heifItemOfType(meta []byte, typ string, budget *int) (uint32, bool) {
-	iinf, ok := child(meta, "iinf", budget)
-	if !ok || len(iinf) < 6 {
-		return 0, false
-	}
-	list := iinf[6:] // version, flags, 16-bit count
-	if iinf[0] != 0 {
-		if len(iinf) < 8 {
-			return 0, false
-		}
-		list = iinf[8:]
-	}
-	var id uint32
-	found := false
-	boxes(list, budget, func(x box) bool {
-		e := x.body
-		if x.typ != "infe" || len(e) < 4 {
-			return true
-		}
-		switch {
-		case e[0] == 2 && len(e) >= 12 && string(e[8:12]) == typ:
-			id, found = uint32(binary.BigEndian.Uint16(e[4:6])), true
-		case e[0] >= 3 && len(e) >= 14 && string(e[10:14]) == typ:
-			id, found = binary.BigEndian.Uint32(e[4:8]), true
-		}
-		return !found
-	})
-	return id, found
-}
-
 // ilocExtent returns the file offset and length of item id from an iloc
 // box body (version 0 to 2), when the item is one extent stored in the
 // file itself (construction method 0, data reference 0).

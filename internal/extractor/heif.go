@@ -194,45 +194,64 @@ func heifPrimary(meta []byte, budget *int) (uint32, bool) {
 	return 0, false
 }
 
-// heifItemType returns the type of item id from the meta box's iinf, ""
-// when it is not listed there.
-func heifItemType(meta []byte, id uint32, budget *int) string {
+// heifItems calls yield with the ID and type of each item the meta box's
+// iinf lists, until yield returns false.
+func heifItems(meta []byte, budget *int, yield func(id uint32, typ string) bool) {
 	iinf, ok := child(meta, "iinf", budget)
 	if !ok || len(iinf) < 6 {
-		return ""
+		return
 	}
 	list := iinf[6:] // version, flags, 16-bit count
 	if iinf[0] != 0 {
 		if len(iinf) < 8 {
-			return ""
+			return
 		}
-		list = iinf[8:]
+		list = iinf[8:] // a 32-bit count
 	}
-	typ := ""
 	boxes(list, budget, func(x box) bool {
 		e := x.body
 		// infe versions 2 and 3: version, flags, item ID (16 or 32
 		// bits), protection index (16 bits), item type.
-		if x.typ != "infe" || len(e) < 4 || e[0] < 2 {
+		if x.typ != "infe" || len(e) < 4 {
 			return true
 		}
-		var item uint32
-		var rest []byte
 		switch {
 		case e[0] == 2 && len(e) >= 12:
-			item, rest = uint32(binary.BigEndian.Uint16(e[4:6])), e[8:12]
+			return yield(uint32(binary.BigEndian.Uint16(e[4:6])), string(e[8:12]))
 		case e[0] >= 3 && len(e) >= 14:
-			item, rest = binary.BigEndian.Uint32(e[4:8]), e[10:14]
-		default:
-			return true
+			return yield(binary.BigEndian.Uint32(e[4:8]), string(e[10:14]))
 		}
+		return true
+	})
+}
+
+// heifItemType returns the type of item id from the meta box's iinf, ""
+// when it is not listed there.
+func heifItemType(meta []byte, id uint32, budget *int) string {
+	typ := ""
+	heifItems(meta, budget, func(item uint32, t string) bool {
 		if item == id {
-			typ = string(rest)
+			typ = t
 			return false
 		}
 		return true
 	})
 	return typ
+}
+
+// heifItemOfType returns the ID of the first item of type typ in the
+// meta box's iinf.
+func heifItemOfType(meta []byte, typ string, budget *int) (uint32, bool) {
+	var id uint32
+	found := false
+	heifItems(meta, budget, func(item uint32, t string) bool {
+		if t == typ {
+			id, found = item, true
+			return false
+		}
+		return true
+	})
+	return id, found
 }
 
 // heifProperties returns the meta box's property list (ipco) and the
