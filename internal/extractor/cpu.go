@@ -2,7 +2,9 @@ package extractor
 
 import (
 	"bufio"
+	"io"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -18,26 +20,39 @@ var int8Flags = []string{"amx_int8", "avx512_vnni", "avx_vnni"}
 // none when it has none or the text has no flags line. Only the first
 // processor's flags are read: the kernel lists the same set for each.
 func Int8Features(cpuinfo string) []string {
-	sc := bufio.NewScanner(strings.NewReader(cpuinfo))
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	_, flags := readCPUInfo(strings.NewReader(cpuinfo))
+	var out []string
+	for _, f := range int8Flags {
+		if slices.Contains(flags, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// readCPUInfo returns the first processor's model name and instruction
+// set flags ("flags" on x86, "Features" on ARM) from r in /proc/cpuinfo
+// format; flags is nil when r has no such line.
+func readCPUInfo(r io.Reader) (name string, flags []string) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok || strings.TrimSpace(key) != "flags" {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
 			continue
 		}
-		have := map[string]bool{}
-		for _, f := range strings.Fields(val) {
-			have[f] = true
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch {
+		case k == "model name" && name == "":
+			name = v
+		case (k == "flags" || k == "Features") && flags == nil:
+			flags = append([]string{}, strings.Fields(v)...)
 		}
-		var out []string
-		for _, f := range int8Flags {
-			if have[f] {
-				out = append(out, f)
-			}
+		if name != "" && flags != nil {
+			break
 		}
-		return out
 	}
-	return nil
+	return name, flags
 }
 
 // CPUInt8Features returns Int8Features of this machine's /proc/cpuinfo;

@@ -1,7 +1,6 @@
 package extractor
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -111,29 +110,11 @@ func cpuFlag(f string) bool {
 // flags cpuFlag keeps, read from r in /proc/cpuinfo format. It is "" when
 // neither is found.
 func cpuIdentity(r io.Reader) string {
-	var name string
+	name, all := readCPUInfo(r)
 	var flags []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		switch {
-		case k == "model name" && name == "":
-			name = v
-		case (k == "flags" || k == "Features") && flags == nil:
-			flags = []string{}
-			for _, f := range strings.Fields(v) {
-				if cpuFlag(f) {
-					flags = append(flags, f)
-				}
-			}
-		}
-		if name != "" && flags != nil {
-			break
+	for _, f := range all {
+		if cpuFlag(f) {
+			flags = append(flags, f)
 		}
 	}
 	if name == "" && len(flags) == 0 {
