@@ -50,7 +50,7 @@ func dedupCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "exit-code", Usage: "exit with status 3 when duplicates were found (0 when none)"},
 			&cli.BoolFlag{Name: "exact", Usage: "exact copies (same content hash) only"},
 			&cli.IntFlag{Name: "k", Value: 16, Usage: "neighbours examined per photo"},
-			&cli.IntFlag{Name: "ef", Usage: "HNSW search breadth (higher: misses fewer near-duplicates in very large collections, slower; default from the index)"},
+			&cli.IntFlag{Name: "ef", Usage: "HNSW search breadth (higher: misses fewer near-duplicates in very large collections, slower; default: the index's tuned breadth, at most 256)"},
 		}, walkFlags()...),
 		Commands: append([]*cli.Command{
 			dedupApplyCommand(e),

@@ -39,6 +39,11 @@ type dedupRaw struct {
 	TruePairs    int         `json:"true_pairs"`
 	PRF          []prfFigure `json:"prf"`
 
+	// The default breadth (the index's tuning, capped) and the others.
+	TunedEf   int             `json:"tuned_ef"`
+	DefaultEf int             `json:"default_ef"`
+	Breadths  []breadthFigure `json:"breadths"`
+
 	// simsearch and findimagedupes side by side on the sample photos.
 	Peers []peerFigure `json:"peers"`
 }
@@ -60,34 +65,76 @@ func dedupRow(ctx context.Context, b *bench) (Section, error) {
 		return s, err
 	}
 	raw.N, raw.Planted, raw.Threshold = d.N, d.Planted, e.Threshold()
-	b.logf("grouping %d stored embeddings at %.2f", d.N, raw.Threshold)
-	t := time.Now()
-	groups, err := e.Duplicates(ctx, nil, nil)
-	raw.GroupS = time.Since(t).Seconds()
-	e.Close()
+	st, err := e.Stats()
 	if err != nil {
+		e.Close()
 		return s, err
 	}
-	raw.Groups = len(groups)
-	for _, g := range groups {
-		ki := itemIndex(g.Keeper.Path)
-		for _, m := range g.Members {
-			raw.Members++
-			mi := itemIndex(m.Path)
-			lo, hi := min(ki, mi), max(ki, mi)
-			if hi == lo+1 && isCopy(hi) {
-				raw.PlantedFound++
-			} else {
-				raw.OtherPairs++
-			}
+	raw.TunedEf = st.IndexTuning.Ef
+	for _, ef := range append([]int{0}, dedupEfs...) {
+		b.logf("grouping %d stored embeddings at %.2f, ef %d (0: the default)", d.N, raw.Threshold, ef)
+		f, err := groupAt(ctx, e, ef)
+		if err != nil {
+			e.Close()
+			return s, err
 		}
+		if ef == 0 {
+			raw.GroupS, raw.Groups, raw.PlantedFound, raw.OtherPairs = f.Seconds, f.Groups, f.PlantedFound, f.OtherPairs
+			raw.DefaultEf = min(raw.TunedEf, simsearch.MaxDedupEf)
+			continue
+		}
+		raw.Breadths = append(raw.Breadths, f)
 	}
+	e.Close()
 
 	if err := samplePRF(ctx, b, dir, raw); err != nil {
 		return s, err
 	}
 	dedupTables(&s, raw)
 	return s, nil
+}
+
+// dedupEfs are the breadths the dedup row also groups at, besides the
+// default (the index's tuned breadth, capped at simsearch.MaxDedupEf).
+// Measured once at the uncapped 4,096 the index tuned itself to on these
+// random vectors: 10,000 of 10,000 planted pairs in 29.2 min
+// (bench/results/2026-12-01-vm.md, load 2 rising to 10), against 9,947 in
+// 44 s at ef 64 before the index tuned its breadth (2026-11-29-vm.md).
+var dedupEfs = []int{16, 64, 256}
+
+// breadthFigure is one grouping of the big database at one breadth.
+type breadthFigure struct {
+	Ef           int     `json:"ef"`
+	Seconds      float64 `json:"seconds"`
+	Groups       int     `json:"groups"`
+	PlantedFound int     `json:"planted_found"`
+	OtherPairs   int     `json:"other_pairs"`
+}
+
+// groupAt groups the big database's items at search breadth ef (0: the
+// default) and counts the planted copies found beside their originals.
+func groupAt(ctx context.Context, e *simsearch.Engine, ef int) (breadthFigure, error) {
+	f := breadthFigure{Ef: ef}
+	t := time.Now()
+	groups, err := e.Duplicates(ctx, nil, &simsearch.DedupOptions{Ef: ef})
+	f.Seconds = time.Since(t).Seconds()
+	if err != nil {
+		return f, err
+	}
+	f.Groups = len(groups)
+	for _, g := range groups {
+		ki := itemIndex(g.Keeper.Path)
+		for _, m := range g.Members {
+			mi := itemIndex(m.Path)
+			lo, hi := min(ki, mi), max(ki, mi)
+			if hi == lo+1 && isCopy(hi) {
+				f.PlantedFound++
+			} else {
+				f.OtherPairs++
+			}
+		}
+	}
+	return f, nil
 }
 
 func itemIndex(path string) int {
@@ -260,6 +307,17 @@ func dedupTables(s *Section, raw *dedupRaw) {
 		Rows: [][]string{{num(float64(raw.N)), seconds(raw.GroupS), num(float64(raw.N) / raw.GroupS), num(float64(raw.Groups)),
 			fmt.Sprintf("%s of %s", num(float64(raw.PlantedFound)), num(float64(raw.Planted))), num(float64(raw.OtherPairs))}},
 	})
+	bt := Table{
+		Caption: fmt.Sprintf("The same grouping at other search breadths. The default is the index's tuned breadth (%d on these vectors, where recall@10 is hard to reach) capped at %d.", raw.TunedEf, simsearch.MaxDedupEf),
+		Header:  []string{"ef", "time", "items/s", "planted pairs found", "other pairs"},
+		Rows: [][]string{{fmt.Sprintf("%d (default)", raw.DefaultEf), seconds(raw.GroupS), num(float64(raw.N) / raw.GroupS),
+			fmt.Sprintf("%s of %s", num(float64(raw.PlantedFound)), num(float64(raw.Planted))), num(float64(raw.OtherPairs))}},
+	}
+	for _, f := range raw.Breadths {
+		bt.Rows = append(bt.Rows, []string{fmt.Sprint(f.Ef), seconds(f.Seconds), num(float64(raw.N) / f.Seconds),
+			fmt.Sprintf("%s of %s", num(float64(f.PlantedFound)), num(float64(raw.Planted))), num(float64(f.OtherPairs))})
+	}
+	s.Tables = append(s.Tables, bt)
 	t := Table{
 		Caption: fmt.Sprintf("Pair precision, recall and F1 on `testdata/photos` (%d files: originals and %d generated copies listed in variants.csv, %d true pairs), vgg16-random. Scores: every pair at or above the threshold. Groups: the pairs that `Engine.Duplicates` puts in one group (groups never chain).", raw.Photos, raw.Copies, raw.TruePairs),
 		Header:  []string{"threshold", "score P", "score R", "score F1", "group P", "group R", "group F1"},
