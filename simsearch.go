@@ -69,7 +69,7 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 	}
 	if e.opts.ReadOnly {
 		// Say first that there is nothing to read, before any model work.
-		if _, err := os.Stat(e.opts.DB); err != nil {
+		if err := statDatabase(e.opts.DB); err != nil {
 			return nil, fmt.Errorf("open %s: %w", e.opts.DB, err)
 		}
 	}
@@ -147,6 +147,9 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 }
 
 func dbExists(path string) bool {
+	if IsServerDatabase(path) {
+		return true // opening it tells
+	}
 	st, err := os.Stat(path)
 	return err == nil && st.Mode().IsRegular()
 }

@@ -98,7 +98,7 @@ func (e *env) engineOptions(c *cli.Command, mode engineMode) (*simsearch.Options
 	}
 	// The database's own model; a new one's default only for a command
 	// that creates it (the others fail on a missing file).
-	if _, statErr := os.Stat(db); statErr != nil && mode != indexEngine {
+	if _, statErr := os.Stat(db); statErr != nil && mode != indexEngine && !simsearch.IsServerDatabase(db) {
 		mo.Name = simsearch.DefaultModel(mo.Dir)
 		return opts, nil
 	}
