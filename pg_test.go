@@ -231,6 +231,73 @@ func TestPostgres_DedupUndo(t *testing.T) {
 	}
 }
 
+// TestPostgres_ReadReplica: a read-only engine reads the streaming
+// replica scripts/postgres.sh starts (SIMSEARCH_TEST_PG_REPLICA) and
+// answers as the primary does; with the replica down it says so and
+// reads the primary.
+func TestPostgres_ReadReplica(t *testing.T) {
+	admin := pgAdmin(t)
+	standby := os.Getenv("SIMSEARCH_TEST_PG_REPLICA")
+	if standby == "" {
+		t.Skip("no streaming replica: SIMSEARCH_TEST_PG_REPLICA is not set (scripts/postgres.sh starts one)")
+	}
+	// Every commit of this test waits until the replica has applied it,
+	// so that it can be read there at once.
+	applied := admin + "&synchronous_commit=remote_apply"
+	name := fmt.Sprintf("simsearch_test_%d_%d", os.Getpid(), pgSeq.Add(1))
+	pgExec(t, applied, "CREATE DATABASE "+name)
+	t.Cleanup(func() { pgExec(t, admin, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
+	primary, replica := withDatabase(t, applied, name), withDatabase(t, standby, name)
+
+	photos := copyPhotos(t)
+	e := openTestEngine(t, primary)
+	if _, err := e.Index(context.Background(), []string{photos}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	query := filepath.Join(photos, "cat.jpg")
+	open := func(readDB string) (*Engine, string) {
+		t.Helper()
+		var log strings.Builder
+		e, err := Open(context.Background(), &Options{DB: primary, ReadDB: readDB, ReadOnly: true,
+			ModelOptions: &ModelOptions{Dir: testModels.dir, Name: "vgg16-random"}, Log: &log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		return e, log.String()
+	}
+	want := func(e *Engine) []string {
+		t.Helper()
+		ms, err := e.Query(context.Background(), query, &QueryOptions{K: 5})
+		if err != nil || len(ms) == 0 {
+			t.Fatalf("query on %s: %d results, %v", e.Path(), len(ms), err)
+		}
+		return ranked(ms)
+	}
+	onPrimary, _ := open("")
+	fromReplica, log := open(replica)
+	if fromReplica.Path() != pgstore.Redact(replica) || strings.Contains(log, "not used") {
+		t.Fatalf("the engine reads %s (log %q), not the replica", fromReplica.Path(), log)
+	}
+	if a, b := want(onPrimary), want(fromReplica); !slices.Equal(a, b) {
+		t.Fatalf("query results:\nprimary %q\nreplica %q", a, b)
+	}
+	u, err := url.Parse(replica)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = "127.0.0.1:1" // nothing listens
+	down := u.String()
+	fellBack, log := open(down)
+	if fellBack.Path() != onPrimary.Path() || !strings.Contains(log, "not used") || !strings.Contains(log, "connection refused") {
+		t.Fatalf("with the replica down the engine reads %s, log %q", fellBack.Path(), log)
+	}
+	if a, b := want(onPrimary), want(fellBack); !slices.Equal(a, b) {
+		t.Fatalf("query results:\nprimary %q\nfallback %q", a, b)
+	}
+}
+
 // TestPostgres_BadInput: each way a server database can be wrong is one
 // line that says what to do.
 func TestPostgres_BadInput(t *testing.T) {

@@ -123,6 +123,25 @@ func openStore(path string, o storageOptions) (storage, error) {
 	})
 }
 
+// openRead opens readDB, a read replica of db, for a read-only engine,
+// and db itself when there is no replica or it cannot be opened (the
+// replica down, or behind a migration): log says which and why, once.
+func openRead(open func(string, storageOptions) (storage, error), db, readDB string, o storageOptions, log io.Writer) (storage, error) {
+	if readDB == "" || !o.ReadOnly {
+		return open(db, o)
+	}
+	s, err := open(readDB, o)
+	if err == nil {
+		return s, nil
+	}
+	name := readDB
+	if IsServerDatabase(readDB) {
+		name = pgstore.Redact(readDB)
+	}
+	fmt.Fprintf(log, "read replica %s not used (%v); reading the primary\n", name, err)
+	return open(db, o)
+}
+
 // Compact rewrites the database file at path without the space of deleted
 // items and returns its size before and after. It takes the writer's lock,
 // waiting up to lockTimeout (0 means 2 s) for another process.

@@ -97,6 +97,7 @@ run_pg "$PGBIN/initdb" -D "$data/db" -U "$user" --auth-local=trust --auth-host=s
 	{ cat "$data/initdb.log" >&2; rm -rf "$data"; skip "initdb failed"; }
 
 stop() {
+	[ -d "$data/standby" ] && run_pg "$PGBIN/pg_ctl" -D "$data/standby" -m immediate stop >/dev/null 2>&1
 	run_pg "$PGBIN/pg_ctl" -D "$data/db" -m immediate stop >/dev/null 2>&1 || true
 	rm -rf "$data"
 }
@@ -107,7 +108,7 @@ started=
 for try in 0 1 2 3 4 5 6 7 8 9; do
 	p=$((port + try))
 	if run_pg "$PGBIN/pg_ctl" -D "$data/db" -l "$data/server.log" -w -t 30 \
-		-o "-p $p -c listen_addresses=127.0.0.1 -c unix_socket_directories=$data -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+		-o "-p $p -c listen_addresses=127.0.0.1 -c unix_socket_directories=$data -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c synchronous_standby_names='*'" \
 		start >/dev/null 2>&1; then
 		started=$p
 		break
@@ -123,8 +124,32 @@ fi
 run_pg "$PGBIN/psql" -q -h "$data" -p "$started" -U "$user" -d template1 -c "CREATE EXTENSION IF NOT EXISTS vector" >&2
 ready=$(date +%s.%N)
 export SIMSEARCH_TEST_PG="postgres://$user:$password@127.0.0.1:$started/postgres?sslmode=disable"
+
+# A streaming replica for the read-replica tests. Commits wait for it only
+# in sessions that ask (synchronous_commit=remote_apply): the server's
+# default is off.
+replica=
+if run_pg env PGPASSWORD="$password" "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$started" -U "$user" \
+	-D "$data/standby" -R -X stream -c fast >"$data/basebackup.log" 2>&1; then
+	for try in 1 2 3 4 5 6 7 8 9; do
+		p=$((started + try))
+		if run_pg "$PGBIN/pg_ctl" -D "$data/standby" -l "$data/standby.log" -w -t 30 \
+			-o "-p $p -c listen_addresses=127.0.0.1 -c unix_socket_directories=$data -c fsync=off -c hot_standby=on -c max_connections=200" \
+			start >/dev/null 2>&1; then
+			replica=$p
+			break
+		fi
+	done
+fi
+if [ -n "$replica" ]; then
+	export SIMSEARCH_TEST_PG_REPLICA="postgres://$user:$password@127.0.0.1:$replica/postgres?sslmode=disable"
+else
+	echo "postgres.sh: the streaming replica did not start; the read-replica tests skip:" "$(tail -n 3 "$data/basebackup.log" "$data/standby.log" 2>/dev/null | tr "\n" " ")" >&2
+fi
+replicated=$(date +%s.%N)
 echo "postgres.sh: PostgreSQL $PGVER with pgvector $(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ext") on 127.0.0.1:$started;" \
-	"install check $(awk "BEGIN { printf \"%.1f\", $installed - $start }") s, cluster up in $(awk "BEGIN { printf \"%.1f\", $ready - $installed }") s" >&2
+	"install check $(awk "BEGIN { printf \"%.1f\", $installed - $start }") s, cluster up in $(awk "BEGIN { printf \"%.1f\", $ready - $installed }") s," \
+	"replica on ${replica:-none} in $(awk "BEGIN { printf \"%.1f\", $replicated - $ready }") s" >&2
 
 set +e
 "${cmd[@]}"

@@ -21,6 +21,14 @@ func (e *env) dbPath(c *cli.Command) (string, error) {
 	return defaultDB(e.getenv)
 }
 
+// readDB is the read replica the global flags name, "" for none.
+func (e *env) readDB(c *cli.Command) string {
+	if db := c.String("read-db"); db != "" {
+		return db
+	}
+	return e.getenv("SIMSEARCH_READ_DB")
+}
+
 // modelOptions are the global model flags, for a command without a
 // database: no --model means simsearch.DefaultModel.
 func (e *env) modelOptions(c *cli.Command) (*simsearch.ModelOptions, error) {
@@ -90,6 +98,7 @@ func (e *env) engineOptions(c *cli.Command, mode engineMode) (*simsearch.Options
 		ModelOptions: mo,
 		LockTimeout:  c.Duration("lock-timeout"),
 		ReadOnly:     mode == readEngine || mode == queryEngine,
+		ReadDB:       e.readDB(c),
 		Warm:         mode == queryEngine,
 		Log:          e.stderr,
 	}
