@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/simsearch/simsearch/internal/quote"
 	"github.com/simsearch/simsearch/internal/store"
@@ -107,11 +106,11 @@ func Repair(ctx context.Context, opts *Options) (CheckReport, error) {
 	if opts == nil || opts.DB == "" {
 		return rep, errors.New("repair: no database path")
 	}
-	if _, err := os.Stat(opts.DB); err != nil {
+	if err := statDatabase(opts.DB); err != nil {
 		return rep, fmt.Errorf("repair: %w", err)
 	}
 	e, err := Open(ctx, opts)
-	if errors.Is(err, store.ErrCorrupt) {
+	if errors.Is(err, store.ErrCorrupt) && !IsServerDatabase(opts.DB) {
 		rep.Problems = append(rep.Problems, Problem{Text: fmt.Sprintf("the database cannot be opened: %v", err)})
 		sr, serr := store.SalvageInPlace(opts.DB, opts.LockTimeout, checkOptions())
 		salvaged(&rep, sr)

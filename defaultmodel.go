@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/simsearch/simsearch/internal/extractor"
-	"github.com/simsearch/simsearch/internal/store"
 	"github.com/simsearch/simsearch/model"
 )
 
@@ -84,7 +83,7 @@ func QuantizedFrom(name string) (string, bool) {
 // when it records none yet. A missing file is an error that matches
 // fs.ErrNotExist. lockTimeout bounds the wait for a writer (0 means 2 s).
 func DatabaseModel(path string, lockTimeout time.Duration) (string, model.Pooling, error) {
-	db, err := store.Open(path, &store.Options{ReadOnly: true, Timeout: lockTimeout})
+	db, err := openStore(path, storageOptions{ReadOnly: true, LockTimeout: lockTimeout})
 	if err != nil {
 		return "", "", err
 	}

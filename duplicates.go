@@ -121,8 +121,9 @@ func (e *Engine) FindDuplicates(ctx context.Context, roots []string, opts *Dedup
 	return res, nil
 }
 
-// JournalDir is where dedup runs are journalled: next to the database.
-func (e *Engine) JournalDir() string { return e.opts.DB + ".journal" }
+// JournalDir is where dedup runs are journalled: next to a database file
+// (on PostgreSQL, on this machine: see journalDir).
+func (e *Engine) JournalDir() string { return journalDir(e.opts.DB) }
 
 // ActOnDuplicates applies an action to the members of groups (see
 // dedup.Act; opts.JournalDir defaults to JournalDir) and removes the files

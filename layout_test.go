@@ -16,7 +16,7 @@ import (
 // module (by directory), the packages of this module its non-test files
 // may import. "." is the root package.
 var allowedImports = map[string][]string{
-	".":                            {"classify", "dedup", "index", "internal/evaluate", "internal/extractor", "internal/quantize", "internal/quote", "internal/reference", "internal/scoreplot", "internal/store", "model"},
+	".":                            {"classify", "dedup", "index", "internal/evaluate", "internal/extractor", "internal/pgstore", "internal/quantize", "internal/quote", "internal/reference", "internal/scoreplot", "internal/store", "model"},
 	"cmd/simsearch":                {".", "classify", "dedup", "internal/atomicfile", "internal/quote", "model"},
 	"classify":                     {"internal/atomicfile"},
 	"model":                        {"internal/atomicfile", "internal/onnx", "internal/onnx/onnxpb"},
@@ -28,6 +28,7 @@ var allowedImports = map[string][]string{
 	"internal/evaluate":            {},
 	"internal/scoreplot":           {"internal/evaluate"},
 	"internal/store":               {"internal/quote"},
+	"internal/pgstore":             {"internal/quote", "internal/store"},
 	"internal/quote":               {},
 	"internal/atomicfile":          {},
 	"internal/onnx":                {"internal/atomicfile", "internal/onnx/onnxpb"},

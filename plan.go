@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"slices"
 
 	"github.com/simsearch/simsearch/dedup"
@@ -25,7 +24,7 @@ func (e *Engine) PlanDuplicates(groups []dedup.Group, opts dedup.ActOptions) (*d
 	if err != nil {
 		return nil, err
 	}
-	if p.Database, err = filepath.Abs(e.opts.DB); err != nil {
+	if p.Database, err = databaseName(e.opts.DB); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -40,7 +39,7 @@ func (e *Engine) ApplyPlan(ctx context.Context, p *dedup.Plan, opts dedup.ApplyO
 		opts.JournalDir = e.JournalDir()
 	}
 	if log != nil && p.Database != "" {
-		if db, err := filepath.Abs(e.opts.DB); err == nil && db != p.Database {
+		if db, err := databaseName(e.opts.DB); err == nil && db != p.Database {
 			fmt.Fprintf(log, "note: the plan was made from the database %s, not %s\n", p.Database, db)
 		}
 	}

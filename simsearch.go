@@ -29,6 +29,10 @@ type Options struct {
 	LockTimeout  time.Duration // wait for another process's lock; 0 means 2 s, 10 s when ReadOnly
 	ReadOnly     bool          // open for queries only (shared lock)
 	Log          io.Writer     // notices (random weights, index rebuilt); nil discards
+	// ReadDB is a read replica of DB (a PostgreSQL standby's URL) that a
+	// ReadOnly engine reads instead, falling back to DB, with a notice in
+	// Log, when the replica cannot be opened.
+	ReadDB string
 	// Warm starts ONNX Runtime and the model's session while the index
 	// loads, for a caller about to embed (a query by an image file): a
 	// cold start then costs the longer of the two, not both (on 100k
@@ -69,7 +73,7 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 	}
 	if e.opts.ReadOnly {
 		// Say first that there is nothing to read, before any model work.
-		if _, err := os.Stat(e.opts.DB); err != nil {
+		if err := statDatabase(e.opts.DB); err != nil {
 			return nil, fmt.Errorf("open %s: %w", e.opts.DB, err)
 		}
 	}
@@ -109,7 +113,7 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 	if open == nil {
 		open = openStore
 	}
-	db, err := open(e.opts.DB, so)
+	db, err := openRead(open, e.opts.DB, e.opts.ReadDB, so, e.opts.Log)
 	if err != nil {
 		e.Close()
 		return nil, err
@@ -147,6 +151,9 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 }
 
 func dbExists(path string) bool {
+	if IsServerDatabase(path) {
+		return true // opening it tells
+	}
 	st, err := os.Stat(path)
 	return err == nil && st.Mode().IsRegular()
 }

@@ -1,9 +1,14 @@
 package simsearch
 
 import (
+	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/simsearch/simsearch/internal/pgstore"
 	"github.com/simsearch/simsearch/internal/store"
 )
 
@@ -26,11 +31,11 @@ var (
 )
 
 // storage is what the engine needs from where it keeps photos and
-// vectors. *store.DB (bbolt, one file) implements it; another backend
-// (a server database shared by several machines) implements the same
-// methods and is chosen in openStorage, so that neither the indexing and
-// query code nor the CLI changes. Nothing returned may alias the
-// backend's memory.
+// vectors. *store.DB (bbolt, one file) implements it, and *pgstore.DB
+// (PostgreSQL with pgvector, shared by several machines) the same
+// methods; openStore picks one by the database's name, so that neither
+// the indexing and query code nor the CLI changes. Nothing returned may
+// alias the backend's memory.
 type storage interface {
 	Path() string              // where it is, for messages
 	Meta() (store.Meta, error) // model, dimensions, versions
@@ -84,7 +89,10 @@ type storage interface {
 	Close() error
 }
 
-var _ storage = (*store.DB)(nil)
+var (
+	_ storage = (*store.DB)(nil)
+	_ storage = (*pgstore.DB)(nil)
+)
 
 // storageOptions are what every backend is opened with.
 type storageOptions struct {
@@ -95,17 +103,89 @@ type storageOptions struct {
 	Dims        int
 }
 
-// openStore opens the bbolt database file at path.
+// openStore opens the database path names: a PostgreSQL URL
+// (postgres://USER@HOST:PORT/DATABASE) opens its simsearch tables,
+// anything else is a bbolt database file. On PostgreSQL the lock timeout
+// has no use: several processes read and write at once.
 func openStore(path string, o storageOptions) (storage, error) {
+	if IsServerDatabase(path) {
+		db, err := pgstore.Open(path, &pgstore.Options{
+			ReadOnly: o.ReadOnly, Fingerprint: o.Fingerprint, ModelName: o.ModelName, Dims: o.Dims,
+		})
+		if err != nil {
+			return nil, err // not a nil *pgstore.DB in a non-nil storage
+		}
+		return db, nil
+	}
 	return store.Open(path, &store.Options{
 		Timeout: o.LockTimeout, ReadOnly: o.ReadOnly,
 		Fingerprint: o.Fingerprint, ModelName: o.ModelName, Dims: o.Dims,
 	})
 }
 
+// openRead opens readDB, a read replica of db, for a read-only engine,
+// and db itself when there is no replica or it cannot be opened (the
+// replica down, or behind a migration): log says which and why, once.
+func openRead(open func(string, storageOptions) (storage, error), db, readDB string, o storageOptions, log io.Writer) (storage, error) {
+	if readDB == "" || !o.ReadOnly {
+		return open(db, o)
+	}
+	s, err := open(readDB, o)
+	if err == nil {
+		return s, nil
+	}
+	name := readDB
+	if IsServerDatabase(readDB) {
+		name = pgstore.Redact(readDB)
+	}
+	fmt.Fprintf(log, "read replica %s not used (%v); reading the primary\n", name, err)
+	return open(db, o)
+}
+
 // Compact rewrites the database file at path without the space of deleted
 // items and returns its size before and after. It takes the writer's lock,
 // waiting up to lockTimeout (0 means 2 s) for another process.
+// On PostgreSQL the server reclaims space itself (autovacuum); Compact
+// says so and does nothing.
 func Compact(path string, lockTimeout time.Duration) (before, after int64, err error) {
+	if IsServerDatabase(path) {
+		return 0, 0, fmt.Errorf("compact %s: %w", pgstore.Redact(path), errServerCompact)
+	}
 	return store.CompactInPlace(path, lockTimeout)
+}
+
+var errServerCompact = errors.New("a PostgreSQL database is not compacted by simsearch; the server's autovacuum reclaims space (VACUUM FULL simsearch.items does it at once)")
+
+// IsServerDatabase reports whether db names a PostgreSQL database (a
+// postgres:// or postgresql:// URL, which Open accepts wherever it takes a
+// database file) rather than a database file.
+func IsServerDatabase(db string) bool { return pgstore.IsDSN(db) }
+
+// statDatabase is os.Stat's error for a database file, nil for a server
+// database (opening it says whether it is there).
+func statDatabase(db string) error {
+	if IsServerDatabase(db) {
+		return nil
+	}
+	_, err := os.Stat(db)
+	return err
+}
+
+// databaseName is how plans and reports name the database: a file's
+// absolute path, a server database's URL without its password.
+func databaseName(db string) (string, error) {
+	if IsServerDatabase(db) {
+		return pgstore.Redact(db), nil
+	}
+	return filepath.Abs(db)
+}
+
+// journalDir is where dedup runs on db are journalled: beside a database
+// file; for a server database on this machine (whose files the runs
+// move), see pgstore.JournalDir.
+func journalDir(db string) string {
+	if IsServerDatabase(db) {
+		return pgstore.JournalDir(db)
+	}
+	return db + ".journal"
 }

@@ -15,19 +15,34 @@ import (
 	"github.com/simsearch/simsearch/internal/store"
 )
 
+// backendDBs name, for each storage implementation, a fresh and empty
+// database for a test: a bbolt file, a PostgreSQL database on the test
+// server (skipped, saying why, without one: see testPostgres).
+var backendDBs = []struct {
+	name string
+	db   func(t *testing.T) string
+}{
+	{"bbolt", func(t *testing.T) string { return filepath.Join(t.TempDir(), "c.db") }},
+	{"postgres", testPostgres},
+}
+
 // backends are the storage implementations the conformance suite runs
 // against: each opens a fresh, empty database for a test.
-var backends = map[string]func(t *testing.T, o storageOptions) storage{
-	"bbolt": func(t *testing.T, o storageOptions) storage {
-		t.Helper()
-		s, err := openStore(filepath.Join(t.TempDir(), "c.db"), o)
-		if err != nil {
-			t.Fatal(err)
+var backends = func() map[string]func(t *testing.T, o storageOptions) storage {
+	m := map[string]func(t *testing.T, o storageOptions) storage{}
+	for _, b := range backendDBs {
+		m[b.name] = func(t *testing.T, o storageOptions) storage {
+			t.Helper()
+			s, err := openStore(b.db(t), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
 		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	},
-}
+	}
+	return m
+}()
 
 func testRecord(path string, dims int, seed float32) store.Record {
 	v := make([]float32, dims)
@@ -285,9 +300,14 @@ func TestStorage_Conformance(t *testing.T) {
 }
 
 // TestStorage_ModelMismatch: a database keeps the model it was built
-// with; the bbolt file is reopened, so this one is backend-specific.
+// with, reopened.
 func TestStorage_ModelMismatch(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "m.db")
+	for _, b := range backendDBs {
+		t.Run(b.name, func(t *testing.T) { testModelMismatch(t, b.db(t)) })
+	}
+}
+
+func testModelMismatch(t *testing.T, path string) {
 	s, err := openStore(path, storageOptions{Fingerprint: "fp-1", Dims: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -334,13 +354,18 @@ func (f *failingStorage) Release() error {
 	return f.storage.Release()
 }
 
-// TestEngine_OnStorageInterface runs the engine on a backend given
+// TestEngine_OnStorageInterface runs the engine on each backend given
 // through the storage interface: a write that fails midway stops Index
 // with the error, keeps what was committed, and the next run adds exactly
 // the rest.
 func TestEngine_OnStorageInterface(t *testing.T) {
+	for _, b := range backendDBs {
+		t.Run(b.name, func(t *testing.T) { testEngineOnStorage(t, b.db(t)) })
+	}
+}
+
+func testEngineOnStorage(t *testing.T, db string) {
 	dir := copyPhotos(t)
-	db := filepath.Join(t.TempDir(), "s.db")
 	var last *failingStorage
 	open := func(failAt int32) *Engine {
 		t.Helper()

@@ -21,6 +21,14 @@ func (e *env) dbPath(c *cli.Command) (string, error) {
 	return defaultDB(e.getenv)
 }
 
+// readDB is the read replica the global flags name, "" for none.
+func (e *env) readDB(c *cli.Command) string {
+	if db := c.String("read-db"); db != "" {
+		return db
+	}
+	return e.getenv("SIMSEARCH_READ_DB")
+}
+
 // modelOptions are the global model flags, for a command without a
 // database: no --model means simsearch.DefaultModel.
 func (e *env) modelOptions(c *cli.Command) (*simsearch.ModelOptions, error) {
@@ -90,6 +98,7 @@ func (e *env) engineOptions(c *cli.Command, mode engineMode) (*simsearch.Options
 		ModelOptions: mo,
 		LockTimeout:  c.Duration("lock-timeout"),
 		ReadOnly:     mode == readEngine || mode == queryEngine,
+		ReadDB:       e.readDB(c),
 		Warm:         mode == queryEngine,
 		Log:          e.stderr,
 	}
@@ -98,7 +107,7 @@ func (e *env) engineOptions(c *cli.Command, mode engineMode) (*simsearch.Options
 	}
 	// The database's own model; a new one's default only for a command
 	// that creates it (the others fail on a missing file).
-	if _, statErr := os.Stat(db); statErr != nil && mode != indexEngine {
+	if _, statErr := os.Stat(db); statErr != nil && mode != indexEngine && !simsearch.IsServerDatabase(db) {
 		mo.Name = simsearch.DefaultModel(mo.Dir)
 		return opts, nil
 	}
