@@ -58,7 +58,12 @@ type IndexSummary struct {
 	Added, Updated, Removed, Unchanged int
 	// Relabelled counts the unchanged items that IndexOptions.Head gave
 	// new labels from their stored vectors.
-	Relabelled  int
+	Relabelled int
+	// Refilled counts the unchanged items stored before their capture
+	// metadata was (Item.CaptureUnread) whose files were read for it:
+	// EXIF capture time and camera, stored with their vectors as they
+	// were, without embedding them again.
+	Refilled    int
 	Skipped     []store.Failure // this run's problem files, with reasons
 	Interrupted bool
 	Elapsed     time.Duration
@@ -128,6 +133,9 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 		}
 		todo = append(todo, f)
 	}
+	if sum.Refilled, err = e.refillCapture(ctx, unchanged, &o); err != nil {
+		return sum, err
+	}
 	if o.Head != nil {
 		// The head is the last classifier; photos indexed before it get
 		// its classes from their stored vectors, without a network run.
@@ -188,6 +196,61 @@ func (o *IndexOptions) walkOptions(skip map[string]bool) (walkOptions, error) {
 		return walkOptions{}, err
 	}
 	return walkOptions{Hidden: o.Hidden, Skip: skip, Exclude: x, MinSize: o.MinSize, OneFileSystem: o.OneFileSystem, Missing: o.List}, nil
+}
+
+// refillCapture reads the capture metadata (Item.CaptureUnread) of the
+// unchanged items stored before it was from their files, and stores it
+// with their vectors as they are: no decoding, no network run. An item
+// whose file changed or went since the walk is left for the next run. It
+// returns how many items it stored.
+func (e *Engine) refillCapture(ctx context.Context, items map[uint64]store.Item, o *IndexOptions) (int, error) {
+	var ids []uint64
+	for id, it := range items {
+		if it.CaptureUnread() {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	slices.Sort(ids)
+	n := 0
+	var batch []store.Record
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if _, err := e.db.Put(batch); err != nil {
+			return fmt.Errorf("store capture metadata: %w", err)
+		}
+		n += len(batch)
+		batch = batch[:0]
+		e.release()
+		return nil
+	}
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return n, errors.Join(err, flush())
+		}
+		it := items[id]
+		b, st, err := extractor.ReadImage(it.Path, o.MaxBytes)
+		if err != nil || st.Size() != it.Size || st.ModTime().UnixNano() != it.ModTime {
+			continue
+		}
+		v, err := e.db.Vector(id)
+		if err != nil {
+			return n, errors.Join(fmt.Errorf("store capture metadata: %w", err), flush())
+		}
+		c := extractor.ReadCapture(b, it.Path)
+		it.Taken, it.TakenAt, it.Make, it.Model = c.Taken, c.TakenAt, c.Make, c.Model
+		batch = append(batch, store.Record{Item: it, Vector: v})
+		if len(batch) >= o.BatchSize {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, flush()
 }
 
 // relabel gives the items their labels from c on their stored vectors,
