@@ -45,6 +45,11 @@ type IndexOptions struct {
 	Head *classify.Head
 
 	classifiers []*Classifier // from Model and Head, set by Index
+	// batch marks a watch batch (with List): the items of its paths are
+	// looked up one by one rather than all read, and the index snapshot
+	// is left for Watch to save, so that a batch costs what it holds,
+	// not what the database does.
+	batch bool
 }
 
 // IndexProgress reports how far an Index run is.
@@ -58,7 +63,12 @@ type IndexSummary struct {
 	Added, Updated, Removed, Unchanged int
 	// Relabelled counts the unchanged items that IndexOptions.Head gave
 	// new labels from their stored vectors.
-	Relabelled  int
+	Relabelled int
+	// Refilled counts the unchanged items stored before their capture
+	// metadata was (Item.CaptureUnread) whose files were read for it:
+	// EXIF capture time and camera, stored with their vectors as they
+	// were, without embedding them again.
+	Refilled    int
 	Skipped     []store.Failure // this run's problem files, with reasons
 	Interrupted bool
 	Elapsed     time.Duration
@@ -109,11 +119,8 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 		return sum, err
 	}
 
-	known := map[string]store.Item{}
-	if err := e.db.ForEachItem(func(it store.Item) error {
-		known[it.Path] = it
-		return nil
-	}); err != nil {
+	known, err := e.knownItems(roots, files, o.batch)
+	if err != nil {
 		return sum, err
 	}
 	var todo []walkFile
@@ -128,10 +135,13 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 		}
 		todo = append(todo, f)
 	}
+	if sum.Refilled, err = e.refillCapture(ctx, unchanged, &o); err != nil {
+		return sum, err
+	}
 	if o.Head != nil {
 		// The head is the last classifier; photos indexed before it get
 		// its classes from their stored vectors, without a network run.
-		if sum.Relabelled, err = e.relabel(o.classifiers[len(o.classifiers)-1], unchanged); err != nil {
+		if sum.Relabelled, err = e.relabel(o.classifiers[len(o.classifiers)-1], unchanged, o.batch); err != nil {
 			return sum, err
 		}
 	}
@@ -161,14 +171,48 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 	for p, reason := range failures {
 		sum.Skipped = append(sum.Skipped, store.Failure{Path: p, Reason: reason, Time: now})
 	}
-	if err := e.saveIndex(); err != nil && runErr == nil {
-		runErr = err
+	if !o.batch {
+		if err := e.saveIndex(); err != nil && runErr == nil {
+			runErr = err
+		}
 	}
 	sum.Elapsed = time.Since(start)
 	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded) {
 		sum.Interrupted = true
 	}
 	return sum, runErr
+}
+
+// knownItems returns the stored items, by path, that an index run
+// compares its files with: every item, or with lookup (a watch batch,
+// whose roots are files, some of them gone) only those of the files
+// found and of the roots, each looked up by its path.
+func (e *Engine) knownItems(roots []string, files []walkFile, lookup bool) (map[string]store.Item, error) {
+	known := map[string]store.Item{}
+	if !lookup {
+		err := e.db.ForEachItem(func(it store.Item) error {
+			known[it.Path] = it
+			return nil
+		})
+		return known, err
+	}
+	paths := slices.Clone(roots)
+	for _, f := range files {
+		paths = append(paths, f.Path)
+	}
+	for _, p := range paths {
+		if _, done := known[p]; done {
+			continue
+		}
+		it, ok, err := e.db.ItemByPath(p)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			known[p] = it
+		}
+	}
+	return known, nil
 }
 
 // walkOptions are the walk that o asks for.
@@ -190,11 +234,83 @@ func (o *IndexOptions) walkOptions(skip map[string]bool) (walkOptions, error) {
 	return walkOptions{Hidden: o.Hidden, Skip: skip, Exclude: x, MinSize: o.MinSize, OneFileSystem: o.OneFileSystem, Missing: o.List}, nil
 }
 
+// refillCapture reads the capture metadata (Item.CaptureUnread) of the
+// unchanged items stored before it was from their files, and stores it
+// with their vectors as they are: no decoding, no network run. An item
+// whose file changed or went since the walk is left for the next run. It
+// returns how many items it stored.
+func (e *Engine) refillCapture(ctx context.Context, items map[uint64]store.Item, o *IndexOptions) (int, error) {
+	var ids []uint64
+	for id, it := range items {
+		if it.CaptureUnread() {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	slices.Sort(ids)
+	n := 0
+	var batch []store.Record
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if _, err := e.db.Put(batch); err != nil {
+			return fmt.Errorf("store capture metadata: %w", err)
+		}
+		n += len(batch)
+		batch = batch[:0]
+		e.release()
+		return nil
+	}
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return n, errors.Join(err, flush())
+		}
+		it := items[id]
+		b, st, err := extractor.ReadImage(it.Path, o.MaxBytes)
+		if err != nil || st.Size() != it.Size || st.ModTime().UnixNano() != it.ModTime {
+			continue
+		}
+		v, err := e.db.Vector(id)
+		if err != nil {
+			return n, errors.Join(fmt.Errorf("store capture metadata: %w", err), flush())
+		}
+		c := extractor.ReadCapture(b, it.Path)
+		it.Taken, it.TakenAt, it.Make, it.Model = c.Taken, c.TakenAt, c.Make, c.Model
+		batch = append(batch, store.Record{Item: it, Vector: v})
+		if len(batch) >= o.BatchSize {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, flush()
+}
+
 // relabel gives the items their labels from c on their stored vectors,
-// writing only those whose labels from c change.
-func (e *Engine) relabel(c *Classifier, items map[uint64]store.Item) (int, error) {
+// writing only those whose labels from c change. With lookup (a watch
+// batch, a few items) each vector is read by its id, else all are read
+// in one pass.
+func (e *Engine) relabel(c *Classifier, items map[uint64]store.Item, lookup bool) (int, error) {
 	sets := map[uint64]store.LabelSet{}
-	err := e.db.ForEachVector(func(id uint64, v []float32) error {
+	forEach := e.db.ForEachVector
+	if lookup {
+		forEach = func(fn func(id uint64, v []float32) error) error {
+			for id := range items {
+				v, err := e.db.Vector(id)
+				if err != nil {
+					return err
+				}
+				if err := fn(id, v); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	err := forEach(func(id uint64, v []float32) error {
 		it, ok := items[id]
 		if !ok {
 			return nil

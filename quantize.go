@@ -52,6 +52,9 @@ type QuantizeOptions struct {
 	// QuantizeInput also quantizes the image input of the first
 	// convolution, which otherwise stays float (see TestQuantize_Rules).
 	QuantizeInput bool
+	// Progress, when set, is called as calibration goes through the
+	// reference photos: with done 0 when it starts, then after each one.
+	Progress func(done, total int)
 }
 
 // Quantized is what QuantizeModel made.
@@ -123,7 +126,7 @@ func QuantizeModel(ctx context.Context, opts *ModelOptions, qo *QuantizeOptions)
 		return nil, fmt.Errorf("quantize %s: %w", bs.Name, err)
 	}
 	fmt.Fprintf(log, "calibrating %d activations of %s on %d reference photos\n", len(plan.Tensors), bs.Name, len(reference.Names()))
-	hists, err := calibrate(ctx, rt, bs, plan, base.opts.Threads)
+	hists, err := calibrate(ctx, rt, bs, plan, base.opts.Threads, o.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("quantize %s: %w", bs.Name, err)
 	}
@@ -166,8 +169,9 @@ func installQuantized(ctx context.Context, base *Model, plan *quantize.Plan, his
 }
 
 // calibrate runs the float model over the reference photos with plan's
-// tensors exposed and returns their histograms.
-func calibrate(ctx context.Context, rt *extractor.Runtime, spec model.Spec, plan *quantize.Plan, threads int) ([]*quantize.Histogram, error) {
+// tensors exposed and returns their histograms; progress, when set, hears
+// of each photo.
+func calibrate(ctx context.Context, rt *extractor.Runtime, spec model.Spec, plan *quantize.Plan, threads int, progress func(done, total int)) ([]*quantize.Histogram, error) {
 	b, err := plan.ProbeBytes()
 	if err != nil {
 		return nil, err
@@ -188,9 +192,17 @@ func calibrate(ctx context.Context, rt *extractor.Runtime, spec model.Spec, plan
 	}
 	in := make([]float32, 3*n*n)
 	used := 0
-	for _, src := range referenceSources() {
+	srcs := referenceSources()
+	if progress == nil {
+		progress = func(int, int) {}
+	}
+	progress(0, len(srcs))
+	for i, src := range srcs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if i > 0 {
+			progress(i, len(srcs))
 		}
 		img, _, err := src.Decode(&extractor.DecodeOptions{MinSide: extractor.MinSideFor(spec.Pre)})
 		if err != nil {
@@ -208,6 +220,7 @@ func calibrate(ctx context.Context, rt *extractor.Runtime, spec model.Spec, plan
 		}
 		used++
 	}
+	progress(len(srcs), len(srcs))
 	if used == 0 {
 		return nil, extractor.ErrNoCentre
 	}

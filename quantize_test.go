@@ -55,7 +55,7 @@ func quantizedRandom(t testing.TB, rt *extractor.Runtime, key string) (model.Spe
 		if err != nil {
 			t.Fatal(err)
 		}
-		hists, err := calibrate(ctx, rt, base, plan, 0)
+		hists, err := calibrate(ctx, rt, base, plan, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -64,10 +64,14 @@ type watchState struct {
 // and folders that vanish are pruned, new folders are watched as they
 // appear, and every Rescan a full pass catches what the watcher missed.
 // Each pass commits before the next begins; queries from other processes
-// run meanwhile as they do beside Index. Watch returns when ctx is done
-// (with ctx's error; everything embedded so far is committed) or on a
-// pass's error.
-func (e *Engine) Watch(ctx context.Context, roots []string, opts *WatchOptions) error {
+// run meanwhile as they do beside Index. A batch of changes reads and
+// writes only the items of its files (a removed folder's batch reads
+// them all, to find what was below it), and the index snapshot is saved
+// at most every snapshotEvery after changes, by the full passes, and
+// when Watch returns: a query meanwhile catches up from the stored
+// vectors. Watch returns when ctx is done (with ctx's error; everything
+// embedded so far is committed) or on a pass's error.
+func (e *Engine) Watch(ctx context.Context, roots []string, opts *WatchOptions) (err error) {
 	var o WatchOptions
 	if opts != nil {
 		o = *opts
@@ -79,7 +83,7 @@ func (e *Engine) Watch(ctx context.Context, roots []string, opts *WatchOptions) 
 		o.Rescan = 10 * time.Minute
 	}
 	o.Index.List = false
-	roots, err := absPaths(roots)
+	roots, err = absPaths(roots)
 	if err != nil {
 		return err
 	}
@@ -102,18 +106,29 @@ func (e *Engine) Watch(ctx context.Context, roots []string, opts *WatchOptions) 
 		return fmt.Errorf("watch: %w", err)
 	}
 	defer w.Close()
+	// The batches since the last snapshot are saved on the way out.
+	defer func() {
+		if serr := e.saveIndex(); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		e.release()
+	}()
 	// Watch before the first pass, so nothing changed during it is lost.
+	dirs := map[string]bool{} // the folders watched: a path of one that goes is a folder
 	for _, r := range roots {
-		for _, err := range watchTree(w, r, r, wo) {
+		for _, err := range watchTree(w, r, r, wo, dirs) {
 			emit(WatchEvent{Pass: WatchFirst, Err: err})
 		}
 	}
+	var lastSave time.Time // of the index snapshot
+	stale := false         // batches since then
 	full := func(pass WatchPass) error {
 		sum, err := e.Index(ctx, roots, &o.Index)
 		e.release()
 		if err != nil {
 			return err
 		}
+		lastSave, stale = time.Now(), false // a full pass saves it
 		emit(WatchEvent{Pass: pass, Summary: sum})
 		return nil
 	}
@@ -154,7 +169,7 @@ func (e *Engine) Watch(ctx context.Context, roots []string, opts *WatchOptions) 
 				if ev.Has(fsnotify.Create) {
 					// A new folder (made or moved in): watch it and take
 					// what is already in it.
-					for _, err := range watchTree(w, root, ev.Name, wo) {
+					for _, err := range watchTree(w, root, ev.Name, wo, dirs) {
 						emit(WatchEvent{Pass: WatchChanges, Err: err})
 					}
 					files, _, _ := walk(ctx, []string{ev.Name}, wo)
@@ -179,6 +194,13 @@ func (e *Engine) Watch(ctx context.Context, roots []string, opts *WatchOptions) 
 				}
 			}
 		case now := <-tick.C:
+			if stale && now.Sub(lastSave) >= snapshotEvery {
+				if err := e.saveIndex(); err != nil {
+					return err
+				}
+				e.release()
+				lastSave, stale = now, false
+			}
 			var ready []string
 			for p, s := range pending {
 				cur := observe(p, now)
@@ -194,15 +216,26 @@ func (e *Engine) Watch(ctx context.Context, roots []string, opts *WatchOptions) 
 				continue
 			}
 			sort.Strings(ready)
+			lo := o.Index
+			lo.List, lo.Progress, lo.batch = true, nil, true
 			for _, p := range ready {
 				delete(pending, p)
+				if dirs[p] {
+					// A folder that went: its items are found by reading
+					// them all.
+					lo.batch = false
+					forgetBelow(dirs, p)
+				}
 			}
-			lo := o.Index
-			lo.List, lo.Progress = true, nil
 			sum, err := e.Index(ctx, ready, &lo)
 			e.release()
 			if err != nil {
 				return err
+			}
+			if lo.batch {
+				stale = true
+			} else {
+				lastSave, stale = time.Now(), false
 			}
 			emit(WatchEvent{Pass: WatchChanges, Summary: sum, Paths: ready})
 		case <-soon:
@@ -211,7 +244,7 @@ func (e *Engine) Watch(ctx context.Context, roots []string, opts *WatchOptions) 
 			}
 		case <-rescan:
 			for _, r := range roots {
-				for _, err := range watchTree(w, r, r, wo) {
+				for _, err := range watchTree(w, r, r, wo, dirs) {
 					emit(WatchEvent{Pass: WatchRescan, Err: err})
 				}
 			}
@@ -219,6 +252,20 @@ func (e *Engine) Watch(ctx context.Context, roots []string, opts *WatchOptions) 
 				return err
 			}
 			rescanTimer.Reset(o.Rescan)
+		}
+	}
+}
+
+// snapshotEvery is how often at most Watch saves the index snapshot
+// after batches of changes: saving writes the whole index, so a burst of
+// events must not save it once per batch.
+const snapshotEvery = time.Minute
+
+// forgetBelow deletes dir and the folders below it from dirs.
+func forgetBelow(dirs map[string]bool, dir string) {
+	for d := range dirs {
+		if under(d, dir) {
+			delete(dirs, d)
 		}
 	}
 }
@@ -266,9 +313,9 @@ func watchable(path, root string, wo walkOptions) bool {
 	return !wo.Exclude.match(rel)
 }
 
-// watchTree adds dir and the folders below it that the walk enters to w,
-// returning the folders that could not be watched.
-func watchTree(w *fsnotify.Watcher, root, dir string, wo walkOptions) []error {
+// watchTree adds dir and the folders below it that the walk enters to w
+// and to dirs, returning the folders that could not be watched.
+func watchTree(w *fsnotify.Watcher, root, dir string, wo walkOptions, dirs map[string]bool) []error {
 	var errs []error
 	rootSt, err := os.Stat(root)
 	var rootDev uint64
@@ -288,7 +335,9 @@ func watchTree(w *fsnotify.Watcher, root, dir string, wo walkOptions) []error {
 		}
 		if err := w.Add(path); err != nil {
 			errs = append(errs, fmt.Errorf("watch %s: %w", path, err))
+			return nil
 		}
+		dirs[path] = true
 		return nil
 	})
 	return errs

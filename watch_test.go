@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/simsearch/simsearch/internal/store"
 )
 
 // watchRun is an Engine.Watch running in the background.
@@ -191,5 +194,122 @@ func TestEngine_WatchNeedsFolders(t *testing.T) {
 	copyFile(t, filepath.Join("testdata", "photos", "cat.jpg"), f)
 	if err := e.Watch(context.Background(), []string{f}, nil); err == nil {
 		t.Error("Watch took a file as its root")
+	}
+}
+
+// countingStorage counts the calls that read every item or vector, the
+// lookups by path and the snapshot saves of the storage it wraps.
+type countingStorage struct {
+	storage
+	mu                                       sync.Mutex
+	forEachItem, forEachVector, byPath, save int
+}
+
+func (c *countingStorage) count(n *int) {
+	c.mu.Lock()
+	*n++
+	c.mu.Unlock()
+}
+
+func (c *countingStorage) ForEachItem(fn func(store.Item) error) error {
+	c.count(&c.forEachItem)
+	return c.storage.ForEachItem(fn)
+}
+
+func (c *countingStorage) ForEachVector(fn func(uint64, []float32) error) error {
+	c.count(&c.forEachVector)
+	return c.storage.ForEachVector(fn)
+}
+
+func (c *countingStorage) ItemByPath(p string) (store.Item, bool, error) {
+	c.count(&c.byPath)
+	return c.storage.ItemByPath(p)
+}
+
+func (c *countingStorage) SaveIndex(version uint64, write func(io.Writer) error) error {
+	c.count(&c.save)
+	return c.storage.SaveIndex(version, write)
+}
+
+// counts returns the counts so far: every item, every vector, by path, saves.
+func (c *countingStorage) counts() [4]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return [4]int{c.forEachItem, c.forEachVector, c.byPath, c.save}
+}
+
+// A batch of changes touches the items of its own paths only: no pass
+// over every item or vector, no snapshot of the whole index per batch;
+// a removed folder's batch reads all items to find what was below it;
+// the snapshot is saved when Watch returns.
+func TestEngine_WatchBatchTouchesOnlyItsPaths(t *testing.T) {
+	sample := filepath.Join("testdata", "photos")
+	dir := filepath.Join(t.TempDir(), "photos")
+	for _, name := range []string{"cat.jpg", "fig.jpg", "jetty.jpg"} {
+		copyFile(t, filepath.Join(sample, name), filepath.Join(dir, name))
+	}
+	copyFile(t, filepath.Join(sample, "dogs.jpg"), filepath.Join(dir, "old", "dogs.jpg"))
+	db := filepath.Join(t.TempDir(), "s.db")
+	e := openTestEngine(t, db)
+	cs := &countingStorage{storage: e.db}
+	e.db = cs
+	w := startWatch(t, e, []string{dir}, WatchOptions{Settle: 100 * time.Millisecond, Rescan: -1})
+	if ev := w.next(t); ev.Pass != WatchFirst || ev.Summary.Added != 4 {
+		t.Fatalf("first pass: %+v, want 4 added", ev)
+	}
+	first := cs.counts()
+	if first[0] == 0 || first[3] == 0 {
+		t.Fatalf("the first pass read no items or saved no snapshot (%v): the counting is broken", first)
+	}
+
+	copyFile(t, filepath.Join(sample, "pagoda.jpg"), filepath.Join(dir, "pagoda.jpg"))
+	if ev := w.next(t); ev.Summary.Added != 1 || ev.Summary.Removed != 0 {
+		t.Fatalf("after a copy: %+v, want 1 added", ev)
+	}
+	if err := os.Remove(filepath.Join(dir, "cat.jpg")); err != nil {
+		t.Fatal(err)
+	}
+	if ev := w.next(t); ev.Summary.Removed != 1 || ev.Summary.Added != 0 {
+		t.Fatalf("after a delete: %+v, want 1 removed", ev)
+	}
+	batches := cs.counts()
+	if batches[0] != first[0] || batches[1] != first[1] || batches[3] != first[3] {
+		t.Errorf("two batches of one file each read every item %d times, every vector %d times and saved the snapshot %d times; want none",
+			batches[0]-first[0], batches[1]-first[1], batches[3]-first[3])
+	}
+	if batches[2] == first[2] {
+		t.Error("the batches looked up no item by its path")
+	}
+	if got := queryPaths(t, db, filepath.Join(sample, "pagoda.jpg")); len(got) == 0 || got[0] != filepath.Join(dir, "pagoda.jpg") {
+		t.Fatalf("query beside the watcher ranks %v, want pagoda.jpg first", got)
+	}
+	if got := queryPaths(t, db, filepath.Join(sample, "cat.jpg")); slices.Contains(got, filepath.Join(dir, "cat.jpg")) {
+		t.Fatalf("query by cat.jpg beside the watcher ranks %v, with the deleted copy", got)
+	}
+
+	if err := os.RemoveAll(filepath.Join(dir, "old")); err != nil {
+		t.Fatal(err)
+	}
+	// The file's event and the folder's may come in one batch or two.
+	removed := 0
+	for folder := false; !folder; {
+		ev := w.next(t)
+		removed += ev.Summary.Removed
+		folder = slices.Contains(ev.Paths, filepath.Join(dir, "old"))
+	}
+	if removed != 1 {
+		t.Errorf("removing a folder with one photo removed %d items", removed)
+	}
+	if n := cs.counts()[0]; n == batches[0] {
+		t.Error("a removed folder's batch did not read the items to find what was below it")
+	}
+	w.cancel()
+	if err := <-w.done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Watch after cancel = %v, want context.Canceled", err)
+	}
+	w.done <- nil // for the cleanup
+	m, err := e.db.Meta()
+	if err != nil || !m.HasIndex || m.IndexVersion != m.ItemsVersion {
+		t.Errorf("after Watch returned: meta %+v, %v; want a current index snapshot", m, err)
 	}
 }

@@ -51,7 +51,7 @@ func dedupCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "exact", Usage: "exact copies (same content hash) only"},
 			&cli.IntFlag{Name: "k", Value: 16, Usage: "neighbours examined per photo"},
 			&cli.IntFlag{Name: "ef", Usage: "HNSW search breadth (higher: misses fewer near-duplicates in very large collections, slower; default: the index's tuned breadth, at most 256)"},
-		}, walkFlags()...),
+		}, append(walkFlags(), progressFlags()...)...),
 		Commands: append([]*cli.Command{
 			dedupApplyCommand(e),
 			dedupUndoCommand(e),
@@ -114,6 +114,10 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 	if err := walkOptions(c, &walk); err != nil {
 		return err
 	}
+	bar, err := progressFor(c, e.stderr, "index", "img")
+	if err != nil {
+		return err
+	}
 	roots := c.Args().Slice()
 	acting := action != dedup.Report && c.Bool("yes")
 	mode := readEngine
@@ -129,7 +133,10 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 	}
 	defer eng.Close()
 	if len(roots) > 0 {
+		bar.restart() // the rate is of indexing, not of preparing the model
+		walk.Progress = func(p simsearch.IndexProgress) { bar.set(int64(p.Done), int64(p.Total)) }
 		sum, err := eng.Index(ctx, append(slices.Clip(roots), refs...), &walk)
+		bar.done()
 		if err != nil {
 			return modelHint(err, eng.ModelName())
 		}
@@ -144,7 +151,7 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 		return decisionHint(err)
 	}
 	groups := res.Groups
-	if err := e.writeDedupReport(ctx, c.String("out"), format, groups, dedup.Summary{SetAside: res.SetAside}); err != nil {
+	if err := e.writeDedupReport(ctx, c, format, groups, dedup.Summary{SetAside: res.SetAside}); err != nil {
 		return err
 	}
 	e.setAsideNote(format, c.String("out"), res.SetAside)
@@ -170,11 +177,16 @@ func (e *env) dedup(ctx context.Context, c *cli.Command) error {
 	return nil
 }
 
-// writeDedupReport writes the report to the file out, or to standard
-// output when out is "".
-func (e *env) writeDedupReport(ctx context.Context, out string, format dedup.Format, groups []dedup.Group, sum dedup.Summary) error {
+// writeDedupReport writes the report to the file --out names, or to
+// standard output when there is none.
+func (e *env) writeDedupReport(ctx context.Context, c *cli.Command, format dedup.Format, groups []dedup.Group, sum dedup.Summary) error {
+	out := c.String("out")
 	if format == dedup.HTML {
-		return e.writeHTMLReport(ctx, out, groups)
+		bar, err := progressFor(c, e.stderr, "thumbnails", "photos")
+		if err != nil {
+			return err
+		}
+		return e.writeHTMLReport(ctx, out, groups, bar)
 	}
 	if out == "" {
 		return dedup.WriteReportSummary(e.stdout, format, groups, sum, simsearch.DecodeThumbnail)

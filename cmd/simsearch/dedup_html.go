@@ -10,11 +10,10 @@ import (
 )
 
 // writeHTMLReport writes dedup's HTML report to out and its thumbnails
-// and further pages to the folder beside it, with a progress bar while
-// the thumbnails are made; SIGINT stops it between photos and leaves an
+// and further pages to the folder beside it, with bar showing how far
+// the thumbnails are; SIGINT stops it between photos and leaves an
 // earlier report at out as it was.
-func (e *env) writeHTMLReport(ctx context.Context, out string, groups []dedup.Group) error {
-	bar := newProgress(e.stderr, "thumbnails", "photos")
+func (e *env) writeHTMLReport(ctx context.Context, out string, groups []dedup.Group, bar *progress) error {
 	err := dedup.WriteHTMLFile(ctx, out, groups, &dedup.HTMLOptions{
 		Decode:   simsearch.DecodeThumbnail,
 		Progress: func(done, total int) { bar.set(int64(done), int64(total)) },

@@ -19,10 +19,10 @@ func embedCommand(e *env) *cli.Command {
 		Name:      "embed",
 		Usage:     "print embeddings as JSON lines (path, dims, vector) for debugging and scripting",
 		ArgsUsage: "IMAGE|DIR...",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "batch", Value: 8, Usage: "images per network run"},
 			&cli.IntFlag{Name: "workers", Usage: "decoding goroutines (default: one per core)"},
-		},
+		}, progressFlags()...),
 		Action: func(ctx context.Context, c *cli.Command) error { return e.embed(ctx, c) },
 	}
 }
@@ -73,6 +73,10 @@ func (e *env) embed(ctx context.Context, c *cli.Command) error {
 	if err != nil {
 		return err
 	}
+	bar, err := progressFor(c, e.stderr, "embed", "images")
+	if err != nil {
+		return err
+	}
 	mo, err := e.modelOptions(c)
 	if err != nil {
 		return err
@@ -89,7 +93,7 @@ func (e *env) embed(ctx context.Context, c *cli.Command) error {
 	}
 	enc := json.NewEncoder(e.stdout)
 	failed := 0
-	bar := newProgress(e.stderr, "embed", "images")
+	bar.restart() // the rate is of embedding, not of preparing the model
 	n := 0
 	err = m.EmbedFiles(ctx, paths, func(r simsearch.Embedding) error {
 		n++

@@ -123,6 +123,9 @@ func printIndexSummary(e *env, s simsearch.IndexSummary) {
 	if s.Relabelled > 0 {
 		fmt.Fprintf(e.stderr, "labelled %d unchanged photos with the head, from their stored embeddings\n", s.Relabelled)
 	}
+	if s.Refilled > 0 {
+		fmt.Fprintf(e.stderr, "read the capture date and camera of %s indexed before simsearch stored them (not embedded again)\n", plural(s.Refilled, "photo"))
+	}
 }
 
 // watch runs index --watch: the first pass, then changes until ctx ends.

@@ -28,18 +28,18 @@ func modelCommand(e *env) *cli.Command {
 				Name:      "pull",
 				Usage:     "download a catalog model, verify it and expose its feature map",
 				ArgsUsage: "NAME",
-				Flags: []cli.Flag{
+				Flags: append([]cli.Flag{
 					&cli.BoolFlag{Name: "force", Usage: "download again even if installed"},
 					&cli.StringFlag{Name: "from", Usage: "install from `FILE` downloaded elsewhere, or from a mirror URL (checked like a download)"},
 					quantizeFlag,
-				},
+				}, progressFlags()...),
 				Action: func(ctx context.Context, c *cli.Command) error { return e.modelPull(ctx, c) },
 			},
 			{
 				Name:      "build-random",
 				Usage:     "build vgg16-random (or vgg19-random) offline (" + model.RandomDescription + ")",
 				ArgsUsage: "[NAME]",
-				Flags:     []cli.Flag{quantizeFlag},
+				Flags:     append([]cli.Flag{quantizeFlag}, progressFlags()...),
 				Action: func(ctx context.Context, c *cli.Command) error {
 					name := c.Args().First()
 					if name == "" {
@@ -66,11 +66,11 @@ func modelCommand(e *env) *cli.Command {
 				Name:      "quantize",
 				Usage:     "write NAME-int8 beside model NAME: int8 weights and activations calibrated on the reference photos",
 				ArgsUsage: "NAME",
-				Flags: []cli.Flag{
+				Flags: append([]cli.Flag{
 					&cli.StringFlag{Name: "calibration", Value: simsearch.DefaultCalibration, Usage: "how activation ranges are chosen: max, percentile (99.99) or mse"},
 					&cli.StringFlag{Name: "name", Usage: "name of the int8 model (default NAME-int8)"},
 					&cli.BoolFlag{Name: "force", Usage: "replace an installed int8 model"},
-				},
+				}, progressFlags()...),
 				Action: func(ctx context.Context, c *cli.Command) error {
 					name := c.Args().First()
 					if name == "" || c.Args().Len() > 1 {
@@ -226,7 +226,10 @@ func (e *env) modelPull(ctx context.Context, c *cli.Command) error {
 	case from != "":
 		opts.File, verb = from, "check "
 	}
-	bar := newProgress(e.stderr, verb+name, "B")
+	bar, err := progressFor(c, e.stderr, verb+name, "B")
+	if err != nil {
+		return err
+	}
 	opts.Progress = func(done, total int64) { bar.set(done, total) }
 	s, err := model.Pull(ctx, en, dir, opts)
 	bar.done()
@@ -261,7 +264,19 @@ func (e *env) modelQuantize(ctx context.Context, c *cli.Command, name, rule, as 
 		return err
 	}
 	mo.Name = name
-	q, err := simsearch.QuantizeModel(ctx, mo, &simsearch.QuantizeOptions{Calibration: rule, Name: as, Force: force})
+	bar, err := progressFor(c, e.stderr, "calibrate "+name, "photos")
+	if err != nil {
+		return err
+	}
+	q, err := simsearch.QuantizeModel(ctx, mo, &simsearch.QuantizeOptions{Calibration: rule, Name: as, Force: force,
+		Progress: func(done, total int) {
+			if done == 0 {
+				bar.restart() // the rate is of calibration, not of preparing the base model
+			}
+			bar.set(int64(done), int64(total))
+		},
+	})
+	bar.done()
 	switch {
 	case errors.Is(err, simsearch.ErrPretrainedInt8):
 		p, _ := model.PretrainedInt8(name)

@@ -30,10 +30,11 @@ func statsCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
+			precision := e.int8Status(c, s.Model)
 			if c.String("format") == "json" {
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(s)
+				return enc.Encode(statsOutput{Stats: s, HEIFDecoder: simsearch.HEIFDecoder(), Int8: precision})
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			var notes []string
@@ -57,6 +58,7 @@ func statsCommand(e *env) *cli.Command {
 			fmt.Fprintf(tw, "index\t%s, %d vectors\n", s.IndexParams, s.IndexLen)
 			fmt.Fprintf(tw, "search ef\t%s\n", tuningLine(s.IndexTuning.Ef, s.IndexTuning.Recall, s.IndexTuning.Size, s.IndexTuning.Target))
 			fmt.Fprintf(tw, "HEIC/AVIF\t%s\n", simsearch.HEIFDecoder())
+			fmt.Fprintf(tw, "int8\t%s\n", precision.Why)
 			fmt.Fprintf(tw, "skipped\t%d\n", len(s.Failures))
 			tw.Flush()
 			for _, f := range s.Failures {
@@ -66,6 +68,39 @@ func statsCommand(e *env) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// statsOutput is stats --format json: the engine's figures, and what
+// decodes HEIC and AVIF here and whether the model is int8, as
+// --version says them.
+type statsOutput struct {
+	simsearch.Stats
+	HEIFDecoder string     `json:"heif_decoder"`
+	Int8        int8Status `json:"int8"`
+}
+
+// int8Status says whether the database's model is the int8 variant, and
+// why it is or is not, in one line.
+type int8Status struct {
+	On  bool   `json:"on"`
+	Why string `json:"why"`
+}
+
+// int8Status says why the database's model is int8 or fp32: --model
+// named it, or the database keeps the model it was built with; and what
+// a new database gets here (the int8 default: the CPU, SIMSEARCH_INT8).
+func (e *env) int8Status(c *cli.Command, model string) int8Status {
+	st := int8Status{On: simsearch.IsInt8(model)}
+	kind := "fp32"
+	if st.On {
+		kind = "int8"
+	}
+	if c.String("model") != "" {
+		st.Why = fmt.Sprintf("%s (%s) is named by --model", model, kind)
+		return st
+	}
+	st.Why = fmt.Sprintf("%s (%s): the database was built with it and keeps it; int8 here: %s", model, kind, e.int8Line())
+	return st
 }
 
 // printLabelCounts lists the most common best labels, per source.

@@ -31,7 +31,7 @@ func trainCommand(e *env) *cli.Command {
 			"database as DIR's name + .head.json, or to --out; use it with classify --head.\n\n" +
 			"Exit status 1 when DIR is missing or is not a training set (fewer than two class\n" +
 			"folders, an empty class, a class of non-images); 2 for a usage mistake.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "training `DIR`: one sub-folder of photos per class"},
 			&cli.FloatFlag{Name: "holdout", Value: classify.DefaultHoldout, Usage: "fraction of each class held out to measure the head (0: train on all)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the held-out choice and the starting weights"},
@@ -39,7 +39,7 @@ func trainCommand(e *env) *cli.Command {
 			&cli.IntFlag{Name: "max-iter", Value: 500, Usage: "L-BFGS iterations at most"},
 			&cli.StringFlag{Name: "out", Usage: "head `FILE` (default: <database folder>/<DIR name>.head.json)"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
-		},
+		}, progressFlags()...),
 		Action: func(ctx context.Context, c *cli.Command) error { return e.train(ctx, c) },
 	}
 }
@@ -55,9 +55,6 @@ func headName(data string) string {
 	}
 	return name + ".head.json"
 }
-
-// trainProgressMin is how many files make a log worth progress lines.
-const trainProgressMin = 100
 
 // trainOutput is train's JSON: the report and where the head went.
 type trainOutput struct {
@@ -93,6 +90,10 @@ func (e *env) train(ctx context.Context, c *cli.Command) error {
 	opts := &simsearch.TrainOptions{TrainOptions: classify.TrainOptions{
 		Holdout: ho, NoHoldout: ho == 0, L2: l2, Seed: c.Uint64("seed"), MaxIterations: int(c.Int("max-iter")),
 	}}
+	bar, err := progressFor(c, e.stderr, "embed", "images")
+	if err != nil {
+		return err
+	}
 
 	eng, err := e.openEngine(ctx, c, indexEngine)
 	if err != nil {
@@ -103,16 +104,8 @@ func (e *env) train(ctx context.Context, c *cli.Command) error {
 	if out == "" {
 		out = filepath.Join(filepath.Dir(eng.Path()), headName(data))
 	}
-	bar := newProgress(e.stderr, "embed", "images")
+	bar.restart() // the rate is of embedding, not of preparing the model
 	opts.Progress = func(done, total int) { bar.set(int64(done), int64(total)) }
-	if !isTerminal(e.stderr) {
-		// A log gets a line per chunk of a long extraction instead.
-		opts.Progress = func(done, total int) {
-			if done < total || total > trainProgressMin {
-				fmt.Fprintf(e.stderr, "embedded %d of %d files\n", done, total)
-			}
-		}
-	}
 	h, rep, err := eng.TrainHead(ctx, data, opts)
 	bar.done()
 	for _, s := range rep.Skipped {

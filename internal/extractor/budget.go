@@ -91,10 +91,15 @@ func (b *budget) grant() {
 }
 
 // decodeCost estimates from its header the most memory decoding b holds
-// at once with o: the RGB result, plus the full-size image a Go decoder
-// makes before shrinking it, or the coefficients libjpeg keeps for a
-// progressive JPEG. Inputs the decoder refuses from their header (not an
-// image, corrupt, over MaxPixels) cost minDecodeCost.
+// at once with o: the RGB result, plus what each format's decoder makes
+// before it is shrunk: libjpeg's scaled output (and a progressive JPEG's
+// coefficients), a Go decoder's full-size image (twice over for an
+// interlaced PNG, whose passes are images of their own, five times for a
+// TIFF, whose strips are read whole first), libheif's planes for HEIC
+// and AVIF (heifCost), for a camera raw file its preview's cost, and a
+// second RGB when the EXIF orientation turns the image.
+// Inputs the decoder refuses from their header (not an image, corrupt,
+// over MaxPixels) cost minDecodeCost.
 func decodeCost(b []byte, o *DecodeOptions) int64 {
 	var opts DecodeOptions
 	if o != nil {
@@ -104,6 +109,20 @@ func decodeCost(b []byte, o *DecodeOptions) int64 {
 		opts.MaxPixels = DefaultMaxPixels
 	}
 	format := Sniff(b)
+	if format == FormatTIFF && RawExtension(opts.Name) {
+		format = FormatRAW
+	}
+	switch format {
+	case FormatHEIC, FormatAVIF:
+		return heifCost(b, opts)
+	case FormatRAW:
+		jpg, _, err := rawPreview(b)
+		if err != nil || Sniff(jpg) != FormatJPEG {
+			return minDecodeCost
+		}
+		opts.Name = ""
+		return decodeCost(jpg, &opts)
+	}
 	cfgFn, _ := codec(format)
 	if cfgFn == nil {
 		return minDecodeCost
@@ -113,6 +132,11 @@ func decodeCost(b []byte, o *DecodeOptions) int64 {
 		return minDecodeCost
 	}
 	w, h := int64(cfg.Width), int64(cfg.Height)
+	// Turning an image by its EXIF orientation makes a second RGB.
+	copies := int64(1)
+	if exifOrientation(format, b) > 1 {
+		copies = 2
+	}
 	if format == FormatJPEG && libjpegAvailable {
 		d := int64(1)
 		for _, s := range []int64{8, 4, 2} { // as jpegScale: libjpeg rounds up
@@ -123,7 +147,7 @@ func decodeCost(b []byte, o *DecodeOptions) int64 {
 		}
 		sw, sh := (w+d-1)/d, (h+d-1)/d
 		k := int64(shrinkFactor(int(sw), int(sh), opts.MinSide))
-		cost := 3*sw*sh/(k*k) + minDecodeCost
+		cost := copies*3*sw*sh/(k*k) + minDecodeCost
 		if jpegProgressive(b) {
 			// 64 two-byte coefficients per 8×8 block of each component,
 			// all of them at full resolution at worst.
@@ -131,12 +155,63 @@ func decodeCost(b []byte, o *DecodeOptions) int64 {
 		}
 		return cost
 	}
+	full := bytesPerPixel(cfg.ColorModel) * w * h
+	switch {
+	case format == FormatPNG:
+		// Its row buffers and inflater, measured at under 6% of the
+		// image (TestDecodeCost_CoversWhatDecodingAllocates).
+		full += full/16 + 512<<10
+		if len(b) > 28 && b[28] == 1 {
+			full *= 2 // Adam7: each pass decoded into an image of its own, then merged
+		}
+	case format == FormatTIFF:
+		// Each strip or tile is read or inflated whole through a growing
+		// buffer before it is copied into the image: measured at up to
+		// 3.7 times the image's bytes for one deflated strip.
+		full *= 5
+	case format == FormatJPEG && jpegProgressive(b):
+		// image/jpeg keeps 64 four-byte coefficients per 8×8 block of
+		// each component until the last scan.
+		full += 4 * int64(jpegComponents(cfg.ColorModel)) * w * h
+	}
 	k := int64(shrinkFactor(cfg.Width, cfg.Height, opts.MinSide))
-	return bytesPerPixel(cfg.ColorModel)*w*h + 3*w*h/(k*k) + minDecodeCost
+	return full + copies*3*w*h/(k*k) + minDecodeCost
+}
+
+// heifCost is what decoding the HEIC or AVIF b holds at once, from its
+// header: libheif's decoded planes (three samples a pixel at worst, as
+// 4:4:4, of two bytes above 8 bits), the interleaved 8-bit RGB (RGBA with
+// alpha) it converts them to, the alpha plane, and the shrunk RGB copy;
+// the WebAssembly fallback hands a Go image over as well. A 12 MP phone
+// photo costs about 72 MB: more than DefaultDecodeBudget, so it decodes
+// alone, as libheif gives no way to decode it smaller.
+func heifCost(b []byte, o DecodeOptions) int64 {
+	hdr, err := heifCheck(b, o.MaxPixels)
+	if err != nil {
+		return minDecodeCost
+	}
+	px := int64(hdr.width) * int64(hdr.height)
+	sample := int64(1)
+	if hdr.bits > 8 {
+		sample = 2
+	}
+	planes, rgb := 3*sample, int64(3)
+	if hdr.alpha {
+		planes, rgb = planes+sample, 4
+	}
+	cost := px * (planes + rgb)
+	if !libheifAvailable {
+		cost += 4 * px // the fallback's image.Image
+	}
+	k := int64(shrinkFactor(hdr.width, hdr.height, o.MinSide))
+	return cost + 3*px/(k*k) + minDecodeCost
 }
 
 // bytesPerPixel is what a Go decoder's image takes per pixel in model m.
 func bytesPerPixel(m color.Model) int64 {
+	if _, ok := m.(color.Palette); ok {
+		return 1 // image.Paletted
+	}
 	switch m {
 	case color.GrayModel:
 		return 1

@@ -6,12 +6,22 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"image/color/palette"
+	stddraw "image/draw"
+	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/tiff"
 
 	"github.com/simsearch/simsearch/internal/extractor/imagetest"
 )
@@ -195,5 +205,175 @@ func TestDecodeCost(t *testing.T) {
 	}
 	if c := decodeCost([]byte("not an image at all"), o); c != minDecodeCost {
 		t.Errorf("text costs %d, want %d", c, minDecodeCost)
+	}
+}
+
+// bigImages are large images in every format a Go decoder reads here,
+// encoded in memory: RGB and grey, 16-bit and paletted PNG, TIFF plain
+// and deflated, GIF, BMP and a baseline JPEG; only those named, when
+// names are given.
+func bigImages(t *testing.T, w, h int, names ...string) map[string][]byte {
+	t.Helper()
+	src := photoLike(w, h)
+	rgba := image.NewNRGBA(src.Bounds())
+	stddraw.Draw(rgba, rgba.Bounds(), src, image.Point{}, stddraw.Src)
+	grey := image.NewGray(src.Bounds())
+	stddraw.Draw(grey, grey.Bounds(), src, image.Point{}, stddraw.Src)
+	deep := image.NewNRGBA64(src.Bounds())
+	stddraw.Draw(deep, deep.Bounds(), src, image.Point{}, stddraw.Src)
+	pal := image.NewPaletted(src.Bounds(), palette.Plan9)
+	stddraw.Draw(pal, pal.Bounds(), src, image.Point{}, stddraw.Src)
+	out := map[string][]byte{}
+	enc := func(name string, f func(w *bytes.Buffer) error) {
+		if len(names) > 0 && !slices.Contains(names, name) {
+			return
+		}
+		var buf bytes.Buffer
+		if err := f(&buf); err != nil {
+			t.Fatalf("encode %s: %v", name, err)
+		}
+		out[name] = buf.Bytes()
+	}
+	enc("rgba.png", func(w *bytes.Buffer) error { return png.Encode(w, rgba) })
+	enc("grey.png", func(w *bytes.Buffer) error { return png.Encode(w, grey) })
+	enc("16-bit.png", func(w *bytes.Buffer) error { return png.Encode(w, deep) })
+	enc("paletted.png", func(w *bytes.Buffer) error { return png.Encode(w, pal) })
+	enc("plain.tiff", func(w *bytes.Buffer) error { return tiff.Encode(w, rgba, nil) })
+	enc("deflate.tiff", func(w *bytes.Buffer) error {
+		return tiff.Encode(w, rgba, &tiff.Options{Compression: tiff.Deflate})
+	})
+	enc("first.gif", func(w *bytes.Buffer) error { return gif.Encode(w, pal, nil) })
+	enc("rgb.bmp", func(w *bytes.Buffer) error { return bmp.Encode(w, rgba) })
+	enc("baseline.jpg", func(w *bytes.Buffer) error { return jpeg.Encode(w, src, nil) })
+	return out
+}
+
+// allocated is how many bytes fn allocates on the Go heap: none of it
+// can be freed before fn returns and still be missing from the count, so
+// it bounds what fn holds at once from above.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// decodeCost is at least what decoding allocates, format by format, for
+// big images (where an estimate too low lets a folder of them past the
+// budget) and for the sample photos, at full size and shrinking.
+func TestDecodeCost_CoversWhatDecodingAllocates(t *testing.T) {
+	inputs := bigImages(t, 3000, 2000)
+	paths, _ := filepath.Glob("../../testdata/photos/*")
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil && Sniff(b) != "" {
+			inputs[filepath.Base(p)] = b
+		}
+	}
+	for _, minSide := range []int{0, MinSideFor(vgg16Pre())} {
+		o := &DecodeOptions{MinSide: minSide}
+		for name, b := range inputs {
+			cost := decodeCost(b, o)
+			var err error
+			got := allocated(func() { _, _, err = DecodeBytes(b, o) })
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if got > uint64(cost) {
+				t.Errorf("%s (MinSide %d): decoding allocated %d bytes, over its cost %d", name, minSide, got, cost)
+			}
+		}
+	}
+}
+
+// A camera raw file costs what its preview does, and a HEIC or AVIF at
+// least libheif's decoded planes and RGB: not the little of a refused
+// header, which would let a folder of them decode all at once.
+func TestDecodeCost_HEIFAndRaw(t *testing.T) {
+	o := &DecodeOptions{MinSide: MinSideFor(vgg16Pre())}
+	preview := bigImages(t, 3000, 2000, "baseline.jpg")["baseline.jpg"]
+	raw := dngLike(preview, jpegOf(t, image.NewGray(image.Rect(0, 0, 40, 30))), 1)
+	if got, want := decodeCost(raw, &DecodeOptions{MinSide: o.MinSide, Name: "x.dng"}), decodeCost(preview, o); got != want || got <= minDecodeCost {
+		t.Errorf("DNG with a 6 MP preview costs %d, want its preview's %d", got, want)
+	}
+	f := heifFixtures(t)
+	for _, name := range []string{"8-bit.heic", "10-bit.heic", "8-bit.avif"} {
+		b := imagetest.WithSize(f[name], 4000, 3000)
+		sample := int64(1)
+		if strings.HasPrefix(name, "10") {
+			sample = 2
+		}
+		if got, least := decodeCost(b, o), 4000*3000*(3*sample+3); got < least {
+			t.Errorf("%s declaring 4000×3000 costs %d, under the %d bytes of its planes and RGB", name, got, least)
+		}
+		if got := decodeCost(imagetest.WithSize(f[name], 100000, 100000), o); got != minDecodeCost {
+			t.Errorf("%s declaring 100000×100000 costs %d, want %d: it is refused from its header", name, got, minDecodeCost)
+		}
+	}
+}
+
+// A folder of big PNGs decoded by four workers through the budget, as
+// Sources does: what the decodes in flight allocate (measured one by one
+// first) never adds up to more than the budget, and the PNG bigger than
+// the budget decodes alone.
+func TestBudget_BigPNGsStayWithin(t *testing.T) {
+	o := &DecodeOptions{MinSide: MinSideFor(vgg16Pre())}
+	small := bigImages(t, 1600, 1200, "rgba.png")["rgba.png"] // 7.7 MB as NRGBA: two fit in the budget below
+	big := bigImages(t, 3000, 2000, "rgba.png")["rgba.png"]   // 24 MB: over it
+	files := [][]byte{small, small, small, small, small, big, small, small}
+	alloc := make([]int64, len(files))
+	for i, b := range files {
+		alloc[i] = int64(allocated(func() { DecodeBytes(b, o) }))
+	}
+	const size = 20 << 20
+	b := newBudget(size)
+	var mu sync.Mutex
+	var inFlight, most int64
+	alone := true
+	holders := 0
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				held, err := b.acquire(context.Background(), decodeCost(files[i], o))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				inFlight += alloc[i]
+				holders++
+				most = max(most, inFlight)
+				if holders > 1 && (alloc[i] > size || inFlight-alloc[i] > size) {
+					alone = false
+				}
+				mu.Unlock()
+				if _, _, err := DecodeBytes(files[i], o); err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				inFlight -= alloc[i]
+				holders--
+				mu.Unlock()
+				b.release(held)
+			}
+		}()
+	}
+	for i := range files {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if most > max(size, alloc[5]) {
+		t.Errorf("decodes in flight allocated %d bytes at once, over the %d budget (the big PNG alone: %d)", most, size, alloc[5])
+	}
+	if !alone {
+		t.Error("the PNG over the budget decoded beside another")
+	}
+	if alloc[0] < 4*1600*1200 || alloc[5] < size {
+		t.Fatalf("decodes allocated %d and %d bytes: the measure is broken", alloc[0], alloc[5])
 	}
 }

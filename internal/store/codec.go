@@ -131,6 +131,7 @@ func decodeItem(b []byte) (Item, error) {
 	if c >= 3 {
 		it.Labels = d.labels()
 	}
+	it.captureUnread = c < 4
 	if c >= 4 {
 		it.TakenAt = d.string()
 		it.Make = d.string()

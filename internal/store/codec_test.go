@@ -120,6 +120,7 @@ func TestDecodeItem_Codec1(t *testing.T) {
 	want := testItem(42)
 	want.Taken = 0
 	old := appendItemCodec1(want)
+	want.captureUnread = true // its camera and capture text were never read
 	got, err := decodeItem(old)
 	if err != nil {
 		t.Fatalf("decode a codec 1 record: %v", err)
@@ -148,6 +149,7 @@ func appendItemCodec2(it Item) []byte {
 func TestDecodeItem_Codec2(t *testing.T) {
 	want := testItem(42)
 	old := appendItemCodec2(want)
+	want.captureUnread = true
 	got, err := decodeItem(old)
 	if err != nil {
 		t.Fatalf("decode a codec 2 record: %v", err)
@@ -196,6 +198,7 @@ func TestDecodeItem_Codec3(t *testing.T) {
 	}
 	want := full
 	want.TakenAt, want.Make, want.Model = "", "", ""
+	want.captureUnread = true
 	if !reflect.DeepEqual(got, want) || got.Taken == 0 {
 		t.Errorf("codec 3 record:\n got %+v\nwant %+v", got, want)
 	}
@@ -208,6 +211,12 @@ func TestDecodeItem_Codec3(t *testing.T) {
 	}
 	if b := appendItem(nil, got); b[0] != itemCodec || len(b) != len(old)+3 {
 		t.Errorf("re-encoded as codec %d in %d bytes, want codec %d in %d", b[0], len(b), itemCodec, len(old)+3)
+	}
+	if !got.CaptureUnread() {
+		t.Error("a codec 3 item does not say its capture metadata was never read")
+	}
+	if again, err := decodeItem(appendItem(nil, got)); err != nil || again.CaptureUnread() {
+		t.Errorf("stored again: %+v, %v; want the mark gone", again, err)
 	}
 }
 
@@ -294,6 +303,7 @@ func FuzzDecodeItem(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded item does not decode: %v", err)
 		}
+		it.captureUnread = false // stored again, an old record's mark goes
 		if !reflect.DeepEqual(again, it) {
 			t.Fatalf("re-encoding changed the item:\n got %+v\nwant %+v", again, it)
 		}

@@ -40,7 +40,17 @@ type Item struct {
 	// source (see LabelSet); none for items indexed without a classifier
 	// or before labels were recorded.
 	Labels []LabelSet `json:"labels,omitempty"`
+
+	// captureUnread marks a record of a codec before 4, written before
+	// TakenAt, Make and Model were: see CaptureUnread.
+	captureUnread bool
 }
+
+// CaptureUnread reports whether the item was stored before its capture
+// metadata was (item codec 4): its TakenAt, Make and Model are then not
+// known to be absent from the photo, only never read. Storing the item
+// again records them, read or not, and clears the mark.
+func (it Item) CaptureUnread() bool { return it.captureUnread }
 
 // LabelSet is one classifier's most probable classes for an item, best
 // first. Source names the classifier: the model's class list (Spec.Labels,

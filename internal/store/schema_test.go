@@ -72,11 +72,11 @@ func testUpgrade(t *testing.T, schema uint64) {
 		t.Errorf("writable open: schema version %d, want %d", m.SchemaVersion, SchemaVersion)
 	}
 	got, ok, err := db.Item(ids[0])
-	old.ID = ids[0]
+	old.ID, old.captureUnread = ids[0], true
 	if err != nil || !ok || !reflect.DeepEqual(got, old) {
 		t.Errorf("codec 1 item: %+v, %t, %v; want %+v", got, ok, err, old)
 	}
-	codec2.ID = ids[1]
+	codec2.ID, codec2.captureUnread = ids[1], schema >= 2 // schema 1 left it as Put wrote it
 	if got, _, _ := db.Item(ids[1]); !reflect.DeepEqual(got, codec2) || got.Taken == 0 {
 		t.Errorf("codec 2 item: %+v, want %+v with its capture time", got, codec2)
 	}
@@ -89,6 +89,7 @@ func testUpgrade(t *testing.T, schema uint64) {
 	want = withID(testItem(5), ids[4])
 	if schema == 3 {
 		want.TakenAt, want.Make, want.Model = "", "", ""
+		want.captureUnread = true
 	}
 	if got, _, _ := db.Item(ids[4]); !reflect.DeepEqual(got, want) || got.Taken == 0 {
 		t.Errorf("item 5 under schema %d: %+v, want %+v", schema, got, want)
