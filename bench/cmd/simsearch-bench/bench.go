@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,19 +24,21 @@ var rowIDs = []string{"extract", "index", "store", "cold", "dedup", "report", "e
 
 // config is what the command line chose.
 type config struct {
-	quick   bool
-	out     string
-	rows    []string
-	n1m     bool
-	bin     string
-	work    string // generated inputs kept between runs
-	python  string
-	peers   string // bench/peers.py
-	photos  string // testdata/photos
-	noPeers bool
-	before  string   // simsearch and this harness built from an earlier commit
-	int8    string   // the int8 model of the extract row; "" builds a stand-in
-	args    []string // as given, for the report
+	quick      bool
+	out        string
+	rows       []string
+	n1m        bool
+	indexN     []int // -index-n: the index row's sizes instead of the defaults
+	indexNFlag string
+	bin        string
+	work       string // generated inputs kept between runs
+	python     string
+	peers      string // bench/peers.py
+	photos     string // testdata/photos
+	noPeers    bool
+	before     string   // simsearch and this harness built from an earlier commit
+	int8       string   // the int8 model of the extract row; "" builds a stand-in
+	args       []string // as given, for the report
 }
 
 // sizes are the data set sizes of a run: the issue's in a full run, tiny
@@ -106,7 +109,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.python, "python", "python3", "Python for the hnswlib and faiss peers")
 	fs.StringVar(&c.peers, "peers", "bench/peers.py", "the peers `SCRIPT`")
 	fs.StringVar(&c.photos, "photos", "testdata/photos", "sample photos with variants.csv, for dedup precision and recall")
-	fs.BoolVar(&c.noPeers, "no-peers", false, "skip hnswlib and faiss even when installed")
+	fs.BoolVar(&c.noPeers, "no-peers", false, "skip hnswlib, faiss and coder/hnsw even when installed")
+	indexN := fs.String("index-n", "", "the index row's `SIZES` (comma-separated vector counts) instead of 100,000 (and -n1m's 1,000,000)")
 	fs.StringVar(&c.before, "before", "", "`DIR` with simsearch and simsearch-bench built from an earlier commit: the cold query's \"before\" (make bench-before)")
 	fs.StringVar(&c.int8, "int8", "", "the int8 `MODEL` of the extract row, installed in -work's models (e.g. what simsearch model quantize writes); empty: a stand-in quantized here with constant scales (int8 speed, meaningless vectors)")
 	probe := fs.String("probe", "", "internal: run one measurement in this fresh process and print JSON")
@@ -119,6 +123,17 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	for _, f := range strings.Split(*indexN, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 100 {
+			return c, fmt.Errorf("-index-n %q: want vector counts of at least 100", f)
+		}
+		c.indexN = append(c.indexN, n)
+	}
+	c.indexNFlag = *indexN
 	for _, r := range strings.Split(*rows, ",") {
 		r = strings.TrimSpace(r)
 		if r == "" {
@@ -166,6 +181,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	b := &bench{cfg: cfg, sz: sizesFor(cfg.quick, cfg.n1m), log: stderr}
+	if len(cfg.indexN) > 0 {
+		b.sz.indexN = cfg.indexN
+	}
 	defer b.close()
 	return b.run(ctx, stdout)
 }
@@ -206,7 +224,9 @@ func (b *bench) command(row string) string {
 	if b.cfg.quick {
 		c += " -quick"
 	}
-	if row == "index" && b.cfg.n1m {
+	if row == "index" && len(b.cfg.indexN) > 0 {
+		c += " -index-n " + b.cfg.indexNFlag
+	} else if row == "index" && b.cfg.n1m {
 		c += " -n1m"
 	}
 	return c

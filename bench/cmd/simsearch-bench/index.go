@@ -181,6 +181,10 @@ func indexSize(ctx context.Context, b *bench, raw *indexRaw, n int) error {
 		}
 		raw.Figures = append(raw.Figures, f)
 	}
+	if b.cfg.noPeers {
+		raw.PeerNote = "skipped: -no-peers"
+		return nil
+	}
 	coder := coderImpl()
 	cn := min(n, b.sz.coderMaxN)
 	cbase, ctruth := base, truth
@@ -199,10 +203,6 @@ func indexSize(ctx context.Context, b *bench, raw *indexRaw, n int) error {
 		return fmt.Errorf("%s: %w", coder.name, err)
 	}
 	raw.Figures = append(raw.Figures, f)
-	if b.cfg.noPeers {
-		raw.PeerNote = "skipped: -no-peers"
-		return nil
-	}
 	peers, err := runPeers(ctx, b, base, queries, truth)
 	if err != nil {
 		return fmt.Errorf("peers: %w", err)
