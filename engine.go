@@ -45,15 +45,28 @@ const engineSep = "@"
 
 // dbLabel is the model label a new database records: Label, then the
 // engine when it is not ONNX Runtime (older databases and ONNX Runtime's
-// record the bare label). It makes the extractor, which the index run
-// about to start needs anyway; when that fails the first embedding says
-// why, and the bare label is recorded.
+// record the bare label). The engine is the one the first embedding will
+// choose (extractor.ChooseEngine, which loads libdnnl but not the model:
+// Open still loads no model); when making the oneDNN executor then fails,
+// that embedding runs on ONNX Runtime under the label it has.
 func (m *Model) dbLabel() string {
-	ex, err := m.extractor()
-	if err != nil || ex.Engine().Engine != extractor.EngineOneDNN {
+	i, ok := m.Engine()
+	if !ok {
+		eng, prec, err := parseEngine(&m.opts)
+		if err != nil {
+			return m.Label()
+		}
+		bf := extractor.CPUBF16Features
+		if m.opts.BF16Features != nil {
+			bf = m.opts.BF16Features
+		}
+		if i, err = extractor.ChooseEngine(m.spec, eng, prec, bf()); err != nil {
+			return m.Label()
+		}
+	}
+	if i.Engine != extractor.EngineOneDNN {
 		return m.Label()
 	}
-	i := ex.Engine()
 	return m.Label() + engineSep + string(i.Engine) + "-" + string(i.Precision)
 }
 
