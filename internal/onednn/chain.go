@@ -26,6 +26,7 @@ type layer struct {
 	// The convolution's weights (OIHW) and bias (nil when it has none).
 	weights []float32
 	bias    []float32
+	hasBias bool // bias stays set once the executor drops its copy
 	relu    bool
 	// Both kinds: the kernel, strides, dilations (1 = none) and pads
 	// (top, left, bottom, right).
@@ -161,7 +162,7 @@ func newLayer(nd *onnxpb.NodeProto, inits map[string]*onnxpb.TensorProto, in [3]
 			if err != nil || len(b) != int(d[0]) {
 				return l, fmt.Errorf("Conv %s: a bias of %d values for %d channels", l.name, len(b), d[0])
 			}
-			l.bias = b
+			l.bias, l.hasBias = b, true
 		}
 		outC = int(d[0])
 	}

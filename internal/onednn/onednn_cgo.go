@@ -78,6 +78,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"unsafe"
 
@@ -214,17 +215,16 @@ type Executor struct {
 	// Owned by the worker goroutine:
 	eng     C.dnnl_engine_t
 	stream  C.dnnl_stream_t
-	weights []*convWeights // by layer; nil for pools
+	weights [][]*convWeights // by layer, one per layout made; none for pools
 	nets    map[int]*net
 }
 
-// convWeights are one convolution's weights in the layout its kernel
-// reads, and its bias (f32).
+// convWeights are one convolution's weights in the layout a kernel
+// reads, and its bias (f32), which every layout shares.
 type convWeights struct {
 	md   *mdesc
 	mem  C.dnnl_memory_t
 	bias C.dnnl_memory_t // nil without bias
-	bmd  *mdesc
 }
 
 type request struct {
@@ -273,6 +273,14 @@ func New(spec model.Spec, opts *Options) (*Executor, error) {
 		x.Close()
 		return nil, err
 	}
+	// The weights now live in oneDNN's memory, in the kernels' layout;
+	// another batch size reorders from there. The Go copies, the parsed
+	// model and the file's bytes (3× VGG16's 59 MB at the peak) go back
+	// to the system now: `simsearch index` must stay under 400 MB.
+	for i := range x.chain.layers {
+		x.chain.layers[i].weights, x.chain.layers[i].bias = nil, nil
+	}
+	debug.FreeOSMemory()
 	return x, nil
 }
 
@@ -311,7 +319,7 @@ func (x *Executor) work(started chan<- error) {
 		return
 	}
 	defer C.x_stream_destroy(x.stream)
-	x.weights = make([]*convWeights, len(x.chain.layers))
+	x.weights = make([][]*convWeights, len(x.chain.layers))
 	defer x.free()
 	started <- nil
 	for {
@@ -363,10 +371,10 @@ func (x *Executor) free() {
 		n.free()
 	}
 	x.nets = nil
-	for _, w := range x.weights {
-		if w != nil {
+	for _, ws := range x.weights {
+		for j, w := range ws {
 			C.x_memory_destroy(w.mem)
-			if w.bias != nil {
+			if j == 0 && w.bias != nil {
 				C.x_memory_destroy(w.bias)
 			}
 		}
@@ -502,7 +510,7 @@ func (x *Executor) build(batch int) (n *net, err error) {
 			return nil, err
 		}
 		var b *mdesc
-		if l.bias != nil {
+		if l.hasBias {
 			if b, err = newMD([]int{l.out[0]}, f32, tagX); err != nil {
 				return nil, err
 			}
@@ -613,18 +621,24 @@ func arg(a C.int, m C.dnnl_memory_t) C.dnnl_exec_arg_t {
 
 // layerWeights returns convolution i's weights in layout md, reordering
 // them from the ONNX file's OIHW f32 the first time and again only if a
-// batch size's kernel wants another layout (from the copy already made,
-// which holds the same values).
+// batch size's kernel wants another layout (from the first copy, which
+// holds the same values). Every layout made stays until Close: the
+// primitives of other batch sizes read it.
 func (x *Executor) layerWeights(i int, md, bmd *mdesc) (*convWeights, error) {
-	cw := x.weights[i]
-	if cw != nil && cw.md.equal(md) {
-		return cw, nil
+	var first *convWeights
+	for _, cw := range x.weights[i] {
+		if cw.md.equal(md) {
+			return cw, nil
+		}
+		if first == nil {
+			first = cw
+		}
 	}
 	l := &x.chain.layers[i]
 	var from C.dnnl_memory_t
 	var fromMD *mdesc
-	if cw != nil {
-		from, fromMD = cw.mem, cw.md
+	if first != nil {
+		from, fromMD = first.mem, first.md
 	} else {
 		var err error
 		if fromMD, err = newMD([]int{l.out[0], l.in[0], l.kernel[0], l.kernel[1]}, f32, tagOIHW); err != nil {
@@ -644,18 +658,18 @@ func (x *Executor) layerWeights(i int, md, bmd *mdesc) (*convWeights, error) {
 		C.x_memory_destroy(to)
 		return nil, fmt.Errorf("weights of %s: %w", l.name, err)
 	}
-	nw := &convWeights{md: md, mem: to, bmd: bmd}
-	if cw != nil {
-		nw.bias = cw.bias
-		C.x_memory_destroy(cw.mem)
-	} else if l.bias != nil {
+	nw := &convWeights{md: md, mem: to}
+	switch {
+	case first != nil:
+		nw.bias = first.bias
+	case l.hasBias:
 		if nw.bias, err = newMemory(x.eng, bmd, nil); err != nil {
 			C.x_memory_destroy(to)
 			return nil, err
 		}
 		copy(unsafe.Slice((*float32)(C.x_memory_data(nw.bias)), len(l.bias)), l.bias)
 	}
-	x.weights[i] = nw
+	x.weights[i] = append(x.weights[i], nw)
 	return nw, nil
 }
 
