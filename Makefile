@@ -15,7 +15,9 @@ export SIMSEARCH_ORT_LIB ?= $(ORT_LIB)
 all: build ort
 
 # The cgo decoders need libjpeg's header (jpeg_cgo.go) and libheif's
-# (heif_cgo.go); the tests make HEIC and AVIF fixtures with heif-enc.
+# (heif_cgo.go); the tests make HEIC and AVIF fixtures with heif-enc. The
+# oneDNN engine (internal/onednn) needs libdnnl's header to build; the
+# library itself is loaded at run time, and without it ONNX Runtime runs.
 .PHONY: deps
 deps:
 	@[ -e /usr/include/jpeglib.h ] || [ "$$($(GO) env CGO_ENABLED)" = 0 ] || \
@@ -27,6 +29,10 @@ deps:
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get install -y libheif-dev libheif-examples || { apt-get update && apt-get install -y libheif-dev libheif-examples; }; \
 	else echo "libheif/heif.h or heif-enc is missing: install libheif-dev and libheif-examples as root, or build with -tags nolibheif (HEIC and AVIF then decode in WebAssembly)" >&2; exit 1; fi
+	@[ -e /usr/include/oneapi/dnnl/dnnl.h ] || [ "$$($(GO) env CGO_ENABLED)" = 0 ] || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y libdnnl-dev || { apt-get update && apt-get install -y libdnnl-dev; }; \
+	else echo "oneapi/dnnl/dnnl.h is missing: install libdnnl-dev as root, or build with -tags nodnnl (features then always run on ONNX Runtime)" >&2; exit 1; fi
 
 # simsearch --version: the go command records the commit only in a plain
 # clone (not in a git worktree, not with -buildvcs=false), so pass it.

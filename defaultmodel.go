@@ -94,7 +94,8 @@ func DatabaseModel(path string, lockTimeout time.Duration) (string, model.Poolin
 	if err != nil {
 		return "", "", err
 	}
-	name, pooling, _ := strings.Cut(m.ModelName, "/")
+	label, _ := splitLabel(m.ModelName)
+	name, pooling, _ := strings.Cut(label, "/")
 	return name, model.Pooling(pooling), nil
 }
 

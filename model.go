@@ -65,6 +65,17 @@ type ModelOptions struct {
 	// whether a new database gets an int8 model (NewDatabaseModel); nil
 	// reads /proc/cpuinfo.
 	Int8Features func() []string
+	// Engine runs the trunk: "auto" (or "") takes oneDNN in bf16 where
+	// the CPU has AMX-BF16 or AVX512-BF16, libdnnl loads and the model is
+	// a VGG-shaped trunk without a classifier, else ONNX Runtime, saying
+	// why on Log; "ort" or "onednn" names one (EngineEnv in the CLI).
+	Engine string
+	// Precision is "auto" (or ""), "fp32", "bf16" or "int8" (an int8
+	// model's) (PrecisionEnv in the CLI).
+	Precision string
+	// BF16Features returns the CPU's bf16 instructions for Engine auto;
+	// nil reads /proc/cpuinfo.
+	BF16Features func() []string
 }
 
 // Model is an installed model ready to embed images, without any
@@ -198,6 +209,9 @@ func newModel(opts *ModelOptions) (*Model, error) {
 	}
 	if m.opts.Name == "" {
 		m.opts.Name = DefaultModel(m.opts.Dir)
+	}
+	if _, _, err := parseEngine(&m.opts); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -342,9 +356,11 @@ func (m *Model) extractor() (*extractor.Extractor, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ex == nil {
+		eng, prec, _ := parseEngine(&m.opts) // checked by newModel
 		ex, err := extractor.New(rt, m.spec, &extractor.Options{
 			Pooling: m.pooling, Threads: m.opts.Threads, Batch: m.opts.Batch, Workers: m.opts.Workers,
 			GraphCache: filepath.Join(m.opts.Dir, "cache"), Log: m.opts.Log,
+			Engine: eng, Precision: prec, BF16Features: m.opts.BF16Features,
 		})
 		if err != nil {
 			return nil, err

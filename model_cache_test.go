@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// TestModel_KeepsOptimisedGraph: embedding leaves the optimised graph in
-// the models directory's cache, and a second Model (which loads it)
+// TestModel_KeepsOptimisedGraph: embedding on ONNX Runtime leaves the
+// optimised graph in the models directory's cache, and a second Model (which loads it)
 // gives the same vector for a photo as the first, which optimised it.
 func TestModel_KeepsOptimisedGraph(t *testing.T) {
 	randomModel(t, nil)
@@ -22,7 +22,7 @@ func TestModel_KeepsOptimisedGraph(t *testing.T) {
 	}
 	var vecs [][]float32
 	for range 2 {
-		m, err := LoadModel(ctx, &ModelOptions{Dir: testModels.dir, Name: "vgg16-random", Threads: 1})
+		m, err := LoadModel(ctx, &ModelOptions{Dir: testModels.dir, Name: "vgg16-random", Threads: 1, Engine: "ort"})
 		if err != nil {
 			t.Fatal(err)
 		}

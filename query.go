@@ -252,6 +252,7 @@ type Stats struct {
 	Pooling     string `json:"pooling"`
 	Dims        int    `json:"dims"`
 	Fingerprint string `json:"fingerprint"`
+	Engine      string `json:"engine"` // what built it: "onednn bf16", "onnxruntime fp32"
 	SizeBytes   int64  `json:"size_bytes"`
 	IndexParams string `json:"index"`
 	IndexLen    int    `json:"index_len"`
@@ -308,7 +309,7 @@ func (e *Engine) Stats() (Stats, error) {
 	}
 	return Stats{
 		Path: e.db.Path(), Items: n, Model: name, Random: random, Pooling: pooling,
-		Dims: m.Dims, Fingerprint: m.Fingerprint, SizeBytes: size, IndexParams: indexParams(e.idx.Options()), IndexLen: e.idx.Len(),
+		Dims: m.Dims, Fingerprint: m.Fingerprint, Engine: e.built, SizeBytes: size, IndexParams: indexParams(e.idx.Options()), IndexLen: e.idx.Len(),
 		IndexTuning: e.idx.Tuning(),
 		Failures:    f, Labels: labels,
 	}, nil

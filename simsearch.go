@@ -54,6 +54,7 @@ type Engine struct {
 	modelErr  error
 	ownModel  bool
 	label     string // model/pooling the database was built with
+	built     string // the engine and precision it was built with, for people
 	threshold float32
 	dims      int // vector length
 	db        storage
@@ -104,6 +105,10 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 	if e.model != nil {
 		spec := e.model.Spec()
 		so.Fingerprint, so.ModelName, so.Dims = e.model.Fingerprint(), e.model.Label(), spec.Channels
+		if !e.opts.ReadOnly && !dbExists(e.opts.DB) {
+			// A new database records the engine that will build it.
+			so.ModelName = e.model.dbLabel()
+		}
 		e.threshold = float32(spec.Threshold)
 		if spec.Random {
 			fmt.Fprintf(e.opts.Log, "model %s: %s\n", spec.Name, model.RandomDescription)
@@ -125,6 +130,8 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 		return nil, err
 	}
 	e.label, e.dims = m.ModelName, m.Dims
+	e.label, _ = splitLabel(e.label)
+	e.built = builtWith(m.ModelName)
 	if e.model != nil {
 		e.label, e.dims = e.model.Label(), e.model.Spec().Channels
 	} else if en, ok := model.Lookup(e.ModelName()); ok {

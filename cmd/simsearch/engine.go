@@ -50,13 +50,24 @@ func (e *env) modelFlags(c *cli.Command) (*simsearch.ModelOptions, error) {
 		return nil, err
 	}
 	return &simsearch.ModelOptions{
-		Dir:     dir,
-		Name:    c.String("model"),
-		Pooling: model.Pooling(c.String("pooling")),
-		Threads: int(c.Int("threads")),
-		Getenv:  e.getenv,
-		Log:     e.stderr,
+		Dir:       dir,
+		Name:      c.String("model"),
+		Pooling:   model.Pooling(c.String("pooling")),
+		Threads:   int(c.Int("threads")),
+		Getenv:    e.getenv,
+		Log:       e.stderr,
+		Engine:    flagOrEnv(c, "engine", e.getenv(simsearch.EngineEnv)),
+		Precision: flagOrEnv(c, "precision", e.getenv(simsearch.PrecisionEnv)),
 	}, nil
+}
+
+// flagOrEnv is the global flag's value when given, else def (its
+// environment variable).
+func flagOrEnv(c *cli.Command, name, def string) string {
+	if v := c.String(name); v != "" {
+		return v
+	}
+	return def
 }
 
 // engineMode says what a command needs of the model.

@@ -95,7 +95,7 @@ func (e *env) index(ctx context.Context, c *cli.Command) error {
 	sum, err := eng.Index(ctx, roots, opts)
 	bar.done()
 	if !c.Bool("quiet") || err != nil {
-		printIndexSummary(e, sum)
+		printIndexSummary(e, sum, ranOn(eng))
 	}
 	if sum.Interrupted {
 		return errors.New("interrupted; everything committed so far is kept, run index again to resume")
@@ -109,14 +109,25 @@ func (e *env) index(ctx context.Context, c *cli.Command) error {
 	return nil
 }
 
-func printIndexSummary(e *env, s simsearch.IndexSummary) {
+// ranOn is " on ENGINE PRECISION" when the run embedded images, for the
+// summary line.
+func ranOn(eng *engine) string {
+	if m, _ := eng.Model(); m != nil {
+		if i, ok := m.Engine(); ok {
+			return " on " + i.String()
+		}
+	}
+	return ""
+}
+
+func printIndexSummary(e *env, s simsearch.IndexSummary, ran string) {
 	sort.Slice(s.Skipped, func(i, j int) bool { return s.Skipped[i].Path < s.Skipped[j].Path })
 	for _, f := range s.Skipped {
 		fmt.Fprintf(e.stderr, "skipped %s: %s\n", linePath(f.Path), f.Reason)
 	}
 	rate := ""
 	if n := s.Added + s.Updated; n > 0 && s.Elapsed > 0 {
-		rate = fmt.Sprintf(", %.1f images/s", float64(n)/s.Elapsed.Seconds())
+		rate = fmt.Sprintf(", %.1f images/s%s", float64(n)/s.Elapsed.Seconds(), ran)
 	}
 	fmt.Fprintf(e.stderr, "indexed in %s: %d added, %d updated, %d removed, %d unchanged, %d skipped%s\n",
 		s.Elapsed.Round(time.Millisecond), s.Added, s.Updated, s.Removed, s.Unchanged, len(s.Skipped), rate)
@@ -149,7 +160,7 @@ func (e *env) watch(ctx context.Context, c *cli.Command, eng *engine, roots []st
 		switch {
 		case ev.Pass == simsearch.WatchFirst:
 			if !quiet {
-				printIndexSummary(e, s)
+				printIndexSummary(e, s, ranOn(eng))
 			}
 			every := "never"
 			if wo.Rescan > 0 {

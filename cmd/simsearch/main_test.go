@@ -73,6 +73,9 @@ func TestCLI(t *testing.T) {
 			// fp32 by default whatever the CPU, so that no script but
 			// int8_default.txtar quantizes (a minute each).
 			env.Setenv(simsearch.Int8Env, "off")
+			// ONNX Runtime whatever the CPU, so that the scripts' scores do
+			// not depend on the machine; engine.txtar runs the others.
+			env.Setenv(simsearch.EngineEnv, "ort")
 			env.Setenv("PHOTOS", photos)
 			env.Setenv("SIMSEARCH_ORT_LIB", os.Getenv("SIMSEARCH_ORT_LIB"))
 			env.Setenv("SIMSEARCH_DB", filepath.Join(env.WorkDir, "db", "simsearch.db"))

@@ -54,6 +54,7 @@ func statsCommand(e *env) *cli.Command {
 			fmt.Fprintf(tw, "pooling\t%s\n", s.Pooling)
 			fmt.Fprintf(tw, "dims\t%d\n", s.Dims)
 			fmt.Fprintf(tw, "fingerprint\t%s\n", s.Fingerprint)
+			fmt.Fprintf(tw, "built with\t%s\n", s.Engine)
 			fmt.Fprintf(tw, "size\t%s\n", bytesize(s.SizeBytes))
 			fmt.Fprintf(tw, "index\t%s, %d vectors\n", s.IndexParams, s.IndexLen)
 			fmt.Fprintf(tw, "search ef\t%s\n", tuningLine(s.IndexTuning.Ef, s.IndexTuning.Recall, s.IndexTuning.Size, s.IndexTuning.Target))

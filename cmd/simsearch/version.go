@@ -34,6 +34,7 @@ func (e *env) version() error {
 	fmt.Fprintf(e.stdout, "Go: %s %s/%s\n", b.GoVersion, runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(e.stdout, "HEIC/AVIF: %s\n", simsearch.HEIFDecoder())
 	fmt.Fprintf(e.stdout, "int8: %s\n", e.int8Line())
+	fmt.Fprintf(e.stdout, "engine: %s\n", simsearch.EngineReport(&simsearch.ModelOptions{Engine: e.getenv(simsearch.EngineEnv), Precision: e.getenv(simsearch.PrecisionEnv)}))
 	v, lib, err := simsearch.RuntimeVersion(e.getenv)
 	if err != nil {
 		fmt.Fprintf(e.stdout, "ONNX Runtime: not found (%v)\n", err)

@@ -19,7 +19,7 @@ type Options struct {
 	Pooling   model.Pooling // "" means spec.Pooling
 	Batch     int           // images per network run
 	Workers   int           // decode+preprocess goroutines
-	Threads   int           // ONNX Runtime intra-op threads
+	Threads   int           // network threads: ONNX Runtime's intra-op, or oneDNN's OpenMP
 	MaxPixels int64         // decode limit; 0 means DefaultMaxPixels
 	MaxBytes  int64         // file size limit of Files; 0 means DefaultMaxBytes
 	// DecodeBudget is the most memory the decoding goroutines hold at once
@@ -38,6 +38,13 @@ type Options struct {
 	Log        io.Writer // notes about the graph cache; nil discards them
 	// Spin is SessionOptions.Spin: off unless set.
 	Spin bool
+	// Engine and Precision choose what runs the trunk (see ChooseEngine);
+	// "" means EngineORT and PrecisionAuto.
+	Engine    Engine
+	Precision Precision
+	// BF16Features returns the CPU's bf16 instructions for EngineAuto;
+	// nil reads /proc/cpuinfo.
+	BF16Features func() []string
 }
 
 // DefaultBatch is Options.Batch when none is set. Batch hardly changes
@@ -56,11 +63,13 @@ const DefaultBatch = 2
 func DefaultWorkers() int { return runtime.NumCPU() }
 
 // Extractor turns image files into embeddings: decode, orient, preprocess
-// in parallel goroutines, run batches through one ONNX Runtime session,
-// pool, L2-normalise and centre. It is safe for concurrent use.
+// in parallel goroutines, run batches through one ONNX Runtime session
+// (or the oneDNN executor, see Options.Engine), pool, L2-normalise and
+// centre. It is safe for concurrent use.
 type Extractor struct {
 	spec    model.Spec
-	sess    *Session
+	net     features // the ONNX Runtime session or the oneDNN executor
+	engine  EngineInfo
 	pooling model.Pooling
 	center  []float32
 	batch   int
@@ -110,11 +119,11 @@ func New(rt *Runtime, spec model.Spec, opts *Options) (*Extractor, error) {
 	if _, err := Pool(make([]float32, spec.Channels*spec.GridH*spec.GridW), spec.Channels, spec.GridH, spec.GridW, o.Pooling); err != nil {
 		return nil, err
 	}
-	s, err := rt.NewSession(spec, &SessionOptions{Threads: o.Threads, CacheDir: o.GraphCache, Log: o.Log, Spin: o.Spin})
+	net, info, err := openFeatures(rt, spec, o)
 	if err != nil {
 		return nil, err
 	}
-	e.sess = s
+	e.net, e.engine = net, info
 	return e, nil
 }
 
@@ -127,8 +136,11 @@ func (e *Extractor) Pooling() model.Pooling { return e.pooling }
 // Spec is the model this Extractor runs.
 func (e *Extractor) Spec() model.Spec { return e.spec }
 
-// Close releases the ONNX Runtime session.
-func (e *Extractor) Close() error { return e.sess.Close() }
+// Engine says what runs the trunk, in which precision.
+func (e *Extractor) Engine() EngineInfo { return e.engine }
+
+// Close releases the ONNX Runtime session or the oneDNN executor.
+func (e *Extractor) Close() error { return e.net.Close() }
 
 // Result is the outcome for one input. Exactly one of Vector and Err is set;
 // Err is a per-file problem (unreadable, not an image, too large) and the
@@ -282,7 +294,7 @@ func (e *Extractor) Sources(ctx context.Context, src []Source, emit func(Result)
 		for _, p := range batch {
 			input = append(input, p.tensor...)
 		}
-		fm, scores, err := e.sess.RunScores(ctx, input, len(batch))
+		fm, scores, err := e.net.RunScores(ctx, input, len(batch))
 		if err != nil {
 			return err
 		}

@@ -20,7 +20,7 @@ import (
 )
 
 // rowIDs are the report's rows, in the order they run.
-var rowIDs = []string{"extract", "index", "store", "cold", "dedup", "report", "e2e"}
+var rowIDs = []string{"extract", "engine", "index", "store", "cold", "dedup", "report", "e2e"}
 
 // config is what the command line chose.
 type config struct {
@@ -301,6 +301,7 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 	b.logf("machine: %s, %d cores, load %s", r.Machine.CPUModel, r.Machine.Cores, r.Machine.LoadStart)
 	funcs := map[string]rowFunc{
 		"extract": extractRow,
+		"engine":  engineRow,
 		"index":   indexRow,
 		"store":   storeRow,
 		"cold":    coldRow,

@@ -9,7 +9,8 @@
 //	bin/simsearch-bench -quick -out bench/results/quick
 //
 // Rows: extract (ONNX Runtime against the whole pipeline, decode costs,
-// the machine's convolution ceiling), index (Flat, HNSW, coder/hnsw,
+// the machine's convolution ceiling), engine (the raw trunk on ONNX
+// Runtime and oneDNN, fp32 and bf16), index (Flat, HNSW, coder/hnsw,
 // hnswlib and faiss when installed), store, dedup and e2e (simsearch
 // index on generated photos). -rows picks a subset; -quick runs every row
 // on tiny sizes. `make bench` and `make bench-quick` run it.

@@ -1,0 +1,144 @@
+package simsearch
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/simsearch/simsearch/internal/extractor"
+	"github.com/simsearch/simsearch/model"
+)
+
+// EngineInfo says what runs a Model's trunk and in which precision:
+// ONNX Runtime (every model; fp32, or int8 for an int8 model) or oneDNN
+// (VGG-shaped trunks; fp32 or bf16), the kernels oneDNN chose, and why
+// the automatic choice fell back to ONNX Runtime.
+type EngineInfo = extractor.EngineInfo
+
+// The environment variables the CLI reads for ModelOptions.Engine and
+// ModelOptions.Precision.
+const (
+	EngineEnv    = "SIMSEARCH_ENGINE"
+	PrecisionEnv = "SIMSEARCH_PRECISION"
+)
+
+// Engine returns what ran this Model's embeddings; ok is false before
+// the first embedding (the engine is chosen and loaded with it).
+func (m *Model) Engine() (info EngineInfo, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ex == nil {
+		return EngineInfo{}, false
+	}
+	return m.ex.Engine(), true
+}
+
+// bf16 and fp32 vectors share a database: the same fingerprint, so
+// either engine adds to and queries a database that the other built.
+// Measured on the sample photos (TestEngine_BF16Gates): the cosine
+// between bf16 and fp32 embeddings of the same photo is 0.99927 median,
+// 0.99869 at worst, against a gap of 0.17 between the copies' lowest
+// score and the other photos' highest; dedup pairs, recall@k and mAP are
+// the same. int8, which keeps only 0.978, gets its own model and
+// fingerprint instead. What a database records is the
+// engine that built it, after its model's label (engineSep), for stats.
+const engineSep = "@"
+
+// dbLabel is the model label a new database records: Label, then the
+// engine when it is not ONNX Runtime (older databases and ONNX Runtime's
+// record the bare label). The engine is the one the first embedding will
+// choose (extractor.ChooseEngine, which loads libdnnl but not the model:
+// Open still loads no model); when making the oneDNN executor then fails,
+// that embedding runs on ONNX Runtime under the label it has.
+func (m *Model) dbLabel() string {
+	i, ok := m.Engine()
+	if !ok {
+		eng, prec, err := parseEngine(&m.opts)
+		if err != nil {
+			return m.Label()
+		}
+		bf := extractor.CPUBF16Features
+		if m.opts.BF16Features != nil {
+			bf = m.opts.BF16Features
+		}
+		if i, err = extractor.ChooseEngine(m.spec, eng, prec, bf()); err != nil {
+			return m.Label()
+		}
+	}
+	if i.Engine != extractor.EngineOneDNN {
+		return m.Label()
+	}
+	return m.Label() + engineSep + string(i.Engine) + "-" + string(i.Precision)
+}
+
+// splitLabel splits a recorded label into the model/pooling label and the
+// engine that built the database ("" for ONNX Runtime).
+func splitLabel(recorded string) (label, engine string) {
+	label, engine, _ = strings.Cut(recorded, engineSep)
+	return label, engine
+}
+
+// builtWith names the engine and precision a database was built with for
+// people: "onednn bf16", "onnxruntime fp32" or, for an int8 model,
+// "onnxruntime int8".
+func builtWith(recorded string) string {
+	label, engine := splitLabel(recorded)
+	if engine != "" {
+		return strings.Replace(engine, "-", " ", 1)
+	}
+	name, _, _ := strings.Cut(label, "/")
+	if IsInt8(name) {
+		return "onnxruntime int8"
+	}
+	return "onnxruntime fp32"
+}
+
+// parseEngine checks ModelOptions' engine and precision.
+func parseEngine(o *ModelOptions) (extractor.Engine, extractor.Precision, error) {
+	eng, err := extractor.ParseEngine(o.Engine)
+	if err != nil {
+		return "", "", err
+	}
+	prec, err := extractor.ParsePrecision(o.Precision)
+	if err != nil {
+		return "", "", err
+	}
+	return eng, prec, nil
+}
+
+// EngineReport says, for --version, what runs VGG trunks on this machine
+// with opts' engine and precision (nil means auto): oneDNN's version and
+// instruction set or why it does not load, the CPU's bf16 instructions,
+// and the engine chosen.
+func EngineReport(opts *ModelOptions) string {
+	var o ModelOptions
+	if opts != nil {
+		o = *opts
+	}
+	var b strings.Builder
+	if v, isa, err := extractor.OneDNN(); err != nil {
+		fmt.Fprintf(&b, "oneDNN not available (%v)", err)
+	} else {
+		fmt.Fprintf(&b, "oneDNN %s (%s)", v, isa)
+	}
+	bf := extractor.CPUBF16Features
+	if o.BF16Features != nil {
+		bf = o.BF16Features
+	}
+	flags := bf()
+	if len(flags) == 0 {
+		b.WriteString(", no AMX-BF16 or AVX512-BF16 on this CPU")
+	} else {
+		fmt.Fprintf(&b, ", CPU bf16: %s", strings.Join(flags, ", "))
+	}
+	eng, prec, err := parseEngine(&o)
+	if err != nil {
+		return b.String() + "; " + err.Error()
+	}
+	e, _ := model.Lookup("vgg16-random")
+	info, err := extractor.ChooseEngine(e.Spec, eng, prec, flags)
+	if err != nil {
+		return b.String() + "; " + err.Error()
+	}
+	fmt.Fprintf(&b, "; VGG trunks run on %s (engine %s)", info, eng)
+	return b.String()
+}

@@ -1,0 +1,82 @@
+package onednn
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+)
+
+// Precision is the number format the trunk computes in. Input and output
+// stay float32 in every precision.
+type Precision string
+
+// The precisions an Executor runs.
+const (
+	// FP32 computes in float32, like ONNX Runtime: the same features to
+	// about 1e-5.
+	FP32 Precision = "fp32"
+	// BF16 keeps weights and activations in bfloat16 between layers
+	// (accumulating in float32): the AMX-BF16 and AVX512-BF16 kernels.
+	BF16 Precision = "bf16"
+)
+
+// ParsePrecision checks a precision's name.
+func ParsePrecision(s string) (Precision, error) {
+	switch p := Precision(strings.ToLower(s)); p {
+	case FP32, BF16:
+		return p, nil
+	}
+	return "", fmt.Errorf("onednn: precision %q: want fp32 or bf16", s)
+}
+
+// Options configure New. The zero value means all cores, fp32.
+type Options struct {
+	// Threads is the OpenMP thread count of the executor's runs; 0 means
+	// one per core.
+	Threads int
+	// Precision is FP32 when empty.
+	Precision Precision
+}
+
+func (o *Options) norm() (Options, error) {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.Threads <= 0 {
+		c.Threads = runtime.NumCPU()
+	}
+	if c.Precision == "" {
+		c.Precision = FP32
+	}
+	if _, err := ParsePrecision(string(c.Precision)); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Kernel is the implementation oneDNN chose for one primitive of the
+// trunk: Layer is the ONNX node (or "reorder" steps between layouts),
+// Impl oneDNN's name for the kernel, e.g. "brg:avx512_core_amx_bf16".
+type Kernel struct {
+	Layer string
+	Impl  string
+}
+
+// Summary counts kernels by implementation, in order of first use:
+// "brg:avx512_core_amx_bf16 ×12, jit:avx512_core ×5".
+func Summary(ks []Kernel) string {
+	var order []string
+	n := map[string]int{}
+	for _, k := range ks {
+		if n[k.Impl] == 0 {
+			order = append(order, k.Impl)
+		}
+		n[k.Impl]++
+	}
+	parts := make([]string, len(order))
+	for i, impl := range order {
+		parts[i] = fmt.Sprintf("%s ×%d", impl, n[impl])
+	}
+	return strings.Join(parts, ", ")
+}
