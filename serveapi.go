@@ -34,6 +34,26 @@ var (
 // next). Calls in progress finish first.
 func (e *Engine) Release() error { return e.db.Release() }
 
+// ItemsVersion counts the committed changes to the stored items, by any
+// process: when it moves, Refresh brings a long-lived engine's index up
+// to date.
+func (e *Engine) ItemsVersion() (uint64, error) {
+	defer e.release()
+	m, err := e.db.Meta()
+	return m.ItemsVersion, err
+}
+
+// Refresh brings the engine's index in line with the stored vectors after
+// another engine or process changed them (a server's own writes, an index
+// run beside it): the vectors it lacks are added, changed ones replaced,
+// removed ones deleted. It reads every stored vector, so call it when
+// ItemsVersion has moved; searches may run meanwhile.
+func (e *Engine) Refresh() error {
+	defer e.release()
+	_, err := e.catchUp()
+	return err
+}
+
 // Item returns the stored photo with id, and whether there is one.
 func (e *Engine) Item(id uint64) (Item, bool, error) {
 	defer e.release()

@@ -173,3 +173,52 @@ func TestEngine_ReleaseLetsWriterIn(t *testing.T) {
 		t.Errorf("Len after the writer: %d, %v", n, err)
 	}
 }
+
+// A long-lived read engine sees photos another engine indexed after
+// ItemsVersion moves and Refresh runs, and not before.
+func TestEngine_RefreshSeesOtherWriters(t *testing.T) {
+	e, paths := serveEngine(t)
+	ctx := context.Background()
+	e.Release() // as an index run does between commits
+	ro, err := Open(ctx, &Options{DB: e.Path(), ModelOptions: &ModelOptions{Dir: testModels.dir, Name: "vgg16-random"}, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	v0, err := ro.ItemsVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join("testdata", "photos", "fig.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fig := filepath.Join(filepath.Dir(paths[0]), "fig.jpg")
+	if err := os.WriteFile(fig, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Index(ctx, []string{filepath.Dir(fig)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.Release()
+	first := func() string {
+		t.Helper()
+		m, err := ro.QueryImage(ctx, "fig.jpg", bytes.NewReader(b), &QueryOptions{K: 1})
+		if err != nil || len(m) != 1 {
+			t.Fatalf("query: %v, %v", m, err)
+		}
+		return m[0].Path
+	}
+	if got := first(); got == fig {
+		t.Fatalf("the read engine found %s before Refresh: the test shows nothing", fig)
+	}
+	if v1, err := ro.ItemsVersion(); err != nil || v1 == v0 {
+		t.Fatalf("ItemsVersion after another engine indexed: %d, %v; was %d", v1, err, v0)
+	}
+	if err := ro.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if got := first(); got != fig {
+		t.Errorf("after Refresh the first match is %s, want %s", got, fig)
+	}
+}
