@@ -196,6 +196,9 @@ func (h *Handler) queryByID(w http.ResponseWriter, r *http.Request) error {
 	if _, err := h.knownItem(id); err != nil {
 		return err
 	}
+	if _, err := h.refresh(); err != nil {
+		return err
+	}
 	vec, err := h.eng.Vector(id)
 	if err != nil {
 		return err
@@ -264,6 +267,9 @@ func (h *Handler) queryByUpload(w http.ResponseWriter, r *http.Request) error {
 			return errorf(http.StatusBadRequest, "upload: the field \"image\" is empty")
 		}
 		name := cleanName(part.FileName())
+		if _, err := h.refresh(); err != nil {
+			return err
+		}
 		m, err := h.eng.QueryImage(r.Context(), name, bytes.NewReader(data), o)
 		if err != nil {
 			return err

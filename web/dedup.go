@@ -29,6 +29,7 @@ type groupSet struct {
 	groups   []dedup.Group
 	setAside int
 	byID     map[uint64]int
+	version  uint64 // the items version they were found at
 }
 
 // dupParams are the parameters that choose a set of groups, from a query
@@ -58,14 +59,18 @@ func (p dupParams) key() (groupsKey, error) {
 // groupSet returns the groups for k, finding them unless they are known
 // from before the last change. Call with wmu held.
 func (h *Handler) groupSet(ctx context.Context, k groupsKey, refresh bool) (*groupSet, error) {
-	if gs, ok := h.groups[k]; ok && !refresh {
+	version, err := h.refresh()
+	if err != nil {
+		return nil, err
+	}
+	if gs, ok := h.groups[k]; ok && !refresh && gs.version == version {
 		return gs, nil
 	}
 	res, err := h.eng.FindDuplicates(ctx, nil, &simsearch.DedupOptions{Threshold: k.threshold, Keep: k.keep})
 	if err != nil {
 		return nil, err
 	}
-	gs := &groupSet{groups: res.Groups, setAside: res.SetAside, byID: map[uint64]int{}}
+	gs := &groupSet{groups: res.Groups, setAside: res.SetAside, byID: map[uint64]int{}, version: version}
 	for i, g := range res.Groups {
 		gs.byID[g.Keeper.ID] = i
 	}
@@ -354,6 +359,17 @@ func (h *Handler) undo(w http.ResponseWriter, r *http.Request) error {
 	}
 	var log bytes.Buffer
 	res, err := eng.UndoRun(r.Context(), req.Run, &log)
+	indexed := ""
+	if err == nil && len(res.Restored) > 0 {
+		// Back in the database too, so that the page shows them again
+		// without a trip to the terminal.
+		sum, ierr := eng.Index(r.Context(), res.Restored, nil)
+		if ierr != nil {
+			indexed = fmt.Sprintf("not indexed again (%v): `simsearch index` adds them back", ierr)
+		} else {
+			indexed = fmt.Sprintf("indexed again: %d added, %d skipped", sum.Added+sum.Updated, len(sum.Skipped))
+		}
+	}
 	err = errors.Join(err, eng.Close())
 	h.changed()
 	if err != nil {
@@ -367,8 +383,9 @@ func (h *Handler) undo(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, struct {
 		dedup.UndoResult
-		Log []string `json:"log"`
-	}{res, lines(&log)})
+		Indexed string   `json:"indexed,omitempty"` // what indexing the restored files again did
+		Log     []string `json:"log"`
+	}{res, indexed, lines(&log)})
 }
 
 func (h *Handler) runs(w http.ResponseWriter, r *http.Request) error {

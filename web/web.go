@@ -61,6 +61,11 @@ type Handler struct {
 	wmu    sync.Mutex
 	groups map[groupsKey]*groupSet
 	plans  *planStore
+
+	// rmu guards seen, the items version the engine's index was last
+	// brought up to.
+	rmu  sync.Mutex
+	seen uint64
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -93,6 +98,9 @@ func New(eng *simsearch.Engine, opts *Options) (*Handler, error) {
 	}
 	if h.opts.ThumbnailCache <= 0 {
 		h.opts.ThumbnailCache = 64 << 20
+	}
+	if h.seen, err = eng.ItemsVersion(); err != nil {
+		return nil, err
 	}
 	h.thumbs = newThumbCache(h.opts.ThumbnailCache)
 	h.uploads = make(chan struct{}, 4)
@@ -148,6 +156,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r.WithContext(ctx))
 	// Between requests a writer (an index run) may take the database.
 	_ = h.eng.Release() // a read-only file closes without loss
+}
+
+// refresh brings the engine's index up to date when the stored items
+// changed since (this server's writes, an index run beside it), so that
+// queries and duplicates see every photo; it returns the items version.
+func (h *Handler) refresh() (uint64, error) {
+	h.rmu.Lock()
+	defer h.rmu.Unlock()
+	v, err := h.eng.ItemsVersion()
+	if err != nil || v == h.seen {
+		return v, err
+	}
+	if err := h.eng.Refresh(); err != nil {
+		return 0, err
+	}
+	h.seen = v
+	return v, nil
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) error {

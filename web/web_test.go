@@ -694,6 +694,21 @@ func TestAPI_DedupMoveAndUndo(t *testing.T) {
 	if left := tree(t, f.moveTo); len(left) != 0 {
 		t.Errorf("after undo files are left under %s: %v", f.moveTo, left)
 	}
+	// Undo indexed them again: the group is back as it was found.
+	if again := f.itemIDs(t); len(again) != len(ids) {
+		t.Errorf("after undo %d items, want %d", len(again), len(ids))
+	}
+	var back groupsJSON
+	f.getJSON(t, "/api/v1/duplicates", &back)
+	if !slices.ContainsFunc(back.Groups, func(g struct {
+		ID      uint64      `json:"id"`
+		Keeper  matchJSON   `json:"keeper"`
+		Members []matchJSON `json:"members"`
+	}) bool {
+		return g.Keeper.Path == f.cat && len(g.Members) == len(members)
+	}) {
+		t.Errorf("after undo the group of cat.jpg is not back: %+v", back)
+	}
 	if status, b := f.postJSON(t, "/api/v1/undo", map[string]string{}); status != 404 {
 		t.Errorf("undo with nothing to undo: %d %s, want 404", status, b)
 	}

@@ -164,7 +164,7 @@ async function loadGroups(reset) {
       $("groups").appendChild(groupBox(g, state.groups.length - 1));
     }
     $("more-groups").hidden = state.groups.length >= page.total;
-    $("dups-summary").textContent = page.total + " groups at threshold " + page.threshold.toFixed(2) +
+    $("dups-summary").textContent = page.total + (page.total === 1 ? " group" : " groups") + " at threshold " + page.threshold.toFixed(2) +
       (page.set_aside ? " · " + page.set_aside + " pairs kept apart by decisions" : "");
     if (state.focus < 0 && state.groups.length) focusGroup(0);
   } catch (e) { setStatus(e.message, true); }
@@ -296,8 +296,9 @@ async function undo() {
     const res = await postJSON("/api/v1/undo", { run: "" });
     setStatus("undid run " + res.run_id + ": " + res.restored.length + " files restored" +
       (res.problems.length ? ", " + res.problems.length + " could not be: " + res.problems.join("; ") : "") +
-      "; `simsearch index` adds them back to the database");
+      (res.indexed ? "; " + res.indexed : ""));
     hidePlan();
+    await loadGroups(true);
   } catch (e) { setStatus(e.message, true); }
 }
 
@@ -305,7 +306,11 @@ async function undo() {
 
 function onKey(ev) {
   const t = ev.target;
-  if (ev.ctrlKey || ev.metaKey || ev.altKey || (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT"))) return;
+  // Keys typed into a field are the field's; a radio button or a button
+  // with the focus leaves them to the page.
+  const typing = t && (t.tagName === "TEXTAREA" || t.tagName === "SELECT" ||
+    (t.tagName === "INPUT" && !["radio", "checkbox", "button", "file"].includes(t.type)));
+  if (ev.ctrlKey || ev.metaKey || ev.altKey || typing) return;
   const g = state.groups[state.focus];
   const inDups = state.view === "dups";
   switch (ev.key) {
