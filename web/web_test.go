@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func testModel(t *testing.T) *simsearch.Model {
+func testModel(t testing.TB) *simsearch.Model {
 	t.Helper()
 	shared.once.Do(func() {
 		if shared.dir, shared.err = os.MkdirTemp("", "simsearch-web-models-"); shared.err != nil {
@@ -75,7 +75,7 @@ type fixture struct {
 
 var sampleNames = []string{"cat.jpg", "cat--bright.jpg", "dahlia.jpg", "astronaut.jpg", "clock.jpg"}
 
-func copyFile(t *testing.T, src, dst string, mtime time.Time) {
+func copyFile(t testing.TB, src, dst string, mtime time.Time) {
 	t.Helper()
 	b, err := os.ReadFile(src)
 	if err != nil {
@@ -92,7 +92,7 @@ func copyFile(t *testing.T, src, dst string, mtime time.Time) {
 	}
 }
 
-func newFixture(t *testing.T, opts *Options) *fixture {
+func newFixture(t testing.TB, opts *Options) *fixture {
 	t.Helper()
 	m := testModel(t)
 	root := t.TempDir()
@@ -139,7 +139,7 @@ func newFixture(t *testing.T, opts *Options) *fixture {
 }
 
 // do sends a request and returns the status and body; header adds headers.
-func (f *fixture) do(t *testing.T, method, path string, body io.Reader, header ...string) (int, []byte, http.Header) {
+func (f *fixture) do(t testing.TB, method, path string, body io.Reader, header ...string) (int, []byte, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(method, f.srv.URL+path, body)
 	if err != nil {
@@ -189,7 +189,7 @@ func (f *fixture) postJSON(t *testing.T, path string, v any, header ...string) (
 }
 
 // upload is a multipart body with data in field.
-func upload(t *testing.T, field, name string, data []byte) (io.Reader, string) {
+func upload(t testing.TB, field, name string, data []byte) (io.Reader, string) {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -777,4 +777,51 @@ func mapValues(m map[string]string) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// BenchmarkAPI_QueryUpload is a query by an uploaded photo over HTTP:
+// extraction, search and the request around them.
+func BenchmarkAPI_QueryUpload(b *testing.B) {
+	f := newFixture(b, nil)
+	data, err := os.ReadFile(filepath.Join(f.photos, "dahlia.jpg"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		body, ct := upload(b, "image", "dahlia.jpg", data)
+		if status, res, _ := f.do(b, "POST", "/api/v1/query?k=10", body, "Content-Type", ct); status != 200 {
+			b.Fatalf("%d %s", status, res)
+		}
+	}
+}
+
+// BenchmarkAPI_QueryByID is the same query from a stored photo: no
+// extraction, what an upload costs beyond it.
+func BenchmarkAPI_QueryByID(b *testing.B) {
+	f := newFixture(b, nil)
+	var page struct {
+		Items []matchJSON `json:"items"`
+	}
+	status, res, _ := f.do(b, "GET", "/api/v1/items?limit=1", nil)
+	if status != 200 || json.Unmarshal(res, &page) != nil || len(page.Items) != 1 {
+		b.Fatalf("items: %d %s", status, res)
+	}
+	path := fmt.Sprintf("/api/v1/query?id=%d&k=10", page.Items[0].ID)
+	for b.Loop() {
+		if status, res, _ := f.do(b, "GET", path, nil); status != 200 {
+			b.Fatalf("%d %s", status, res)
+		}
+	}
+}
+
+// BenchmarkAPI_Thumbnail makes a thumbnail from the file each time (the
+// cache is emptied), through the safe decoder.
+func BenchmarkAPI_Thumbnail(b *testing.B) {
+	f := newFixture(b, nil)
+	for b.Loop() {
+		f.h.thumbs = newThumbCache(64 << 20)
+		if status, res, _ := f.do(b, "GET", "/api/v1/items/1/thumbnail", nil); status != 200 {
+			b.Fatalf("%d %.100s", status, res)
+		}
+	}
 }
