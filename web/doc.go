@@ -15,8 +15,9 @@
 //
 //	eng, err := simsearch.Open(ctx, &simsearch.Options{DB: "photos.db", ReadOnly: true, Warm: true})
 //	...
+//	m, _ := eng.Model() // one session for reads and writes
 //	h, err := web.New(eng, &web.Options{OpenWriter: func(ctx context.Context) (*simsearch.Engine, error) {
-//		return simsearch.Open(ctx, &simsearch.Options{DB: "photos.db", Model: model})
+//		return simsearch.Open(ctx, &simsearch.Options{DB: "photos.db", Model: m})
 //	}})
 //	...
 //	err = http.ListenAndServe("127.0.0.1:8080", h)
