@@ -65,8 +65,9 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
-// thumbsLoaded is true when every image on the page has loaded.
-const thumbsLoaded = `[...document.images].every(i => i.complete && i.naturalWidth > 0)`
+// thumbsLoaded is true when every image shown has loaded (the hidden
+// views' lazy images wait until they are shown).
+const thumbsLoaded = `[...document.images].filter(i => i.offsetParent !== null).every(i => i.complete && i.naturalWidth > 0)`
 
 // In a real headless Chromium: the gallery shows the photos; picking a
 // copy of a sample photo shows its original first; in the duplicates view
