@@ -53,16 +53,26 @@ $(ORT_LIB):
 demo: all
 	./scripts/demo.sh $(BIN) $(DEMO_DIR)
 
+# The web page's end-to-end test (web/e2e_test.go) drives Debian's
+# chromium; where it is missing and cannot be installed that test skips
+# and says why.
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
+	else echo "chromium is missing and cannot be installed here (needs root and apt-get): the web page's end-to-end test will skip" >&2; fi
+
 # The race detector needs cgo, which the ONNX Runtime binding needs anyway.
 # scripts/postgres.sh installs PostgreSQL 15 and pgvector where they are
 # missing and runs the tests with a throwaway server (SIMSEARCH_TEST_PG).
-test: all
+test: all chromium
 	./scripts/postgres.sh $(GO) test -race -short -timeout 30m ./...
 	CGO_ENABLED=0 $(GO) test -short ./index/... ./internal/store/...
 	$(GO) -C bench test -race -short ./...
 	$(MAKE) bench-quick
 
-test-long: all
+test-long: all chromium
 	$(GO) test -race -timeout 60m ./...
 
 lint:

@@ -17,7 +17,8 @@ import (
 // may import. "." is the root package.
 var allowedImports = map[string][]string{
 	".":                            {"classify", "dedup", "index", "internal/evaluate", "internal/extractor", "internal/pgstore", "internal/quantize", "internal/quote", "internal/reference", "internal/scoreplot", "internal/store", "model"},
-	"cmd/simsearch":                {".", "classify", "dedup", "internal/atomicfile", "internal/quote", "model"},
+	"cmd/simsearch":                {".", "classify", "dedup", "internal/atomicfile", "internal/quote", "model", "web"},
+	"web":                          {".", "dedup"},
 	"classify":                     {"internal/atomicfile"},
 	"model":                        {"internal/atomicfile", "internal/onnx", "internal/onnx/onnxpb"},
 	"index":                        {},

@@ -94,6 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			evalCommand(e),
 			modelCommand(e),
 			dedupCommand(e),
+			serveCommand(e),
 			trainCommand(e),
 			versionCommand(e),
 		},

@@ -20,7 +20,7 @@ import (
 )
 
 // rowIDs are the report's rows, in the order they run.
-var rowIDs = []string{"extract", "engine", "index", "store", "cold", "dedup", "report", "e2e"}
+var rowIDs = []string{"extract", "engine", "index", "store", "cold", "dedup", "report", "e2e", "serve"}
 
 // config is what the command line chose.
 type config struct {
@@ -308,6 +308,7 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 		"dedup":   dedupRow,
 		"report":  reportRow,
 		"e2e":     e2eRow,
+		"serve":   serveRow,
 	}
 	var failed []string
 	for _, id := range b.cfg.rows {

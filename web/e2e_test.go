@@ -1,0 +1,209 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromium finds a Chromium to drive: `make test` installs Debian's
+// chromium package where it can (see the Makefile's chromium target).
+// SIMSEARCH_E2E=off skips the test.
+func chromium(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("SIMSEARCH_E2E") == "off" {
+		t.Skip("SIMSEARCH_E2E=off")
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no chromium on PATH: install Debian's chromium package (`make test` does as root), or set SIMSEARCH_E2E=off")
+	return ""
+}
+
+// screenshot writes the viewport to docs/screenshots/NAME.png when
+// SIMSEARCH_SCREENSHOTS=1 asks for it (so that CI leaves the tree alone).
+func screenshot(name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if os.Getenv("SIMSEARCH_SCREENSHOTS") != "1" {
+			return nil
+		}
+		png, err := chromedp.CaptureScreenshot()(ctx, tg)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join("..", "docs", "screenshots")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+	})
+}
+
+// waitJS waits until the JavaScript expression is true.
+func waitJS(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(60*time.Second))
+}
+
+// eval is the value of a JavaScript expression on the page.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// thumbsLoaded is true when every image shown has loaded (the hidden
+// views' lazy images wait until they are shown).
+const thumbsLoaded = `[...document.images].filter(i => i.offsetParent !== null).every(i => i.complete && i.naturalWidth > 0)`
+
+// In a real headless Chromium: the gallery shows the photos; picking a
+// copy of a sample photo shows its original first; in the duplicates view
+// choosing another keeper (by keyboard) and applying a move moves exactly
+// the other files of the group, and undo puts the tree back byte for byte.
+func TestE2E_Page(t *testing.T) {
+	exe := chromium(t)
+	f := newFixture(t, nil)
+	dahlia := filepath.Join(f.photos, "dahlia.jpg")
+	picked := filepath.Join(t.TempDir(), "IMG_0001.jpg")
+	copyFile(t, dahlia, picked, time.Now())
+
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(1280, 860),
+		chromedp.Flag("disable-dev-shm-usage", true))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	// The first run starts the browser, for as long as its context lives:
+	// the time limit goes on a context derived from it.
+	start := time.Now()
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start %s: %v", exe, err)
+	}
+	ctx, cancel := context.WithTimeout(browser, 4*time.Minute)
+	defer cancel()
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+
+	do("gallery",
+		chromedp.Navigate(f.srv.URL+"/"),
+		waitJS(fmt.Sprintf(`document.querySelectorAll("#gallery .card").length === %d`, len(sampleNames)+1)),
+		waitJS(thumbsLoaded),
+		screenshot("gallery"),
+	)
+	if notice := eval[string](t, ctx, `document.getElementById("notice").textContent`); !strings.Contains(notice, "random weights") {
+		t.Errorf("the page does not say the model has random weights: %q", notice)
+	}
+
+	// Search by picking the copy.
+	do("search",
+		chromedp.SetUploadFiles(chromedp.CSS(`#pick`), []string{picked}),
+		chromedp.WaitVisible(chromedp.CSS(`#results .card`)),
+		waitJS(thumbsLoaded),
+		screenshot("search"),
+	)
+	if first := eval[string](t, ctx, `document.querySelector("#results .card").dataset.path`); first != dahlia {
+		t.Fatalf("search by a copy of dahlia.jpg: first result %s, want %s", first, dahlia)
+	}
+
+	// Duplicates: the group kept by cat.jpg gets its copy as keeper, the
+	// other groups are skipped, all with the keyboard.
+	before := tree(t, f.photos)
+	do("duplicates",
+		chromedp.Click(chromedp.CSS(`#nav-dups`)),
+		chromedp.WaitVisible(chromedp.CSS(`.group`)),
+		waitJS(thumbsLoaded),
+	)
+	groups := eval[[]string](t, ctx, `[...document.querySelectorAll(".group")].map(g => g.querySelector(".card").dataset.path)`)
+	at := slices.Index(groups, f.cat)
+	if at < 0 {
+		t.Fatalf("duplicates view: groups kept by %v, none by %s", groups, f.cat)
+	}
+	files := eval[[]string](t, ctx, fmt.Sprintf(`[...document.querySelectorAll(".group")[%d].querySelectorAll(".card")].map(c => c.dataset.path)`, at))
+	copyAt := slices.Index(files, f.catCopy)
+	if copyAt < 1 || copyAt > 8 {
+		t.Fatalf("group of cat.jpg shows %v; want its copy among the first 9", files)
+	}
+	var keys []chromedp.Action[chromedp.Void]
+	for i := range groups {
+		if i > 0 {
+			keys = append(keys, chromedp.KeyEvent("j"))
+		}
+		if i == at {
+			keys = append(keys, chromedp.KeyEvent(fmt.Sprint(copyAt+1)))
+		} else {
+			keys = append(keys, chromedp.KeyEvent("x"))
+		}
+	}
+	do("choose a keeper", keys...)
+	if keeper := eval[string](t, ctx, fmt.Sprintf(`document.querySelectorAll(".group")[%d].querySelector(".card.keeper").dataset.path`, at)); keeper != f.catCopy {
+		t.Fatalf("keeper marked after pressing %d: %s, want %s", copyAt+1, keeper, f.catCopy)
+	}
+	do("dry run",
+		chromedp.Click(chromedp.CSS(`#act-move`)),
+		chromedp.KeyEvent("p"),
+		chromedp.WaitVisible(chromedp.CSS(`#plan`)),
+		screenshot("duplicates"),
+	)
+	want := slices.DeleteFunc(slices.Clone(files), func(p string) bool { return p == f.catCopy })
+	if steps := eval[int](t, ctx, `document.querySelectorAll("#plan-steps li:not(.skipped)").length`); steps != len(want) {
+		t.Fatalf("dry run lists %d moves, want %d (%v)", steps, len(want), want)
+	}
+	if !mapsEqual(tree(t, f.photos), before) {
+		t.Fatal("the dry run changed files")
+	}
+	do("apply",
+		chromedp.Click(chromedp.CSS(`#apply`)),
+		waitJS(`document.getElementById("status").textContent.includes("files changed")`),
+	)
+	after, moved := tree(t, f.photos), tree(t, f.moveTo)
+	for p, h := range before {
+		_, still := after[p]
+		if slices.Contains(want, p) == still {
+			t.Errorf("%s: still there %v after apply", p, still)
+		}
+		if slices.Contains(want, p) && !slices.Contains(mapValues(moved), h) {
+			t.Errorf("%s: its content is not under %s", p, f.moveTo)
+		}
+	}
+	if len(moved) != len(want) {
+		t.Errorf("%d files under %s after apply, want %d", len(moved), f.moveTo, len(want))
+	}
+	do("undo",
+		chromedp.Click(chromedp.CSS(`#undo`)),
+		waitJS(`document.getElementById("status").textContent.includes("undid run")`),
+	)
+	if !mapsEqual(tree(t, f.photos), before) || len(tree(t, f.moveTo)) != 0 {
+		t.Errorf("after undo the tree differs from before")
+	}
+	// A phone-sized screen: the gallery lays out without sideways scrolling.
+	do("phone width",
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Click(chromedp.CSS(`#nav-gallery`)),
+		waitJS(thumbsLoaded),
+		screenshot("phone"),
+	)
+	if width := eval[int](t, ctx, `document.documentElement.scrollWidth`); width > 390 {
+		t.Errorf("at 390 px wide the page scrolls sideways (%d px)", width)
+	}
+	t.Logf("e2e in Chromium: %v", time.Since(start).Round(time.Millisecond))
+}
