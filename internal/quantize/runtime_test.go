@@ -1,4 +1,4 @@
-package quantize
+package quantize_test
 
 import (
 	"math"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/internal/onnx"
+	"github.com/simsearch/simsearch/internal/quantize"
 )
 
 // TestQuantize_TinyConvRuns calibrates the tiny non-VGG network on
@@ -23,8 +24,8 @@ func TestQuantize_TinyConvRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rt.Close() }) // after the sessions' cleanups
-	m := tinyConv("")
-	p, err := Analyse(m, "feature", nil)
+	m := quantize.TinyConv("")
+	p, err := quantize.Analyse(m, "feature", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,9 +47,9 @@ func TestQuantize_TinyConvRuns(t *testing.T) {
 		return x
 	}
 	shape := []int64{1, 3, 16, 16}
-	hists := make([]*Histogram, len(p.Tensors))
+	hists := make([]*quantize.Histogram, len(p.Tensors))
 	for i := range hists {
-		hists[i] = &Histogram{}
+		hists[i] = &quantize.Histogram{}
 	}
 	for range 16 {
 		outs, err := ps.Run(input(), shape)
@@ -59,7 +60,7 @@ func TestQuantize_TinyConvRuns(t *testing.T) {
 			hists[i].Add(o)
 		}
 	}
-	q, err := p.Quantize(Ranges(hists, MSE))
+	q, err := p.Quantize(quantize.Ranges(hists, quantize.MSE))
 	if err != nil {
 		t.Fatal(err)
 	}
