@@ -161,6 +161,15 @@ var errServerCompact = errors.New("a PostgreSQL database is not compacted by sim
 // database file) rather than a database file.
 func IsServerDatabase(db string) bool { return pgstore.IsDSN(db) }
 
+// DisplayDatabase is how a message names db: a database file as given, a
+// server database's URL without its password.
+func DisplayDatabase(db string) string {
+	if IsServerDatabase(db) {
+		return pgstore.Redact(db)
+	}
+	return db
+}
+
 // statDatabase is os.Stat's error for a database file, nil for a server
 // database (opening it says whether it is there).
 func statDatabase(db string) error {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -415,5 +416,16 @@ func testEngineOnStorage(t *testing.T, db string) {
 	}
 	if sum.Unchanged != committed || sum.Added != len(files)-committed {
 		t.Fatalf("rerun: %d added, %d unchanged; want %d added, %d unchanged", sum.Added, sum.Unchanged, len(files)-committed, committed)
+	}
+}
+
+// TestDisplayDatabase: a message never shows a server database's
+// password, and names a database file as the user gave it.
+func TestDisplayDatabase(t *testing.T) {
+	if got := DisplayDatabase("postgres://bob:s3cret@db.example:5432/photos"); strings.Contains(got, "s3cret") || !strings.Contains(got, "bob@db.example:5432/photos") {
+		t.Errorf("DisplayDatabase of a DSN = %q, want it without the password", got)
+	}
+	if got := DisplayDatabase("rel/photos.db"); got != "rel/photos.db" {
+		t.Errorf("DisplayDatabase of a file = %q, want it as given", got)
 	}
 }

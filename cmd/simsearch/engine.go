@@ -157,6 +157,7 @@ func (e *env) openEngine(ctx context.Context, c *cli.Command, mode engineMode) (
 
 // engineHint adds, once, what the user should do about common failures.
 func engineHint(err error, name, db string) error {
+	db = simsearch.DisplayDatabase(db)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !errors.Is(err, simsearch.ErrModelNotInstalled):
 		return fmt.Errorf("no database at %s\nhint: run `simsearch index PATH...` first, or pass --db (or set SIMSEARCH_DB) to the database you built", db)
