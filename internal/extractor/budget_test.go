@@ -263,6 +263,9 @@ func allocated(fn func()) uint64 {
 // big images (where an estimate too low lets a folder of them past the
 // budget) and for the sample photos, at full size and shrinking.
 func TestDecodeCost_CoversWhatDecodingAllocates(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates beside the decoders; make test runs this test without -race")
+	}
 	inputs := bigImages(t, 3000, 2000)
 	paths, _ := filepath.Glob("../../testdata/photos/*")
 	for _, p := range paths {
