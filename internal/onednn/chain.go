@@ -1,10 +1,8 @@
 package onednn
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/simsearch/simsearch/internal/onnx"
@@ -145,7 +143,7 @@ func newLayer(nd *onnxpb.NodeProto, inits map[string]*onnxpb.TensorProto, in [3]
 		if int(d[1]) != in[0] {
 			return l, fmt.Errorf("Conv %s: weights for %d input channels, the input has %d", l.name, d[1], in[0])
 		}
-		v, err := floats(w)
+		v, err := onnx.Floats(w)
 		if err != nil {
 			return l, fmt.Errorf("Conv %s: %v", l.name, err)
 		}
@@ -158,7 +156,7 @@ func newLayer(nd *onnxpb.NodeProto, inits map[string]*onnxpb.TensorProto, in [3]
 			return l, fmt.Errorf("Conv %s: kernel_shape %v and weights %v disagree", l.name, k, d)
 		}
 		if in := nd.GetInput(); len(in) > 2 && in[2] != "" {
-			b, err := floats(inits[in[2]])
+			b, err := onnx.Floats(inits[in[2]])
 			if err != nil || len(b) != int(d[0]) {
 				return l, fmt.Errorf("Conv %s: a bias of %d values for %d channels", l.name, len(b), d[0])
 			}
@@ -211,26 +209,4 @@ func attrString(n *onnxpb.NodeProto, name string) string {
 		}
 	}
 	return ""
-}
-
-// floats returns a float initializer's values.
-func floats(t *onnxpb.TensorProto) ([]float32, error) {
-	if t == nil {
-		return nil, errors.New("no constant tensor")
-	}
-	if t.GetDataType() != int32(onnxpb.TensorProto_FLOAT) {
-		return nil, fmt.Errorf("tensor %s is not float32", t.GetName())
-	}
-	if len(t.GetFloatData()) > 0 {
-		return t.GetFloatData(), nil
-	}
-	raw := t.GetRawData()
-	if len(raw)%4 != 0 {
-		return nil, fmt.Errorf("tensor %s: %d raw bytes are not float32s", t.GetName(), len(raw))
-	}
-	v := make([]float32, len(raw)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return v, nil
 }

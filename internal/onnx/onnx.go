@@ -1,8 +1,10 @@
 package onnx
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 
 	"google.golang.org/protobuf/proto"
@@ -172,4 +174,27 @@ func GraphInputs(g *onnxpb.GraphProto) []*onnxpb.ValueInfoProto {
 // Node is a node of type op named after its one output.
 func Node(op string, in []string, out string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
 	return &onnxpb.NodeProto{OpType: proto.String(op), Name: proto.String(out), Input: in, Output: []string{out}, Attribute: attrs}
+}
+
+// Floats returns the values of a float32 initializer, whether they are
+// stored as float_data or little-endian raw_data.
+func Floats(t *onnxpb.TensorProto) ([]float32, error) {
+	if t == nil {
+		return nil, errors.New("no constant tensor")
+	}
+	if t.GetDataType() != int32(onnxpb.TensorProto_FLOAT) {
+		return nil, fmt.Errorf("tensor %s is not float32", t.GetName())
+	}
+	if len(t.GetFloatData()) > 0 {
+		return t.GetFloatData(), nil
+	}
+	raw := t.GetRawData()
+	if len(raw)%4 != 0 {
+		return nil, fmt.Errorf("tensor %s: %d raw bytes are not float32s", t.GetName(), len(raw))
+	}
+	v := make([]float32, len(raw)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return v, nil
 }

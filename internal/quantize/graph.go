@@ -231,7 +231,7 @@ func (p *Plan) Quantize(ranges []Range) (*onnxpb.ModelProto, error) {
 		// A convolution reading a quantized activation: int8 weights,
 		// int32 bias at the scale input·weight.
 		w := inits[n.GetInput()[1]]
-		vals, err := floats(w)
+		vals, err := onnx.Floats(w)
 		if err != nil {
 			return nil, fmt.Errorf("quantize %s: %w", n.GetName(), err)
 		}
@@ -245,7 +245,7 @@ func (p *Plan) Quantize(ranges []Range) (*onnxpb.ModelProto, error) {
 		dropped = append(dropped, w.GetName())
 		if len(n.GetInput()) > 2 && n.GetInput()[2] != "" {
 			b := inits[n.GetInput()[2]]
-			bv, err := floats(b)
+			bv, err := onnx.Floats(b)
 			if err != nil || len(bv) != len(ws) {
 				return nil, fmt.Errorf("quantize %s: bias of %d values for %d channels", n.GetName(), len(bv), len(ws))
 			}
@@ -355,22 +355,6 @@ func perChannel(w []float32, c int) ([]byte, []float32) {
 		}
 	}
 	return out, scales
-}
-
-// floats returns a float initializer's values.
-func floats(t *onnxpb.TensorProto) ([]float32, error) {
-	if len(t.GetFloatData()) > 0 {
-		return t.GetFloatData(), nil
-	}
-	raw := t.GetRawData()
-	if len(raw)%4 != 0 {
-		return nil, fmt.Errorf("tensor %s: %d raw bytes are not float32s", t.GetName(), len(raw))
-	}
-	v := make([]float32, len(raw)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return v, nil
 }
 
 func floatTensor(name string, v []float32) *onnxpb.TensorProto {
