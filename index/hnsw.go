@@ -299,7 +299,7 @@ func (h *HNSW) link(slot uint32, epoch uint64) {
 
 	cur := cand{sim: dot(q, h.vec(epSlot)), slot: epSlot}
 	for l := epLevel; l > level; l-- {
-		cur = h.greedy(s, q, cur, l)
+		cur = h.greedy(s, q, cur, l, noSlot)
 	}
 	// Choose the neighbours top-down, but write the links bottom-up: a node
 	// must never be reachable on a level whose lower lists are still empty,
@@ -310,7 +310,7 @@ func (h *HNSW) link(slot uint32, epoch uint64) {
 	}
 	for l := top; l >= 0; l-- {
 		s.chosen[l] = s.chosen[l][:0]
-		h.searchLayer(s, q, cur, h.efC, l, false, slot)
+		h.searchLayer(s, q, cur, h.efC, l, false, slot, noSlot)
 		if len(s.res) == 0 {
 			continue
 		}
@@ -453,12 +453,16 @@ func (s *searcher) sortedResults() []cand {
 	return s.sorted
 }
 
-// greedy walks level from cur to the most similar node it can reach.
-func (h *HNSW) greedy(s *searcher, q []float32, cur cand, level int) cand {
+// greedy walks level from cur to the most similar node it can reach,
+// never stepping on hole.
+func (h *HNSW) greedy(s *searcher, q []float32, cur cand, level int, hole uint32) cand {
 	for changed := true; changed; {
 		changed = false
 		s.nbuf = h.neighbours(cur.slot, level, s.nbuf)
 		for _, nb := range s.nbuf {
+			if nb == hole {
+				continue
+			}
 			if sim := dot(q, h.vec(nb)); sim > cur.sim {
 				cur, changed = cand{sim: sim, slot: nb}, true
 			}
@@ -469,10 +473,14 @@ func (h *HNSW) greedy(s *searcher, q []float32, cur cand, level int) cand {
 
 // searchLayer is Algorithm 2: best-first search of one level from ep,
 // leaving the ef best nodes found in s.res. Tombstones (when skipDeleted)
-// and self are expanded but not collected.
-func (h *HNSW) searchLayer(s *searcher, q []float32, ep cand, ef, level int, skipDeleted bool, self uint32) {
+// and self are expanded but not collected; hole (noSlot: none) is neither,
+// as if it were not in the graph.
+func (h *HNSW) searchLayer(s *searcher, q []float32, ep cand, ef, level int, skipDeleted bool, self, hole uint32) {
 	s.vis.reset(len(h.ids))
 	s.cands, s.res = s.cands[:0], s.res[:0]
+	if hole != noSlot {
+		s.vis.visit(hole)
+	}
 	s.vis.visit(ep.slot)
 	s.cands.push(ep)
 	if ep.slot != self && !(skipDeleted && h.deleted[ep.slot]) {
@@ -508,6 +516,14 @@ func (h *HNSW) searchLayer(s *searcher, q []float32, ep cand, ef, level int, ski
 // Search returns up to k live vectors most similar to q, best first,
 // exploring ef candidates (ef ≤ 0: EfSearch; never fewer than k).
 func (h *HNSW) Search(q []float32, k, ef int) ([]Hit, error) {
+	return h.search(q, k, ef, noSlot, 0)
+}
+
+// search is Search with the node in slot hole taken out of the graph if
+// the graph is still at epoch: the walk neither visits nor expands it, so
+// it must reach hole's neighbours by other paths, as a query that was
+// never inserted must. Tune measures its stored sample this way.
+func (h *HNSW) search(q []float32, k, ef int, hole uint32, epoch uint64) ([]Hit, error) {
 	if err := checkDims(h.size, q); err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -524,14 +540,30 @@ func (h *HNSW) Search(q []float32, k, ef int) ([]Hit, error) {
 		ef = h.efS
 	}
 	ef = max(ef, k)
+	if h.epoch != epoch {
+		hole = noSlot
+	}
 	s := h.searcher()
 	defer h.scratch.Put(s)
 	epSlot, epLevel := splitEntry(e)
+	if epSlot == hole {
+		// Enter through the hole's first neighbour on the highest level
+		// that has one.
+		for ; epLevel >= 0; epLevel-- {
+			if nb := h.neighbours(hole, epLevel, s.nbuf); len(nb) > 0 {
+				epSlot = nb[0]
+				break
+			}
+		}
+		if epLevel < 0 {
+			return nil, nil // the hole was the only node
+		}
+	}
 	cur := cand{sim: dot(q, h.vec(epSlot)), slot: epSlot}
 	for l := epLevel; l > 0; l-- {
-		cur = h.greedy(s, q, cur, l)
+		cur = h.greedy(s, q, cur, l, hole)
 	}
-	h.searchLayer(s, q, cur, ef, 0, true, noSlot)
+	h.searchLayer(s, q, cur, ef, 0, true, noSlot, hole)
 	found := s.sortedResults()
 	hits := make([]Hit, min(k, len(found)))
 	for i := range hits {
