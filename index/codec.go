@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"math"
 	"slices"
+	"unsafe"
 )
 
 // Both formats are little-endian: an 8-byte magic, a uint32 version, the
@@ -29,6 +30,20 @@ const (
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// littleEndian reports whether this CPU keeps numbers in the snapshot's
+// byte order. Then arrays are copied as bytes rather than converted one
+// number at a time: at 100k 512-d vectors the conversion was 180 of the
+// 250 ms a load took (a cold query's profile on 2 cores).
+func littleEndian() bool { return binary.NativeEndian.Uint16([]byte{1, 0}) == 1 }
+
+// asBytes is the memory of s as bytes, in the CPU's byte order.
+func asBytes[T float32 | uint32 | uint64](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
+}
 
 type encoder struct {
 	bw  *bufio.Writer
@@ -62,6 +77,10 @@ func (e *encoder) u64(v uint64) {
 }
 
 func (e *encoder) float32s(s []float32) {
+	if littleEndian() {
+		e.native(asBytes(s))
+		return
+	}
 	for len(s) > 0 && e.err == nil {
 		n := min(len(s), chunkBytes/4)
 		b := e.buf[:0]
@@ -74,6 +93,10 @@ func (e *encoder) float32s(s []float32) {
 }
 
 func (e *encoder) uint32s(s []uint32) {
+	if littleEndian() {
+		e.native(asBytes(s))
+		return
+	}
 	for len(s) > 0 && e.err == nil {
 		n := min(len(s), chunkBytes/4)
 		b := e.buf[:0]
@@ -86,6 +109,10 @@ func (e *encoder) uint32s(s []uint32) {
 }
 
 func (e *encoder) uint64s(s []uint64) {
+	if littleEndian() {
+		e.native(asBytes(s))
+		return
+	}
 	for len(s) > 0 && e.err == nil {
 		n := min(len(s), chunkBytes/8)
 		b := e.buf[:0]
@@ -94,6 +121,15 @@ func (e *encoder) uint64s(s []uint64) {
 		}
 		e.write(b)
 		s = s[n:]
+	}
+}
+
+// native writes an array already in the snapshot's byte order, in chunks.
+func (e *encoder) native(b []byte) {
+	for len(b) > 0 && e.err == nil {
+		n := min(len(b), chunkBytes)
+		e.write(b[:n])
+		b = b[n:]
 	}
 }
 
@@ -310,6 +346,10 @@ func (d *decoder) uint64s(n int) []uint64 {
 // checks, twice as fast as one element per iteration on 100k vectors.
 func getFloat32s(dst []float32, b []byte) {
 	b = b[:4*len(dst)]
+	if littleEndian() {
+		copy(asBytes(dst), b)
+		return
+	}
 	for len(dst) >= 4 {
 		d, c := dst[:4:4], b[:16:16]
 		d[0] = math.Float32frombits(binary.LittleEndian.Uint32(c[0:]))
@@ -325,6 +365,10 @@ func getFloat32s(dst []float32, b []byte) {
 
 func getUint32s(dst []uint32, b []byte) {
 	b = b[:4*len(dst)]
+	if littleEndian() {
+		copy(asBytes(dst), b)
+		return
+	}
 	for len(dst) >= 4 {
 		d, c := dst[:4:4], b[:16:16]
 		d[0] = binary.LittleEndian.Uint32(c[0:])
@@ -340,6 +384,10 @@ func getUint32s(dst []uint32, b []byte) {
 
 func getUint64s(dst []uint64, b []byte) {
 	b = b[:8*len(dst)]
+	if littleEndian() {
+		copy(asBytes(dst), b)
+		return
+	}
 	for len(dst) >= 4 {
 		d, c := dst[:4:4], b[:32:32]
 		d[0] = binary.LittleEndian.Uint64(c[0:])
