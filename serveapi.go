@@ -34,6 +34,19 @@ var (
 // next). Calls in progress finish first.
 func (e *Engine) Release() error { return e.db.Release() }
 
+// KeepOpen keeps a read-only engine's database file open between calls,
+// which otherwise each open it again, until a writer (an index run, or an
+// engine opened for writing) takes the database's writer lock: then the
+// file is let go within 100 ms and closes between calls, as before, so
+// the writer gets in. It reports whether the file is kept open; call it
+// before each request of a long-lived reader, which keeps the file open
+// again once the writer has gone. A server database (PostgreSQL) has no
+// file to keep, nor a read-write engine: false.
+func (e *Engine) KeepOpen() bool {
+	k, ok := e.db.(interface{ KeepOpen() bool })
+	return ok && k.KeepOpen()
+}
+
 // ItemsVersion counts the committed changes to the stored items, by any
 // process: when it moves, Refresh brings a long-lived engine's index up
 // to date.

@@ -149,12 +149,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
+	// Each call would open the file again; kept open, a writer (an index
+	// run, or this server's apply) still gets in: the engine lets go when
+	// one takes the writer lock.
+	h.eng.KeepOpen()
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'")
 	h.mux.ServeHTTP(w, r.WithContext(ctx))
-	// Between requests a writer (an index run) may take the database.
+	// Between requests a writer (an index run) may take the database; a
+	// file kept open stays open.
 	_ = h.eng.Release() // a read-only file closes without loss
 }
 
