@@ -627,8 +627,10 @@ func TestAPI_DedupMoveAndUndo(t *testing.T) {
 	if got := tree(t, f.photos); !mapsEqual(got, before) || len(tree(t, f.moveTo)) != 0 {
 		t.Fatal("the dry run changed files")
 	}
-	// Between requests another writer gets the lock at once.
-	w, err := simsearch.Open(context.Background(), &simsearch.Options{DB: f.db, Model: testModel(t), LockTimeout: time.Millisecond})
+	// Between requests another writer gets the lock, within the 2 s a
+	// command waits (the server lets go of the file it keeps open when it
+	// sees the writer lock taken).
+	w, err := simsearch.Open(context.Background(), &simsearch.Options{DB: f.db, Model: testModel(t), LockTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatalf("open for writing beside the server: %v", err)
 	}
