@@ -79,29 +79,17 @@ func (e *Engine) Len() (int, error) {
 	return e.db.Len()
 }
 
-// errPageFull stops the walk of Items once the page is full.
-var errPageFull = errors.New("page full")
-
 // Items returns up to limit stored photos with ids above after, in id
-// order: pass the last id of one page to get the next. A limit below 1
-// returns none.
+// order: pass the last id of one page to get the next. The database seeks
+// to after, so a page deep in a large collection costs what the first
+// does. A limit below 1 returns none.
 func (e *Engine) Items(after uint64, limit int) ([]Item, error) {
 	if limit < 1 {
 		return nil, nil
 	}
 	defer e.release()
-	page := make([]Item, 0, min(limit, 1024))
-	err := e.db.ForEachItem(func(it Item) error {
-		if it.ID <= after {
-			return nil
-		}
-		page = append(page, it)
-		if len(page) == limit {
-			return errPageFull
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errPageFull) {
+	page, err := e.db.ItemsAfter(after, limit)
+	if err != nil {
 		return nil, fmt.Errorf("list items: %w", err)
 	}
 	return page, nil
