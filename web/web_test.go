@@ -817,9 +817,10 @@ func BenchmarkAPI_QueryByID(b *testing.B) {
 }
 
 // BenchmarkAPI_Thumbnail makes a thumbnail from the file each time (the
-// cache is emptied), through the safe decoder.
+// memory cache is emptied, and none is kept on disk), through the safe
+// decoder.
 func BenchmarkAPI_Thumbnail(b *testing.B) {
-	f := newFixture(b, nil)
+	f := newFixture(b, &Options{ThumbnailDisk: -1})
 	for b.Loop() {
 		f.h.thumbs = newThumbCache(64 << 20)
 		if status, res, _ := f.do(b, "GET", "/api/v1/items/1/thumbnail", nil); status != 200 {
