@@ -150,6 +150,7 @@ func (h *Handler) routes() {
 	api("GET /api/v1/runs", h.runs)
 	api("GET /api/v1/decisions", h.decisions)
 	api("POST /api/v1/decisions", h.decide)
+	api("DELETE /api/v1/decisions/{id}", h.forget)
 	api("GET /login", h.login)
 	api("/", func(_ http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "%s %s: no such page or API endpoint", r.Method, r.URL.Path)
