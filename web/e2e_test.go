@@ -74,7 +74,8 @@ const thumbsLoaded = `[...document.images].filter(i => i.offsetParent !== null).
 // copy of a sample photo on the drop zone shows its original first, and so
 // does picking one; in the duplicates view
 // choosing another keeper (by keyboard) and applying a move moves exactly
-// the other files of the group, and undo puts the tree back byte for byte.
+// the other files of the group, and undo puts the tree back byte for byte;
+// a "not duplicates" decision is forgotten with its key.
 func TestE2E_Page(t *testing.T) {
 	exe := chromium(t)
 	f := newFixture(t, nil)
@@ -229,6 +230,27 @@ func TestE2E_Page(t *testing.T) {
 	)
 	if !mapsEqual(tree(t, f.photos), before) || len(tree(t, f.moveTo)) != 0 {
 		t.Errorf("after undo the tree differs from before")
+	}
+	// "Not duplicates" on the first group takes it away; the key f
+	// forgets that decision and the group is back.
+	groupsShown := `document.querySelectorAll(".group").length`
+	do("groups after undo", waitJS(fmt.Sprintf(`%s === %d`, groupsShown, len(groups))))
+	do("not duplicates",
+		chromedp.KeyEvent("j"),
+		chromedp.KeyEvent("i"),
+		waitJS(fmt.Sprintf(`%s === %d && !document.getElementById("decisions-box").hidden`, groupsShown, len(groups)-1)),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("decisions-box").open = true`),
+		screenshot("decision"),
+	)
+	if n := eval[int](t, ctx, `document.querySelectorAll("#decisions .decision").length`); n != 1 {
+		t.Fatalf("after \"not duplicates\" the page lists %d decisions, want 1", n)
+	}
+	do("forget it",
+		chromedp.KeyEvent("f"),
+		waitJS(fmt.Sprintf(`%s === %d && document.getElementById("decisions-box").hidden`, groupsShown, len(groups))),
+	)
+	if again := eval[[]string](t, ctx, `[...document.querySelectorAll(".group")].map(g => g.querySelector(".card").dataset.path)`); !slices.Equal(again, groups) {
+		t.Errorf("after forgetting the decision the groups are kept by %v, want %v as before", again, groups)
 	}
 	// A phone-sized screen: the gallery lays out without sideways scrolling.
 	do("phone width",
