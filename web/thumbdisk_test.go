@@ -187,3 +187,23 @@ func itemHash(t *testing.T, h *Handler, id uint64) simsearch.Hash {
 	}
 	return it.Hash
 }
+
+// A database file's thumbnails go beside it; a PostgreSQL database's under
+// the user's cache folder, named by host, port and database, never by the
+// password or options in its URL.
+func TestThumbDir(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	for _, c := range []struct{ db, want string }{
+		{"/photos/photos.db", "/photos/photos.db.thumbs"},
+		{"rel/photos.db", "rel/photos.db.thumbs"},
+		{"postgres://me:secret@db.example:5433/photos?sslmode=disable", filepath.Join(cache, "simsearch", "thumbs", "db.example_5433_photos")},
+		{"postgresql://me@127.0.0.1/our%20photos", filepath.Join(cache, "simsearch", "thumbs", "127.0.0.1_5432_our_photos")},
+		{"postgres://me@db/../../etc", filepath.Join(cache, "simsearch", "thumbs", "db_5432_.._.._etc")},
+	} {
+		got, err := thumbDir(c.db)
+		if err != nil || got != c.want {
+			t.Errorf("thumbDir(%q) = %q, %v; want %q", c.db, got, err, c.want)
+		}
+	}
+}
