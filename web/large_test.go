@@ -82,3 +82,24 @@ func BenchmarkLarge_Item(b *testing.B) {
 		id = id%uint64(n) + 1
 	}
 }
+
+// BenchmarkLarge_Search is the engine's search behind a query by id, at
+// the index's tuned breadth and at ef 100: what the query by id costs
+// beyond the request.
+func BenchmarkLarge_Search(b *testing.B) {
+	f, n := largeDB(b)
+	id := uint64(n / 2)
+	vec, err := f.h.eng.Vector(id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, ef := range []int{0, 100} {
+		b.Run(fmt.Sprintf("ef=%d", ef), func(b *testing.B) {
+			for b.Loop() {
+				if m, err := f.h.eng.QueryVector(vec, id, &simsearch.QueryOptions{K: 10, Ef: ef}); err != nil || len(m) == 0 {
+					b.Fatalf("%d matches, %v", len(m), err)
+				}
+			}
+		})
+	}
+}
