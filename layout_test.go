@@ -18,7 +18,7 @@ import (
 var allowedImports = map[string][]string{
 	".":                            {"classify", "dedup", "index", "internal/evaluate", "internal/extractor", "internal/pgstore", "internal/quantize", "internal/quote", "internal/reference", "internal/scoreplot", "internal/store", "model"},
 	"cmd/simsearch":                {".", "classify", "dedup", "internal/atomicfile", "internal/quote", "model", "web"},
-	"web":                          {".", "dedup"},
+	"web":                          {".", "dedup", "internal/atomicfile"},
 	"classify":                     {"internal/atomicfile"},
 	"model":                        {"internal/atomicfile", "internal/onnx", "internal/onnx/onnxpb"},
 	"index":                        {},

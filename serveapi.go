@@ -34,6 +34,19 @@ var (
 // next). Calls in progress finish first.
 func (e *Engine) Release() error { return e.db.Release() }
 
+// KeepOpen keeps a read-only engine's database file open between calls,
+// which otherwise each open it again, until a writer (an index run, or an
+// engine opened for writing) takes the database's writer lock: then the
+// file is let go within 100 ms and closes between calls, as before, so
+// the writer gets in. It reports whether the file is kept open; call it
+// before each request of a long-lived reader, which keeps the file open
+// again once the writer has gone. A server database (PostgreSQL) has no
+// file to keep, nor a read-write engine: false.
+func (e *Engine) KeepOpen() bool {
+	k, ok := e.db.(interface{ KeepOpen() bool })
+	return ok && k.KeepOpen()
+}
+
 // ItemsVersion counts the committed changes to the stored items, by any
 // process: when it moves, Refresh brings a long-lived engine's index up
 // to date.
@@ -66,29 +79,17 @@ func (e *Engine) Len() (int, error) {
 	return e.db.Len()
 }
 
-// errPageFull stops the walk of Items once the page is full.
-var errPageFull = errors.New("page full")
-
 // Items returns up to limit stored photos with ids above after, in id
-// order: pass the last id of one page to get the next. A limit below 1
-// returns none.
+// order: pass the last id of one page to get the next. The database seeks
+// to after, so a page deep in a large collection costs what the first
+// does. A limit below 1 returns none.
 func (e *Engine) Items(after uint64, limit int) ([]Item, error) {
 	if limit < 1 {
 		return nil, nil
 	}
 	defer e.release()
-	page := make([]Item, 0, min(limit, 1024))
-	err := e.db.ForEachItem(func(it Item) error {
-		if it.ID <= after {
-			return nil
-		}
-		page = append(page, it)
-		if len(page) == limit {
-			return errPageFull
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errPageFull) {
+	page, err := e.db.ItemsAfter(after, limit)
+	if err != nil {
 		return nil, fmt.Errorf("list items: %w", err)
 	}
 	return page, nil

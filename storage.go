@@ -51,6 +51,7 @@ type storage interface {
 	Item(id uint64) (store.Item, bool, error)
 	ItemByPath(path string) (store.Item, bool, error)
 	ForEachItem(fn func(store.Item) error) error
+	ItemsAfter(after uint64, limit int) ([]store.Item, error) // a page from a seek to after
 	Vector(id uint64) ([]float32, error)
 	ForEachVector(fn func(id uint64, v []float32) error) error
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -445,6 +446,30 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d, err := eng.DecideGroup(kind, gs.groups[i])
+	err = errors.Join(err, eng.Close())
+	h.changed()
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
+}
+
+// forget removes a stored decision ("not duplicates" or "keep all"): its
+// files are grouped again by the next listing. It answers the decision as
+// it was.
+func (h *Handler) forget(w http.ResponseWriter, r *http.Request) error {
+	s := r.PathValue("id")
+	id, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || id == 0 {
+		return errorf(http.StatusBadRequest, "decision %q: want a decision id from /api/v1/decisions (a positive number)", s)
+	}
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	eng, err := h.writer(r.Context())
+	if err != nil {
+		return err
+	}
+	d, err := eng.Forget(id)
 	err = errors.Join(err, eng.Close())
 	h.changed()
 	if err != nil {

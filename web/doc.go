@@ -4,12 +4,16 @@
 // The handler answers under /api/v1/: queries by an uploaded photo or by
 // a stored item's id, a paged list of items, thumbnails, stats, duplicate
 // groups with their keepers, dedup plans (dry runs), apply and undo, and
-// the decisions "not duplicates" and "keep both". /healthz says it is up;
+// the decisions "not duplicates" and "keep both" (recorded, listed and
+// forgotten). /healthz says it is up;
 // everything else is the embedded page (plain HTML, CSS and JavaScript).
 //
 // It reads through an engine opened read-only, so it runs beside `simsearch
 // index`, and takes the writer lock (Options.OpenWriter) only while it
-// records a decision, applies a plan or undoes a run. Only photos the
+// records or forgets a decision, applies a plan or undoes a run. The
+// database file stays open between requests until a writer takes the
+// lock (Engine.KeepOpen), and thumbnails are kept in memory and in a
+// folder beside the database (Options.ThumbnailDir). Only photos the
 // database knows are ever read, named by id: no request parameter is a
 // path. Uploads are capped in bytes and decoded with indexing's limits.
 //
@@ -27,5 +31,6 @@
 // cookie that /login?token=... sets. Without it, only requests whose Host
 // is a loopback name are answered, which stops a page elsewhere from
 // reaching the server through a DNS name it controls. Requests that change
-// anything must be POSTs from the page's own origin.
+// anything must be POSTs (or, to forget a decision, a DELETE) from the
+// page's own origin.
 package web

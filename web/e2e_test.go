@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -69,16 +70,22 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 // views' lazy images wait until they are shown).
 const thumbsLoaded = `[...document.images].filter(i => i.offsetParent !== null).every(i => i.complete && i.naturalWidth > 0)`
 
-// In a real headless Chromium: the gallery shows the photos; picking a
-// copy of a sample photo shows its original first; in the duplicates view
+// In a real headless Chromium: the gallery shows the photos; dropping a
+// copy of a sample photo on the drop zone shows its original first, and so
+// does picking one; in the duplicates view
 // choosing another keeper (by keyboard) and applying a move moves exactly
-// the other files of the group, and undo puts the tree back byte for byte.
+// the other files of the group, and undo puts the tree back byte for byte;
+// a "not duplicates" decision is forgotten with its key.
 func TestE2E_Page(t *testing.T) {
 	exe := chromium(t)
 	f := newFixture(t, nil)
-	dahlia := filepath.Join(f.photos, "dahlia.jpg")
-	picked := filepath.Join(t.TempDir(), "IMG_0001.jpg")
-	copyFile(t, dahlia, picked, time.Now())
+	dahlia, clock := filepath.Join(f.photos, "dahlia.jpg"), filepath.Join(f.photos, "clock.jpg")
+	dropped, err := os.ReadFile(dahlia)
+	if err != nil {
+		t.Fatal(err)
+	}
+	picked := filepath.Join(t.TempDir(), "IMG_0002.jpg")
+	copyFile(t, clock, picked, time.Now())
 
 	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(1280, 860),
@@ -114,15 +121,44 @@ func TestE2E_Page(t *testing.T) {
 		t.Errorf("the page does not say the model has random weights: %q", notice)
 	}
 
-	// Search by picking the copy.
-	do("search",
-		chromedp.SetUploadFiles(chromedp.CSS(`#pick`), []string{picked}),
+	// Search by dropping a copy: the drag events a browser sends, on the
+	// drop zone, with a file made of the photo's bytes. The page must
+	// accept the drag (cancel dragover) and mark the zone while over it.
+	got := eval[[]bool](t, ctx, fmt.Sprintf(`(() => {
+		const bin = atob(%q), bytes = new Uint8Array(bin.length);
+		for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+		const dt = new DataTransfer();
+		dt.items.add(new File([bytes], "IMG_0001.jpg", {type: "image/jpeg"}));
+		const zone = document.getElementById("drop");
+		const fire = (type) => {
+			const ev = new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: dt});
+			zone.dispatchEvent(ev);
+			return ev.defaultPrevented;
+		};
+		fire("dragenter");
+		const accepted = fire("dragover"), marked = zone.classList.contains("over");
+		const taken = fire("drop");
+		return [accepted, marked, taken, !zone.classList.contains("over")];
+	})()`, base64.StdEncoding.EncodeToString(dropped)))
+	if !slices.Equal(got, []bool{true, true, true, true}) {
+		t.Fatalf("drag and drop on the drop zone: dragover accepted, zone marked, drop taken, mark gone = %v; want all true", got)
+	}
+	do("search by drop",
+		waitJS(`document.getElementById("search-summary").textContent.includes("for IMG_0001.jpg")`),
 		chromedp.WaitVisible(chromedp.CSS(`#results .card`)),
 		waitJS(thumbsLoaded),
 		screenshot("search"),
 	)
 	if first := eval[string](t, ctx, `document.querySelector("#results .card").dataset.path`); first != dahlia {
-		t.Fatalf("search by a copy of dahlia.jpg: first result %s, want %s", first, dahlia)
+		t.Fatalf("search by dropping a copy of dahlia.jpg: first result %s, want %s", first, dahlia)
+	}
+	// And by picking one through the file input.
+	do("search by pick",
+		chromedp.SetUploadFiles(chromedp.CSS(`#pick`), []string{picked}),
+		waitJS(`document.getElementById("search-summary").textContent.includes("for IMG_0002.jpg")`),
+	)
+	if first := eval[string](t, ctx, `document.querySelector("#results .card").dataset.path`); first != clock {
+		t.Fatalf("search by picking a copy of clock.jpg: first result %s, want %s", first, clock)
 	}
 
 	// Duplicates: the group kept by cat.jpg gets its copy as keeper, the
@@ -194,6 +230,27 @@ func TestE2E_Page(t *testing.T) {
 	)
 	if !mapsEqual(tree(t, f.photos), before) || len(tree(t, f.moveTo)) != 0 {
 		t.Errorf("after undo the tree differs from before")
+	}
+	// "Not duplicates" on the first group takes it away; the key f
+	// forgets that decision and the group is back.
+	groupsShown := `document.querySelectorAll(".group").length`
+	do("groups after undo", waitJS(fmt.Sprintf(`%s === %d`, groupsShown, len(groups))))
+	do("not duplicates",
+		chromedp.KeyEvent("j"),
+		chromedp.KeyEvent("i"),
+		waitJS(fmt.Sprintf(`%s === %d && !document.getElementById("decisions-box").hidden`, groupsShown, len(groups)-1)),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("decisions-box").open = true`),
+		screenshot("decision"),
+	)
+	if n := eval[int](t, ctx, `document.querySelectorAll("#decisions .decision").length`); n != 1 {
+		t.Fatalf("after \"not duplicates\" the page lists %d decisions, want 1", n)
+	}
+	do("forget it",
+		chromedp.KeyEvent("f"),
+		waitJS(fmt.Sprintf(`%s === %d && document.getElementById("decisions-box").hidden`, groupsShown, len(groups))),
+	)
+	if again := eval[[]string](t, ctx, `[...document.querySelectorAll(".group")].map(g => g.querySelector(".card").dataset.path)`); !slices.Equal(again, groups) {
+		t.Errorf("after forgetting the decision the groups are kept by %v, want %v as before", again, groups)
 	}
 	// A phone-sized screen: the gallery lays out without sideways scrolling.
 	do("phone width",

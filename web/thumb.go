@@ -19,7 +19,8 @@ const ThumbnailSide = 320
 // thumbnail answers the item's thumbnail as a JPEG, decoded from the file
 // the database records through the same guards as indexing
 // (simsearch.DecodeThumbnail: regular files only, size and pixel limits)
-// and kept in memory for the next request.
+// and kept for the next request in memory and on disk (Options.ThumbnailDir),
+// where the next server on the database finds it.
 func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request) {
 	if err := h.serveThumbnail(w, r); err != nil {
 		writeError(w, err)
@@ -35,22 +36,30 @@ func (h *Handler) serveThumbnail(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// The file's size and time are in the key: a photo indexed again
-	// after an edit gets a new thumbnail.
-	key := thumbKey{id: it.ID, size: it.Size, mtime: it.ModTime}
+	// The content hash is in the key: a photo indexed again after an
+	// edit gets a new thumbnail.
+	key := thumbKey{id: it.ID, hash: it.Hash}
 	b, ok := h.thumbs.get(key)
+	if !ok && h.disk != nil {
+		if b, ok = h.disk.get(it); ok {
+			h.thumbs.put(key, b)
+		}
+	}
 	if !ok {
 		select {
 		case h.thumbs.decoders <- struct{}{}:
 		case <-r.Context().Done():
 			return errorf(http.StatusServiceUnavailable, "busy: thumbnail of item %d not made in time", id)
 		}
-		b, err = makeThumbnail(it)
+		b, err = h.makeThumbnail(it)
 		<-h.thumbs.decoders
 		if err != nil {
 			return errorf(http.StatusUnprocessableEntity, "thumbnail of item %d: %v", id, err)
 		}
 		h.thumbs.put(key, b)
+		if h.disk != nil {
+			_ = h.disk.put(it, b) // a folder that cannot be written leaves the memory cache
+		}
 	}
 	w.Header().Set("Content-Type", "image/jpeg")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
@@ -59,7 +68,8 @@ func (h *Handler) serveThumbnail(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func makeThumbnail(it simsearch.Item) ([]byte, error) {
+func (h *Handler) makeThumbnail(it simsearch.Item) ([]byte, error) {
+	h.decoded.Add(1)
 	img, err := simsearch.DecodeThumbnail(it.Path)
 	if err != nil {
 		return nil, err
@@ -118,8 +128,8 @@ func shrink(img image.Image, side int) image.Image {
 }
 
 type thumbKey struct {
-	id          uint64
-	size, mtime int64
+	id   uint64
+	hash simsearch.Hash
 }
 
 type thumbEntry struct {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/simsearch/simsearch"
@@ -42,8 +43,17 @@ type Options struct {
 	// before the next file; 0 means 30 min.
 	ActTimeout time.Duration
 	// ThumbnailCache is the memory the thumbnails kept for reuse may take;
-	// 0 means 64 MiB. Thumbnails are never written to disk.
+	// 0 means 64 MiB.
 	ThumbnailCache int64
+	// ThumbnailDir is the folder thumbnails are kept in across restarts,
+	// one file per item named by its id and content hash; "" means the
+	// database's path with ".thumbs" added, or for a PostgreSQL database
+	// simsearch/thumbs/HOST_PORT_NAME in the user's cache folder
+	// (os.UserCacheDir).
+	ThumbnailDir string
+	// ThumbnailDisk is what the files in ThumbnailDir may take, the oldest
+	// removed first; 0 means 1 GiB, below 0 keeps no thumbnail on disk.
+	ThumbnailDisk int64
 }
 
 // Handler is the API and the page. Its methods are safe for concurrent
@@ -53,6 +63,9 @@ type Handler struct {
 	opts   Options
 	mux    *http.ServeMux
 	thumbs *thumbCache
+	disk   *diskThumbs // nil: thumbnails in memory only
+	// decoded counts the thumbnails made from photos, for tests.
+	decoded atomic.Int64
 	// uploads bounds how many uploaded photos are held in memory at once.
 	uploads chan struct{}
 
@@ -103,6 +116,17 @@ func New(eng *simsearch.Engine, opts *Options) (*Handler, error) {
 		return nil, err
 	}
 	h.thumbs = newThumbCache(h.opts.ThumbnailCache)
+	if h.opts.ThumbnailDisk >= 0 {
+		if h.opts.ThumbnailDisk == 0 {
+			h.opts.ThumbnailDisk = 1 << 30
+		}
+		if h.opts.ThumbnailDir == "" {
+			if h.opts.ThumbnailDir, err = thumbDir(eng.Path()); err != nil {
+				return nil, err
+			}
+		}
+		h.disk = newDiskThumbs(h.opts.ThumbnailDir, h.opts.ThumbnailDisk)
+	}
 	h.uploads = make(chan struct{}, 4)
 	h.routes()
 	return h, nil
@@ -126,6 +150,7 @@ func (h *Handler) routes() {
 	api("GET /api/v1/runs", h.runs)
 	api("GET /api/v1/decisions", h.decisions)
 	api("POST /api/v1/decisions", h.decide)
+	api("DELETE /api/v1/decisions/{id}", h.forget)
 	api("GET /login", h.login)
 	api("/", func(_ http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "%s %s: no such page or API endpoint", r.Method, r.URL.Path)
@@ -149,12 +174,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
+	// Each call would open the file again; kept open, a writer (an index
+	// run, or this server's apply) still gets in: the engine lets go when
+	// one takes the writer lock.
+	h.eng.KeepOpen()
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'")
 	h.mux.ServeHTTP(w, r.WithContext(ctx))
-	// Between requests a writer (an index run) may take the database.
+	// Between requests a writer (an index run) may take the database; a
+	// file kept open stays open.
 	_ = h.eng.Release() // a read-only file closes without loss
 }
 

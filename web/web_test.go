@@ -627,8 +627,10 @@ func TestAPI_DedupMoveAndUndo(t *testing.T) {
 	if got := tree(t, f.photos); !mapsEqual(got, before) || len(tree(t, f.moveTo)) != 0 {
 		t.Fatal("the dry run changed files")
 	}
-	// Between requests another writer gets the lock at once.
-	w, err := simsearch.Open(context.Background(), &simsearch.Options{DB: f.db, Model: testModel(t), LockTimeout: time.Millisecond})
+	// Between requests another writer gets the lock, within the 2 s a
+	// command waits (the server lets go of the file it keeps open when it
+	// sees the writer lock taken).
+	w, err := simsearch.Open(context.Background(), &simsearch.Options{DB: f.db, Model: testModel(t), LockTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatalf("open for writing beside the server: %v", err)
 	}
@@ -815,9 +817,10 @@ func BenchmarkAPI_QueryByID(b *testing.B) {
 }
 
 // BenchmarkAPI_Thumbnail makes a thumbnail from the file each time (the
-// cache is emptied), through the safe decoder.
+// memory cache is emptied, and none is kept on disk), through the safe
+// decoder.
 func BenchmarkAPI_Thumbnail(b *testing.B) {
-	f := newFixture(b, nil)
+	f := newFixture(b, &Options{ThumbnailDisk: -1})
 	for b.Loop() {
 		f.h.thumbs = newThumbCache(64 << 20)
 		if status, res, _ := f.do(b, "GET", "/api/v1/items/1/thumbnail", nil); status != 200 {

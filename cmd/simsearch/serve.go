@@ -25,9 +25,10 @@ func serveCommand(e *env) *cli.Command {
 		Name:  "serve",
 		Usage: "serve a web page and a JSON API: search by dropping a photo, browse, review duplicates",
 		Description: "The page and the API (/api/v1/, see the README) read the database the way `query` does, so\n" +
-			"serve runs beside `index`; it takes the writer lock only to record a decision, apply a plan or\n" +
-			"undo a run. It answers only loopback names unless --token is given, which every request must then\n" +
-			"carry (open the URL it prints: it sets a cookie). Moved copies go under --move-to.",
+			"serve runs beside `index`; it takes the writer lock only to record or forget a decision, apply a\n" +
+			"plan or undo a run. It answers only loopback names unless --token is given, which every request\n" +
+			"must then carry (open the URL it prints: it sets a cookie). Moved copies go under --move-to;\n" +
+			"thumbnails are kept beside the database in DB.thumbs/ (1 GiB at most, the oldest removed first).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "listen on `HOST:PORT` (off loopback, --token is required)"},
 			&cli.StringFlag{Name: "token", Usage: "`TOKEN` every request must carry, at least 16 characters (default $SIMSEARCH_TOKEN)"},

@@ -117,6 +117,7 @@ type DB struct {
 	boltOpts  bolt.Options
 	users     int  // calls using bolt now
 	releasing bool // close bolt when users drops to 0
+	kept      bool // KeepOpen holds one use until a writer comes
 	closed    bool
 
 	// snapshotTxBytes bounds one write transaction of SaveIndex; a field

@@ -12,6 +12,7 @@ const state = {
   skip: new Set(),    // group ids left out of the plan
   focus: -1,          // index of the focused group
   plan: null,         // the last dry run
+  decisions: [],      // the stored decisions, oldest first
 };
 
 function setStatus(text, error) {
@@ -155,6 +156,7 @@ async function loadGroups(reset) {
     state.skip.clear();
     state.focus = -1;
     $("groups").replaceChildren();
+    loadDecisions();
   }
   try {
     const page = await api("/api/v1/duplicates?limit=50&offset=" + state.groups.length);
@@ -246,7 +248,43 @@ function focusGroup(i) {
 async function decide(g, kind) {
   try {
     await postJSON("/api/v1/decisions", { kind: kind, group: g.id });
-    setStatus(kind === "ignore" ? "recorded: not duplicates" : "recorded: keep all");
+    setStatus((kind === "ignore" ? "recorded: not duplicates" : "recorded: keep all") + "; f forgets it");
+    await loadGroups(true);
+  } catch (e) { setStatus(e.message, true); }
+}
+
+const kindName = { ignore: "not duplicates", keep: "keep all" };
+
+function decisionText(d) {
+  return kindName[d.kind] + ": " + d.files.map((f) => f.named).join(", ");
+}
+
+// The stored decisions, newest first, each with a button that forgets it.
+async function loadDecisions() {
+  try {
+    const res = await api("/api/v1/decisions");
+    state.decisions = res.decisions;
+    const ul = $("decisions");
+    ul.replaceChildren();
+    for (const d of res.decisions.slice().reverse()) {
+      const li = el("li", "decision");
+      li.dataset.decision = d.id;
+      li.appendChild(el("span", "", decisionText(d) + " · " + d.recorded.slice(0, 16).replace("T", " ")));
+      const b = el("button", "forget", "Forget");
+      b.addEventListener("click", () => forget(d));
+      li.appendChild(b);
+      ul.appendChild(li);
+    }
+    const n = res.decisions.length;
+    $("decisions-summary").textContent = n + (n === 1 ? " decision" : " decisions") + " recorded · f forgets the newest";
+    $("decisions-box").hidden = n === 0;
+  } catch (e) { setStatus(e.message, true); }
+}
+
+async function forget(d) {
+  try {
+    await api("/api/v1/decisions/" + d.id, { method: "DELETE" });
+    setStatus("forgot " + decisionText(d) + "; their group is offered again");
     await loadGroups(true);
   } catch (e) { setStatus(e.message, true); }
 }
@@ -322,6 +360,7 @@ function onKey(ev) {
     case "k": case "ArrowUp": if (!inDups) return; focusGroup(state.focus - 1); break;
     case "i": if (inDups && g) decide(g, "ignore"); break;
     case "b": if (inDups && g) decide(g, "keep"); break;
+    case "f": if (inDups && state.decisions.length) forget(state.decisions[state.decisions.length - 1]); break;
     case "x": if (inDups && g) toggleSkip(g); break;
     case "p": if (inDups) dryRun(); break;
     case "u": if (inDups) undo(); break;

@@ -29,6 +29,8 @@ type serveRaw struct {
 	Thumbs       int       `json:"thumbnails"`
 	ThumbPS      float64   `json:"thumbnails_per_s"`        // made from the files
 	ThumbCachePS float64   `json:"thumbnails_cached_per_s"` // from memory
+	ThumbDiskPS  float64   `json:"thumbnails_disk_per_s"`   // from disk, after a restart
+	ItemsDeepMS  []float64 `json:"items_deep_ms"`           // a page of 60 after the 99th percentile id
 	RSS          int64     `json:"rss_bytes"`
 	PeakRSS      int64     `json:"max_rss_bytes"`
 }
@@ -81,29 +83,11 @@ func serveRow(ctx context.Context, b *bench) (Section, error) {
 	if _, err := runTimed(ctx, bin, append(base, "index", "--quiet", filepath.Dir(photos[0]))...); err != nil {
 		return s, err
 	}
-	cmd := exec.CommandContext(ctx, bin, append(base, "serve", "--addr", "127.0.0.1:0")...)
-	out, err := cmd.StdoutPipe()
+	cmd, url, err := startServe(ctx, bin, base)
 	if err != nil {
 		return s, err
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return s, err
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		return s, fmt.Errorf("serve printed %q: %w: %s", line, err, stderr.Bytes())
-	}
-	m := regexp.MustCompile(` at (http://\S+/)`).FindStringSubmatch(line)
-	if m == nil {
-		return s, fmt.Errorf("serve printed %q, no URL", line)
-	}
-	url := m[1]
+	defer func() { stopServe(cmd) }()
 	b.logf("serve at %s: %d uploads of %s", url, uploads, mib(float64(len(data))))
 	var took struct {
 		Took    float64 `json:"took_ms"`
@@ -149,24 +133,40 @@ func serveRow(ctx context.Context, b *bench) (Section, error) {
 	if len(ids) != thumbs {
 		return s, fmt.Errorf("%d of the %d indexed photos listed after item %d", len(ids), thumbs, d.N)
 	}
+	for range uploads {
+		t := time.Now()
+		if err := getJSON(ctx, fmt.Sprintf("%sapi/v1/items?after=%d&limit=60", url, d.N*99/100), &page); err != nil {
+			return s, err
+		}
+		raw.ItemsDeepMS = append(raw.ItemsDeepMS, msSince(t))
+	}
 	raw.Thumbs = len(ids)
-	for pass := range 2 {
+	thumbPass := func(url string) (float64, error) {
 		t := time.Now()
 		for _, id := range ids {
 			if err := getBody(ctx, fmt.Sprintf("%sapi/v1/items/%d/thumbnail", url, id)); err != nil {
-				return s, err
+				return 0, err
 			}
 		}
-		rate := float64(len(ids)) / time.Since(t).Seconds()
-		if pass == 0 {
-			raw.ThumbPS = rate
-		} else {
-			raw.ThumbCachePS = rate
-		}
+		return float64(len(ids)) / time.Since(t).Seconds(), nil
+	}
+	if raw.ThumbPS, err = thumbPass(url); err != nil {
+		return s, err
+	}
+	if raw.ThumbCachePS, err = thumbPass(url); err != nil {
+		return s, err
 	}
 	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)); err == nil {
 		raw.PeakRSS = parseVmHWM(string(st))
 		raw.RSS = parseStatusKB(string(st), "VmRSS:")
+	}
+	// A restart: the thumbnails come from the folder beside the database.
+	stopServe(cmd)
+	if cmd, url, err = startServe(ctx, bin, base); err != nil {
+		return s, err
+	}
+	if raw.ThumbDiskPS, err = thumbPass(url); err != nil {
+		return s, err
 	}
 	s.Tables = append(s.Tables, Table{
 		Caption: fmt.Sprintf("`simsearch serve` on the %s-item database plus %d generated photos of %d×%d, vgg16-random fp32, default threads; each figure from this process over loopback, one request at a time, after two warm-up uploads. The upload is a %d×%d JPEG of %s.",
@@ -175,13 +175,49 @@ func serveRow(ctx context.Context, b *bench) (Section, error) {
 		Rows: [][]string{
 			{fmt.Sprintf("POST /api/v1/query (upload, k=10), %d", uploads), ms(pct(raw.UploadMS, 50)), ms(pct(raw.UploadMS, 95)), ms(pct(raw.UploadTookMS, 50))},
 			{fmt.Sprintf("GET /api/v1/query?id= (k=10), %d", uploads), ms(pct(raw.ByIDMS, 50)), ms(pct(raw.ByIDMS, 95)), ""},
+			{fmt.Sprintf("GET /api/v1/items?after=%d (60 items), %d", d.N*99/100, uploads), ms(pct(raw.ItemsDeepMS, 50)), ms(pct(raw.ItemsDeepMS, 95)), ""},
 		},
 	}, Table{
-		Caption: "Thumbnails (320 px JPEG through the safe decoder) fetched one after another, then again from the in-memory cache; memory of the serving process at the end.",
-		Header:  []string{"thumbnails/s made", "thumbnails/s cached", "RSS", "peak RSS"},
-		Rows:    [][]string{{rate(raw.ThumbPS), rate(raw.ThumbCachePS), mib(float64(raw.RSS)), mib(float64(raw.PeakRSS))}},
+		Caption: "Thumbnails (320 px JPEG through the safe decoder) fetched one after another, then again from the in-memory cache, then by a restarted server from the folder beside the database; memory of the first serving process at the end.",
+		Header:  []string{"thumbnails/s made", "thumbnails/s cached", "thumbnails/s from disk", "RSS", "peak RSS"},
+		Rows:    [][]string{{rate(raw.ThumbPS), rate(raw.ThumbCachePS), rate(raw.ThumbDiskPS), mib(float64(raw.RSS)), mib(float64(raw.PeakRSS))}},
 	})
 	return s, nil
+}
+
+// startServe starts `simsearch serve` on a free loopback port and returns
+// it with the URL it printed.
+func startServe(ctx context.Context, bin string, base []string) (*exec.Cmd, string, error) {
+	cmd := exec.CommandContext(ctx, bin, append(slices.Clone(base), "serve", "--addr", "127.0.0.1:0")...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		stopServe(cmd)
+		return nil, "", fmt.Errorf("serve printed %q: %w: %s", line, err, stderr.Bytes())
+	}
+	m := regexp.MustCompile(` at (http://\S+/)`).FindStringSubmatch(line)
+	if m == nil {
+		stopServe(cmd)
+		return nil, "", fmt.Errorf("serve printed %q, no URL", line)
+	}
+	return cmd, m[1], nil
+}
+
+// stopServe ends a server startServe started, as Ctrl-C would.
+func stopServe(cmd *exec.Cmd) {
+	if cmd.ProcessState != nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
 }
 
 // pct is the p-th percentile of v (nearest rank).
