@@ -381,11 +381,18 @@ func coldTables(s *Section, c *coldRaw) {
 		s.Notes = append(s.Notes, fmt.Sprintf("before ÷ after: index load %.2f×, whole command %.2f× (one run of this row, both builds measured in turn)",
 			b.Parts.IndexLoadMS/c.After.Parts.IndexLoadMS, b.WholeMS/c.After.WholeMS))
 	}
+	got, met := ms(rest(&c.After)), rest(&c.After) <= coldGoalMS
+	if rest(&c.After) < 0 {
+		// The whole command and the first Embed are timed in different
+		// processes; on a busy machine the first can take less than the
+		// second, which says nothing about the goal.
+		got, met = fmt.Sprintf("not measured: %s, below 0 because the two were timed apart on a busy machine", got), false
+	}
 	s.Targets = append(s.Targets, Target{
 		What: fmt.Sprintf("cold query on %s items beyond model load and one extraction (first Embed)", num(float64(c.N))),
 		Want: fmt.Sprintf("≤ %d ms", coldGoalMS),
-		Got:  ms(rest(&c.After)),
-		Met:  rest(&c.After) <= coldGoalMS,
+		Got:  got,
+		Met:  met,
 	})
 }
 

@@ -308,7 +308,7 @@ func dedupTables(s *Section, raw *dedupRaw) {
 			fmt.Sprintf("%s of %s", num(float64(raw.PlantedFound)), num(float64(raw.Planted))), num(float64(raw.OtherPairs))}},
 	})
 	bt := Table{
-		Caption: fmt.Sprintf("The same grouping at other search breadths. The default is the index's tuned breadth (%d on these vectors, where recall@10 is hard to reach) capped at %d.", raw.TunedEf, simsearch.MaxDedupEf),
+		Caption: fmt.Sprintf("The same grouping at other search breadths. The default is the index's tuned breadth (%d on these vectors) capped at %d.", raw.TunedEf, simsearch.MaxDedupEf),
 		Header:  []string{"ef", "time", "items/s", "planted pairs found", "other pairs"},
 		Rows: [][]string{{fmt.Sprintf("%d (default)", raw.DefaultEf), seconds(raw.GroupS), num(float64(raw.N) / raw.GroupS),
 			fmt.Sprintf("%s of %s", num(float64(raw.PlantedFound)), num(float64(raw.Planted))), num(float64(raw.OtherPairs))}},
