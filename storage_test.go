@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -99,6 +100,48 @@ func TestStorage_Conformance(t *testing.T) {
 				m, err := s.Meta()
 				if err != nil || m.Dims != dims || m.Fingerprint != "fp-1" || m.ModelName != "m/rmac" || m.ItemsVersion == 0 {
 					t.Fatalf("Meta = %+v, %v", m, err)
+				}
+			})
+			t.Run("ItemsAfter", func(t *testing.T) {
+				s := open(t, opts)
+				var recs []store.Record
+				for i := range 7 {
+					recs = append(recs, testRecord(fmt.Sprintf("/p/%d.jpg", i), dims, float32(i+1)))
+				}
+				ids, err := s.Put(recs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Delete([]uint64{ids[3]}); err != nil { // a gap the seek must step over
+					t.Fatal(err)
+				}
+				pageIDs := func(after uint64, limit int) []uint64 {
+					t.Helper()
+					page, err := s.ItemsAfter(after, limit)
+					if err != nil {
+						t.Fatalf("ItemsAfter(%d, %d): %v", after, limit, err)
+					}
+					var got []uint64
+					for _, it := range page {
+						if it.Path == "" {
+							t.Fatalf("ItemsAfter(%d, %d): item %d without its path", after, limit, it.ID)
+						}
+						got = append(got, it.ID)
+					}
+					return got
+				}
+				live := slices.Delete(slices.Clone(ids), 3, 4)
+				if got := pageIDs(0, 3); !slices.Equal(got, live[:3]) {
+					t.Errorf("first page %v, want %v", got, live[:3])
+				}
+				if got := pageIDs(ids[2], 10); !slices.Equal(got, live[3:]) {
+					t.Errorf("page after %d (the gap next) %v, want %v", ids[2], got, live[3:])
+				}
+				if got := pageIDs(ids[6], 10); len(got) != 0 {
+					t.Errorf("page after the last id: %v, want none", got)
+				}
+				if got := pageIDs(0, 0); len(got) != 0 {
+					t.Errorf("a page of 0: %v, want none", got)
 				}
 			})
 			t.Run("ReplaceKeepsID", func(t *testing.T) {
