@@ -1,6 +1,7 @@
 package simsearch
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/simsearch/simsearch/internal/pgstore"
@@ -42,19 +43,36 @@ type statuser interface {
 
 var _ statuser = (*pgstore.DB)(nil)
 
-// WorkStatus reads how far the index runs sharing the database are.
-func (e *Engine) WorkStatus() (WorkStatus, error) {
-	st := WorkStatus{Database: e.db.Path()}
-	var err error
-	if st.Items, err = e.db.Len(); err != nil {
+// ReadStatus reads how far the index runs sharing the database db are,
+// opening it read-only without a model or the index: a bbolt file waits
+// up to lockTimeout (0 means 2 s) for a writer to let go.
+func ReadStatus(db string, lockTimeout time.Duration) (WorkStatus, error) {
+	if err := statDatabase(db); err != nil {
+		return WorkStatus{}, fmt.Errorf("open %s: %w", db, err)
+	}
+	s, err := openStore(db, storageOptions{ReadOnly: true, LockTimeout: lockTimeout})
+	if err != nil {
 		return WorkStatus{}, err
 	}
-	f, err := e.db.Failures()
+	defer s.Close()
+	return workStatus(s)
+}
+
+// WorkStatus reads how far the index runs sharing the database are.
+func (e *Engine) WorkStatus() (WorkStatus, error) { return workStatus(e.db) }
+
+func workStatus(db storage) (WorkStatus, error) {
+	st := WorkStatus{Database: db.Path(), Workers: []WorkerStatus{}}
+	var err error
+	if st.Items, err = db.Len(); err != nil {
+		return WorkStatus{}, err
+	}
+	f, err := db.Failures()
 	if err != nil {
 		return WorkStatus{}, err
 	}
 	st.Failed = len(f)
-	s, ok := e.db.(statuser)
+	s, ok := db.(statuser)
 	if !ok {
 		return st, nil
 	}
