@@ -2,8 +2,10 @@ package simsearch
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +13,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -50,10 +54,16 @@ func pgCount(t *testing.T, dsn, sql string) int {
 }
 
 // storedOnce checks that dsn's database holds each of the photos under
-// dir once, and that its work queue is empty.
+// dir once (and nothing else), and that its work queue is empty.
 func storedOnce(t *testing.T, dsn, dir string) {
 	t.Helper()
-	files, err := os.ReadDir(dir)
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +72,11 @@ func storedOnce(t *testing.T, dsn, dir string) {
 	}
 	if n := pgCount(t, dsn, "SELECT count(DISTINCT path) FROM simsearch.items"); n != len(files) {
 		t.Errorf("%d distinct paths for %d photos", n, len(files))
+	}
+	for _, p := range files {
+		if n := pgCount(t, dsn, fmt.Sprintf("SELECT count(*) FROM simsearch.items WHERE path = '%s'::bytea", p)); n != 1 {
+			t.Errorf("%s stored %d times", p, n)
+		}
 	}
 	if n := pgCount(t, dsn, "SELECT count(*) FROM simsearch.work"); n != 0 {
 		t.Errorf("%d files left in the work queue", n)
@@ -219,6 +234,240 @@ func (l *lockedBuffer) String() string {
 // cliIndex is `simsearch index` of photos into db with a short lease.
 func cliIndex(bin, db, photos string, args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, append(append([]string{"--db", db, "--model", "vgg16-random", "--threads", "1", "index", "--quiet", "--lease", "2s"}, args...), photos)...)
-	cmd.Env = append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir)
+	// ONNX Runtime in fp32 everywhere, so that runs agree to the bit.
+	cmd.Env = append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir, EngineEnv+"=ort", Int8Env+"=off")
 	return cmd
+}
+
+// claimsOf lists the files process pid holds by a live lease.
+func claimsOf(t *testing.T, dsn string, pid int) []string {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), "SELECT path FROM simsearch.work WHERE owner LIKE $1 AND lease_until > now()",
+		fmt.Sprintf("%%/%d/%%", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	var p []byte
+	if _, err := pgx.ForEachRow(rows, []any{&p}, func() error { out = append(out, string(p)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// waitFor polls cond every 50 ms for up to a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within a minute", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPostgres_KilledWorker: of two `simsearch index` processes sharing a
+// database, one is killed (SIGKILL) while it holds claims, in several
+// rounds, each with new photos: the other finishes the tree, the
+// files the dead one held among them once their (2 s) lease ran out;
+// in the last round both are killed and a restarted one finishes. No
+// row is stored twice, nothing is left queued, and the database ends as
+// a clean run's. status shows the work while it runs.
+func TestPostgres_KilledWorker(t *testing.T) {
+	bin := cliWithModel(t)
+	tree := t.TempDir()
+	paths, _ := samplePhotos(t)
+	paths = paths[:24] // a round's photos: the two workers share them
+	dsn := testPostgres(t)
+	s, err := openStore(dsn, storageOptions{}) // the tables, for claimsOf
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	const rounds = 3
+	orphaned := 0
+	for round := range rounds {
+		dir := filepath.Join(tree, fmt.Sprintf("r%d", round))
+		os.MkdirAll(dir, 0o755)
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, filepath.Base(p)), b, 0o644)
+		}
+		a, b := cliIndex(bin, dsn, tree), cliIndex(bin, dsn, tree)
+		var aOut, bOut strings.Builder
+		a.Stderr, b.Stderr = &aOut, &bOut
+		if err := a.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var held []string
+		waitFor(t, "claim of the second worker", func() bool { held = claimsOf(t, dsn, b.Process.Pid); return len(held) > 0 })
+		if round == 0 {
+			out, err := exec.Command(bin, "--db", dsn, "status").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), fmt.Sprintf("/%d/", b.Process.Pid)) || !strings.Contains(string(out), "lease left") {
+				t.Errorf("status while two workers run: %v\n%s", err, out)
+			}
+		}
+		b.Process.Signal(syscall.SIGKILL)
+		b.Wait()
+		held = claimsOf(t, dsn, b.Process.Pid) // what it held when it died
+		last := round == rounds-1
+		if last {
+			a.Process.Signal(syscall.SIGKILL)
+			a.Wait()
+			a = cliIndex(bin, dsn, tree)
+			aOut.Reset()
+			a.Stderr = &aOut
+			if err := a.Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := a.Wait(); err != nil {
+			t.Fatalf("round %d: the worker left running: %v\n%s", round, err, aOut.String())
+		}
+		t.Logf("round %d: the killed worker held %d files; the other finished", round, len(held))
+		orphaned += len(held)
+		storedOnce(t, dsn, tree) // the files it held among them
+	}
+	if orphaned == 0 {
+		t.Fatal("no worker died holding claims: the lease was never taken over")
+	}
+	clean := testPostgres(t)
+	if out, err := cliIndex(bin, clean, tree).CombinedOutput(); err != nil {
+		t.Fatalf("clean run: %v\n%s", err, out)
+	}
+	sameDatabase(t, clean, dsn)
+	check := exec.Command(bin, "--db", dsn, "check")
+	check.Env = append(os.Environ(), "SIMSEARCH_MODELS="+testModels.dir)
+	out, err := check.CombinedOutput()
+	if err != nil {
+		t.Fatalf("check after the kills: %v\n%s", err, out)
+	}
+}
+
+// TestPostgres_ServerRestart: the server stops during an index run and
+// starts again: the run says so on one line, retries, says when the
+// server is back, and finishes with every photo stored once. It runs its
+// own cluster (SIMSEARCH_TEST_PG_BIN, from scripts/postgres.sh), so that
+// other tests' server stays up.
+func TestPostgres_ServerRestart(t *testing.T) {
+	pgAdmin(t)
+	bin := os.Getenv("SIMSEARCH_TEST_PG_BIN")
+	if bin == "" {
+		t.Skip("SIMSEARCH_TEST_PG_BIN is not set (scripts/postgres.sh sets it to the server's programs)")
+	}
+	ctl := startCluster(t, bin)
+	photos := photoSet(t, 0, 2)
+	var log lockedBuffer
+	e := openWorker(t, ctl.dsn, &log)
+	done := make(chan error, 1)
+	var sum IndexSummary
+	go func() {
+		var err error
+		sum, err = e.Index(context.Background(), []string{photos}, &IndexOptions{BatchSize: 4})
+		done <- err
+	}()
+	waitFor(t, "stored item", func() bool { return pgCount(t, ctl.dsn, "SELECT count(*) FROM simsearch.items") > 0 })
+	ctl.run(t, "stop", "-m", "fast")
+	waitFor(t, "report of the outage", func() bool { return strings.Contains(log.String(), "unavailable") })
+	ctl.run(t, "-l", filepath.Join(filepath.Dir(ctl.data), "server.log"), "start")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("index across the restart: %v\nlog:\n%s", err, log.String())
+		}
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("index not done 5 minutes after the restart; log:\n%s", log.String())
+	}
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	var down, back int
+	for _, l := range lines {
+		if strings.Contains(l, "is unavailable (") && strings.Contains(l, "retrying") {
+			down++
+		}
+		if strings.Contains(l, "is back after") {
+			back++
+		}
+	}
+	if down != 1 || back != 1 {
+		t.Errorf("the outage reported %d times, its end %d times; want once each:\n%s", down, back, log.String())
+	}
+	t.Logf("log:\n%s", log.String())
+	storedOnce(t, ctl.dsn, photos)
+	files, _ := os.ReadDir(photos)
+	if sum.Added > len(files) {
+		t.Errorf("the summary says %d added for %d photos", sum.Added, len(files))
+	}
+}
+
+// cluster is a throwaway PostgreSQL server of one test.
+type cluster struct {
+	bin, data, dsn string
+	opts           string // the server's options, which pg_ctl start takes again
+}
+
+// startCluster starts a cluster in a new folder on a free loopback port,
+// as the postgres user when running as root; the test's end stops it.
+func startCluster(t *testing.T, bin string) *cluster {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "simsearch-restart-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	c := &cluster{bin: bin, data: filepath.Join(dir, "db")}
+	user := "postgres"
+	if os.Getuid() == 0 {
+		if out, err := exec.Command("chown", "postgres", dir).CombinedOutput(); err != nil {
+			t.Fatalf("chown: %v %s", err, out)
+		}
+	} else if u := os.Getenv("USER"); u != "" {
+		user = u
+	}
+	c.exec(t, filepath.Join(bin, "initdb"), "-D", c.data, "-U", user, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c fsync=off", port, dir)
+	c.opts = opts
+	c.run(t, "-l", filepath.Join(dir, "server.log"), "start")
+	t.Cleanup(func() {
+		exec.Command("runuser", "-u", "postgres", "--", filepath.Join(bin, "pg_ctl"), "-D", c.data, "-m", "immediate", "stop").Run()
+		exec.Command(filepath.Join(bin, "pg_ctl"), "-D", c.data, "-m", "immediate", "stop").Run()
+		os.RemoveAll(dir)
+	})
+	c.dsn = fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", user, port)
+	return c
+}
+
+// run runs pg_ctl on the cluster, waiting for it.
+func (c *cluster) run(t *testing.T, args ...string) {
+	t.Helper()
+	c.exec(t, filepath.Join(c.bin, "pg_ctl"), append([]string{"-D", c.data, "-w", "-o", c.opts}, args...)...)
+}
+
+// exec runs a server program, as the postgres user when root.
+func (c *cluster) exec(t *testing.T, prog string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(prog, args...)
+	if os.Getuid() == 0 {
+		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", prog}, args...)...)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(prog), strings.Join(args, " "), err, out)
+	}
 }

@@ -87,12 +87,18 @@ func (db *DB) Enqueue(files []Work) (int, error) {
 	return int(tag.RowsAffected()), nil
 }
 
+// minClaim is the fewest files a claim takes while there are as many:
+// below 4n free files, a claim takes a quarter of them, so that at the
+// end of a tree the workers still share what is left.
+const minClaim = 4
+
 // Claim takes up to n queued files under roots (files or folders; all
 // files when there are none) for this handle for lease: files
 // nobody holds, whose lease ran out, or that this handle held before (a
 // batch it failed to store). Files stored meanwhile by another run are
 // dropped from the queue, not claimed, and files claimed MaxAttempts
-// times become failures. Claims never wait for another run's: rows being
+// times become failures. Near the end of the queue a claim takes fewer
+// (minClaim). Claims never wait for another run's: rows being
 // claimed elsewhere are skipped (SKIP LOCKED). An empty result means
 // nothing is left to claim now; files held by others may still come back
 // when their lease runs out (see Pending).
@@ -130,8 +136,10 @@ func (db *DB) Claim(n int, lease time.Duration, roots []string) ([]Work, error) 
 			WHERE w.path IN (
 				SELECT path FROM simsearch.work
 				WHERE ((lease_until IS NULL OR lease_until < now()) AND attempts < $4 OR owner = $1) AND `+underSQL(5, 6)+`
-				ORDER BY path LIMIT $3 FOR UPDATE SKIP LOCKED)
-			RETURNING w.path, w.size, w.mtime`, db.owner, lease.Seconds(), n, MaxAttempts, in, prefixes)
+				ORDER BY path LIMIT least($3::bigint, greatest($7::bigint, (SELECT count(*) FROM (SELECT FROM simsearch.work
+					WHERE lease_until IS NULL OR lease_until < now() LIMIT $3::bigint * 4) free) / 4))
+				FOR UPDATE SKIP LOCKED)
+			RETURNING w.path, w.size, w.mtime`, db.owner, lease.Seconds(), n, MaxAttempts, in, prefixes, minClaim)
 		if err != nil {
 			return err
 		}

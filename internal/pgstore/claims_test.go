@@ -117,6 +117,25 @@ func TestClaims_EachFileToOneWorker(t *testing.T) {
 	}
 }
 
+// TestClaims_ShareTheEnd: with fewer than 4n files free a claim takes a
+// quarter of them (at least minClaim), so that workers share a tree's end.
+func TestClaims_ShareTheEnd(t *testing.T) {
+	dbs := openWorkers(t, 8) // one claim each: a worker claiming again takes back its own
+	var files []string
+	for i := range 40 {
+		files = append(files, fmt.Sprintf("/r/%02d.jpg", i))
+	}
+	if _, err := dbs[0].Enqueue(queue(files...)); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{10, 7, 5, 4, 4, 4, 4, 2} { // of 40, 30, 23, 18, 14, 10, 6, 2
+		got, err := dbs[i].Claim(32, time.Hour, nil)
+		if err != nil || len(got) != want {
+			t.Fatalf("claimed %d, %v; want %d", len(got), err, want)
+		}
+	}
+}
+
 // TestClaims_LeaseRunsOut: the claims of a worker that stopped renewing
 // go to another once their lease runs out, each time counting an
 // attempt; a file claimed MaxAttempts times becomes a failure.
