@@ -31,8 +31,8 @@ type WorkerStatus struct {
 	Stored    int64         `json:"stored"` // files it stored from its claims
 	Started   time.Time     `json:"started"`
 	Seen      time.Time     `json:"seen"` // its last claim or heartbeat
-	// Rate is Stored per second between Started and Seen; 0 before a
-	// second has passed.
+	// Rate is Stored per second since Started: until now while it holds
+	// claims, until Seen once it holds none; 0 within its first second.
 	Rate float64 `json:"rate"`
 }
 
@@ -83,7 +83,11 @@ func workStatus(db storage) (WorkStatus, error) {
 	st.Shared, st.Queued, st.Claimed = true, q.Queued, q.Claimed
 	for _, w := range q.Workers {
 		ws := WorkerStatus{Name: w.Owner, Claimed: w.Claimed, LeaseLeft: w.LeaseLeft, Stored: w.Stored, Started: w.Started, Seen: w.Seen}
-		if d := w.Seen.Sub(w.Started); d >= time.Second {
+		end := w.Seen // a worker that holds nothing may be done
+		if w.Claimed > 0 {
+			end = time.Now()
+		}
+		if d := end.Sub(w.Started); d >= time.Second {
 			ws.Rate = float64(w.Stored) / d.Seconds()
 		}
 		st.Workers = append(st.Workers, ws)
