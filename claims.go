@@ -74,7 +74,7 @@ func (e *Engine) extractShared(ctx context.Context, m *Model, roots []string, fi
 	wg.Add(1)
 	go func() { // the heartbeat: claims live as long as this run
 		defer wg.Done()
-		t := time.NewTicker(lease / 3)
+		t := time.NewTicker(max(lease/3, 10*time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
