@@ -39,6 +39,10 @@ type IndexOptions struct {
 	// BatchSize is how many records go into one database transaction;
 	// 0 means 256.
 	BatchSize int
+	// Lease is how long a claim on a shared (PostgreSQL) database holds
+	// without being renewed: how soon other runs take over the files of
+	// one that died. 0 means 30 s; see claims.go.
+	Lease time.Duration
 	// Head, when set, stores its LabelTop classes for each item embedded
 	// in this run as the label set HeadSource, next to the model's own
 	// classifier's set (its Spec.Labels) when the model has one.
@@ -161,7 +165,7 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 	e.release() // readers may come in while the first batch is extracted
 
 	failures := walkFailed
-	runErr := e.extractInto(ctx, m, todo, &o, known, &sum, failures)
+	runErr := e.extractShared(ctx, m, roots, todo, &o, known, &sum, failures)
 	if len(failures) > 0 {
 		if err := e.db.PutFailures(failures); err != nil && runErr == nil {
 			runErr = err

@@ -376,55 +376,6 @@ func TestPostgres_BadInput(t *testing.T) {
 	}
 }
 
-// TestPostgres_TwoIndexRuns: two index runs (as on two machines) into
-// one database at the same time leave every photo stored once, and an
-// engine opened afterwards finds its index holding exactly the stored
-// items. (Both runs embed every photo: claiming files so that each is
-// embedded once is not built yet.)
-func TestPostgres_TwoIndexRuns(t *testing.T) {
-	dsn := testPostgres(t)
-	photos := copyPhotos(t)
-	files, err := os.ReadDir(photos)
-	if err != nil {
-		t.Fatal(err)
-	}
-	engines := []*Engine{openTestEngine(t, dsn), openTestEngine(t, dsn)}
-	errs := make([]error, len(engines))
-	var wg sync.WaitGroup
-	for i, e := range engines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = e.Index(context.Background(), []string{photos}, &IndexOptions{BatchSize: 8})
-		}()
-	}
-	wg.Wait()
-	for i, e := range engines {
-		if errs[i] != nil {
-			t.Fatalf("index run %d: %v", i+1, errs[i])
-		}
-		e.Close()
-	}
-	e := openTestEngine(t, dsn)
-	defer e.Close()
-	paths := map[string]int{}
-	if err := e.db.ForEachItem(func(it Item) error { paths[filepath.Base(it.Path)]++; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if paths[f.Name()] != 1 {
-			t.Errorf("%s stored %d times", f.Name(), paths[f.Name()])
-		}
-	}
-	if len(paths) != len(files) {
-		t.Errorf("%d items for %d photos", len(paths), len(files))
-	}
-	rep, err := e.Check(false)
-	if err != nil || !rep.OK() {
-		t.Fatalf("check after two runs: %+v, %v", rep.Problems, err)
-	}
-}
-
 // TestPostgres_ConcurrentWriters: two handles (as two machines) put the
 // same paths at once; each path is stored once, under one id.
 func TestPostgres_ConcurrentWriters(t *testing.T) {

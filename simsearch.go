@@ -321,6 +321,13 @@ func (e *Engine) writeIndex() error {
 	if err != nil {
 		return err
 	}
+	if _, shared := e.db.(claimer); shared {
+		// Other machines store items too: the snapshot holds at least
+		// what version m.ItemsVersion holds (claims.go).
+		if _, err := e.catchUp(); err != nil {
+			return err
+		}
+	}
 	if e.idx.NeedsTuning() {
 		e.idx.Tune(tuneSeed)
 	}

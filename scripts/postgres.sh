@@ -124,6 +124,9 @@ fi
 run_pg "$PGBIN/psql" -q -h "$data" -p "$started" -U "$user" -d template1 -c "CREATE EXTENSION IF NOT EXISTS vector" >&2
 ready=$(date +%s.%N)
 export SIMSEARCH_TEST_PG="postgres://$user:$password@127.0.0.1:$started/postgres?sslmode=disable"
+# The server's programs, for tests that start a cluster of their own (one
+# they stop and start again during an index run).
+export SIMSEARCH_TEST_PG_BIN="$PGBIN"
 
 # A streaming replica for the read-replica tests. Commits wait for it only
 # in sessions that ask (synchronous_commit=remote_apply): the server's

@@ -86,6 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			indexCommand(e),
 			queryCommand(e),
 			statsCommand(e),
+			statusCommand(e),
 			rmCommand(e),
 			compactCommand(e),
 			checkCommand(e),

@@ -34,6 +34,7 @@ func indexCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "watch", Usage: "after the first pass, keep following changes under the PATHs (folders) until SIGINT or SIGTERM"},
 			&cli.DurationFlag{Name: "rescan", Value: 10 * time.Minute, Usage: "--watch: a full pass this often, for changes the watcher missed (0: never)"},
 			&cli.DurationFlag{Name: "settle", Value: time.Second, Usage: "--watch: read a changed file once its size and time have not changed for this long"},
+			&cli.DurationFlag{Name: "lease", Value: 30 * time.Second, Usage: "PostgreSQL --db: how long a claim of this run holds unrenewed, so how soon other runs take over the files of one that died"},
 		}, walkFlags()...), progressFlags()...),
 		Action: func(ctx context.Context, c *cli.Command) error { return e.index(ctx, c) },
 	}
@@ -57,7 +58,10 @@ func (e *env) index(ctx context.Context, c *cli.Command) error {
 	if c.Bool("0") && !list {
 		return usagef("-0 is for index -, which reads NUL-separated names from standard input")
 	}
-	opts := &simsearch.IndexOptions{NoPrune: c.Bool("no-prune"), Hidden: c.Bool("hidden"), List: list}
+	if c.Duration("lease") <= 0 {
+		return usagef("--lease must be positive")
+	}
+	opts := &simsearch.IndexOptions{NoPrune: c.Bool("no-prune"), Hidden: c.Bool("hidden"), List: list, Lease: c.Duration("lease")}
 	if err := walkOptions(c, opts); err != nil {
 		return err
 	}

@@ -30,6 +30,13 @@
 //     Put, Delete or SaveIndex is one transaction, so there is no writer
 //     lock: Release does nothing and ErrLocked never comes from here.
 //     Concurrent Puts of one path leave one row (the unique index).
+//   - The work queue (claims.go). Several index runs share a tree
+//     through the table work: Enqueue queues files, Claim takes a batch
+//     for a lease (UPDATE … FOR UPDATE SKIP LOCKED, so claims never
+//     wait for each other), Renew is the heartbeat, and Put deletes the
+//     rows of what it stores in its own transaction. Claims whose lease
+//     ran out go to the next claimer; a file claimed MaxAttempts times
+//     becomes a failure. Status reads the queue and the workers.
 //   - Check verifies what a server database can get wrong through us, not
 //     its pages (PostgreSQL checks those): vectors of other dimensions or
 //     not of unit length, labels and decisions that do not decode, a

@@ -104,6 +104,12 @@ func (db *DB) Put(recs []store.Record) ([]uint64, error) {
 		if _, err := tx.Exec(ctx, "DELETE FROM simsearch.failures WHERE path IN (SELECT path FROM simsearch_put)"); err != nil {
 			return err
 		}
+		// The queued files stored here leave the work queue with it: a
+		// file is stored once and, queued, never lost (claims.go).
+		if _, err := tx.Exec(ctx, `WITH done AS (DELETE FROM simsearch.work WHERE path IN (SELECT path FROM simsearch_put) RETURNING owner)
+			UPDATE simsearch.workers SET stored = stored + (SELECT count(*) FROM done WHERE owner = $1) WHERE owner = $1`, db.owner); err != nil {
+			return err
+		}
 		// Last, so that the meta row is held only for the commit.
 		_, err = tx.Exec(ctx, "UPDATE simsearch.meta SET items_version = items_version + 1")
 		return err

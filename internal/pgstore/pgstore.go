@@ -81,6 +81,25 @@ CREATE TABLE simsearch.snapshot_chunks (
 	seq  integer PRIMARY KEY,
 	data bytea   NOT NULL
 );`,
+	// The work queue of several index runs (claims.go): a file an index
+	// run found new or changed, until a Put stores it.
+	2: `
+CREATE TABLE simsearch.work (
+	path        bytea       PRIMARY KEY,
+	size        bigint      NOT NULL,
+	mtime       bigint      NOT NULL,
+	owner       text,
+	lease_until timestamptz,
+	attempts    integer     NOT NULL DEFAULT 0,
+	last_error  text        NOT NULL DEFAULT ''
+);
+CREATE INDEX work_owner ON simsearch.work (owner) WHERE owner IS NOT NULL;
+CREATE TABLE simsearch.workers (
+	owner   text        PRIMARY KEY,
+	started timestamptz NOT NULL,
+	seen    timestamptz NOT NULL,
+	stored  bigint      NOT NULL DEFAULT 0
+);`,
 }
 
 // maxHNSWDims is the most dimensions pgvector's HNSW index takes for the
@@ -117,6 +136,7 @@ type DB struct {
 	pool     *pgxpool.Pool
 	name     string // the DSN without its password, for messages
 	readOnly bool
+	owner    string // this handle's name in the work queue (claims.go)
 }
 
 // IsDSN reports whether s names a PostgreSQL database (a postgres:// or
@@ -182,7 +202,7 @@ func Open(dsn string, opts *Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, connectError(err, cfg))
 	}
-	db := &DB{pool: pool, name: name, readOnly: o.ReadOnly}
+	db := &DB{pool: pool, name: name, readOnly: o.ReadOnly, owner: newOwner()}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open %s: %w", name, connectError(err, cfg))
