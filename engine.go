@@ -104,8 +104,9 @@ func parseEngine(o *ModelOptions) (extractor.Engine, extractor.Precision, error)
 
 // EngineReport says, for --version, what runs VGG trunks on this machine
 // with opts' engine and precision (nil means auto): oneDNN's version and
-// instruction set or why it does not load, the CPU's bf16 instructions,
-// and the engine chosen.
+// instruction set or why it does not load, the CPU's bf16 instructions
+// (its int8 ones are on --version's int8 line), and the engine chosen
+// for a float and for an int8 model.
 func EngineReport(opts *ModelOptions) string {
 	var o ModelOptions
 	if opts != nil {
@@ -122,11 +123,6 @@ func EngineReport(opts *ModelOptions) string {
 		b.WriteString(", no AMX-BF16 or AVX512-BF16 on this CPU")
 	} else {
 		fmt.Fprintf(&b, ", CPU bf16: %s", strings.Join(flags, ", "))
-	}
-	if len(int8) == 0 {
-		b.WriteString(", no AMX-INT8 or VNNI")
-	} else {
-		fmt.Fprintf(&b, ", int8: %s", strings.Join(int8, ", "))
 	}
 	eng, prec, err := parseEngine(&o)
 	if err != nil {

@@ -6,6 +6,12 @@ import (
 	"strings"
 )
 
+// LibraryEnv names the environment variable that, when set, is the path
+// dlopen loads instead of LibraryName (read once, at the first load): a
+// library elsewhere, or one that is not there to see the fallback to
+// ONNX Runtime.
+const LibraryEnv = "SIMSEARCH_ONEDNN_LIB"
+
 // Precision is the number format the trunk computes in. Input and output
 // stay float32 in every precision.
 type Precision string

@@ -115,16 +115,20 @@ func load() error {
 		if os.Getenv("OMP_WAIT_POLICY") == "" {
 			os.Setenv("OMP_WAIT_POLICY", waitPolicy)
 		}
-		name := C.CString(LibraryName)
+		path := LibraryName
+		if p := os.Getenv(LibraryEnv); p != "" {
+			path = p
+		}
+		name := C.CString(path)
 		defer C.free(unsafe.Pointer(name))
 		var why *C.char
 		h := C.onednn_open(name, &why)
 		if h == nil {
-			lib.err = fmt.Errorf("load %s: %s", LibraryName, C.GoString(why))
+			lib.err = fmt.Errorf("load %s: %s", path, C.GoString(why))
 			return
 		}
 		if err := load2(h); err != nil {
-			lib.err = fmt.Errorf("load %s: %w", LibraryName, err)
+			lib.err = fmt.Errorf("load %s: %w", path, err)
 			return
 		}
 		var v [3]C.int
