@@ -106,6 +106,11 @@ func parseChain(m *onnxpb.ModelProto, spec model.Spec) (*chain, error) {
 	}
 	n := spec.Pre.Size
 	c := &chain{in: [3]int{3, n, n}, quantized: quantized}
+	for _, v := range onnx.GraphInputs(g) {
+		if d, ok := onnx.ValueInfoDims(v); ok && v.GetName() == spec.Input && len(d) == 4 && d[1] > 0 {
+			c.in[0] = int(d[1]) // a model whose input has more than the 3 colour channels
+		}
+	}
 	shape := c.in
 	// The scale of a QuantizeLinear whose DequantizeLinear has not come
 	// yet, and that of the uint8 activation the next layer reads.

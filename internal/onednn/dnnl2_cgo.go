@@ -87,8 +87,8 @@ static void dims2(dnnl_dims_t out, const dnnl_dim_t *in) { out[0] = in[0]; out[1
 // conv_pd describes a forward-inference convolution, with a ReLU post-op
 // when relu is set; bias may be NULL. dil counts the gaps (0 = dense).
 // With nscales > 0 (int8) the accumulator, bias added, is multiplied by
-// scales: one per output channel (mask 1<<1, dimension 1 of dst), before
-// the ReLU and the conversion to dst's type.
+// scales: one per output channel (mask 1<<1, dimension 1 of dst), or one
+// for all (mask 0), before the ReLU and the conversion to dst's type.
 static dnnl_status_t conv_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng,
 		const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *w, const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *dst,
 		const dnnl_dim_t *strides, const dnnl_dim_t *dil, const dnnl_dim_t *pl, const dnnl_dim_t *pr, int relu,
@@ -102,7 +102,7 @@ static dnnl_status_t conv_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng,
 	if (relu || nscales > 0) {
 		if ((st = o2.primitive_attr_create(&attr)) != dnnl_success) return st;
 	}
-	if (nscales > 0 && (st = o2.primitive_attr_set_output_scales(attr, nscales, 1 << 1, scales)) != dnnl_success) {
+	if (nscales > 0 && (st = o2.primitive_attr_set_output_scales(attr, nscales, nscales > 1 ? 1 << 1 : 0, scales)) != dnnl_success) {
 		o2.primitive_attr_destroy(attr);
 		return st;
 	}
