@@ -1,6 +1,7 @@
 package simsearch
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/simsearch/simsearch/internal/extractor"
@@ -87,3 +88,44 @@ const (
 	int8GateOneDNNMedian = 0.995
 	int8GateOneDNNMin    = 0.99
 )
+
+// TestEngine_NewDatabasePolicy: on a CPU with AMX (injected), a new
+// database records the engine auto picks for its model, which stats
+// then says: an int8 model on oneDNN int8, a float one on oneDNN bf16,
+// where libdnnl loads; without the int8 instructions the int8 model
+// stays on ONNX Runtime (the bare label). Without libdnnl both record
+// ONNX Runtime.
+func TestEngine_NewDatabasePolicy(t *testing.T) {
+	amx := func() []string { return []string{"amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni"} }
+	none := func() []string { return nil }
+	_, _, dnnlErr := extractor.OneDNN()
+	for _, tc := range []struct {
+		name       string
+		bf16, int8 func() []string
+		want       string // builtWith with libdnnl
+	}{
+		{"vgg16-random-int8", amx, amx, "onednn int8"},
+		{"vgg16-random", amx, amx, "onednn bf16"},
+		{"vgg16-random-int8", amx, none, "onnxruntime int8"},
+		{"vgg16-random", none, amx, "onnxruntime fp32"},
+	} {
+		m, err := newModel(&ModelOptions{Dir: t.TempDir(), Name: tc.name, BF16Features: tc.bf16, Int8Features: tc.int8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _ := model.Lookup("vgg16-random")
+		s := e.Spec
+		s.Name = tc.name
+		m.setSpec(s)
+		want := tc.want
+		if dnnlErr != nil {
+			want = "onnxruntime " + strings.Fields(tc.want)[1]
+			if want == "onnxruntime bf16" {
+				want = "onnxruntime fp32"
+			}
+		}
+		if got := builtWith(m.dbLabel()); got != want {
+			t.Errorf("%s (bf16 %v, int8 %v): a new database records %q (%s), want %s", tc.name, tc.bf16(), tc.int8(), m.dbLabel(), got, want)
+		}
+	}
+}
