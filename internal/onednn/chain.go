@@ -38,12 +38,12 @@ type layer struct {
 	// activation the layer reads (real = inScale·q; 0 when it reads
 	// floats) and outScale that of the one its output (after the ReLU) is
 	// quantized to (0: it stays float). A convolution that reads integers
-	// has int8 weights wq with one scale per output channel and an int32
-	// bias at the scale inScale·wScales[c], as the quantizer wrote them.
+	// has int8 weights wq with one scale per output channel; its bias
+	// (real values, from the quantizer's int32 at the scale
+	// inScale·wScales[c]) is in bias.
 	inScale, outScale float32
 	wq                []int8
 	wScales           []float32
-	qbias             []int32
 }
 
 // chain is the trunk from the graph input to the feature output.
