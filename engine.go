@@ -10,8 +10,9 @@ import (
 
 // EngineInfo says what runs a Model's trunk and in which precision:
 // ONNX Runtime (every model; fp32, or int8 for an int8 model) or oneDNN
-// (VGG-shaped trunks; fp32 or bf16), the kernels oneDNN chose, and why
-// the automatic choice fell back to ONNX Runtime.
+// (VGG-shaped trunks; fp32 or bf16, or int8 for an int8 model), the
+// kernels oneDNN chose, and why the automatic choice fell back to ONNX
+// Runtime.
 type EngineInfo = extractor.EngineInfo
 
 // The environment variables the CLI reads for ModelOptions.Engine and
@@ -56,11 +57,7 @@ func (m *Model) dbLabel() string {
 		if err != nil {
 			return m.Label()
 		}
-		bf := extractor.CPUBF16Features
-		if m.opts.BF16Features != nil {
-			bf = m.opts.BF16Features
-		}
-		if i, err = extractor.ChooseEngine(m.spec, eng, prec, bf()); err != nil {
+		if i, err = extractor.ChooseEngine(m.spec, eng, prec, bf16Features(&m.opts), int8Features(&m.opts)); err != nil {
 			return m.Label()
 		}
 	}
@@ -107,8 +104,9 @@ func parseEngine(o *ModelOptions) (extractor.Engine, extractor.Precision, error)
 
 // EngineReport says, for --version, what runs VGG trunks on this machine
 // with opts' engine and precision (nil means auto): oneDNN's version and
-// instruction set or why it does not load, the CPU's bf16 instructions,
-// and the engine chosen.
+// instruction set or why it does not load, the CPU's bf16 instructions
+// (its int8 ones are on --version's int8 line), and the engine chosen
+// for a float and for an int8 model.
 func EngineReport(opts *ModelOptions) string {
 	var o ModelOptions
 	if opts != nil {
@@ -120,11 +118,7 @@ func EngineReport(opts *ModelOptions) string {
 	} else {
 		fmt.Fprintf(&b, "oneDNN %s (%s)", v, isa)
 	}
-	bf := extractor.CPUBF16Features
-	if o.BF16Features != nil {
-		bf = o.BF16Features
-	}
-	flags := bf()
+	flags, int8 := bf16Features(&o), int8Features(&o)
 	if len(flags) == 0 {
 		b.WriteString(", no AMX-BF16 or AVX512-BF16 on this CPU")
 	} else {
@@ -134,11 +128,40 @@ func EngineReport(opts *ModelOptions) string {
 	if err != nil {
 		return b.String() + "; " + err.Error()
 	}
+	// What float and int8 VGG trunks run on; a precision that one of
+	// them cannot take is said for that one.
 	e, _ := model.Lookup("vgg16-random")
-	info, err := extractor.ChooseEngine(e.Spec, eng, prec, flags)
-	if err != nil {
-		return b.String() + "; " + err.Error()
+	q := e.Spec
+	q.Name += "-int8"
+	var runs []string
+	for _, s := range []model.Spec{e.Spec, q} {
+		kind := "float"
+		if s.Name == q.Name {
+			kind = "int8"
+		}
+		info, err := extractor.ChooseEngine(s, eng, prec, flags, int8)
+		if err != nil {
+			runs = append(runs, fmt.Sprintf("%s VGG trunks: %v", kind, err))
+			continue
+		}
+		runs = append(runs, fmt.Sprintf("%s VGG trunks run on %s", kind, info))
 	}
-	fmt.Fprintf(&b, "; VGG trunks run on %s (engine %s)", info, eng)
+	fmt.Fprintf(&b, "; %s (engine %s)", strings.Join(runs, ", "), eng)
 	return b.String()
+}
+
+// bf16Features and int8Features are the CPU's instructions for the
+// engine choice: o's, else /proc/cpuinfo's.
+func bf16Features(o *ModelOptions) []string {
+	if o.BF16Features != nil {
+		return o.BF16Features()
+	}
+	return extractor.CPUBF16Features()
+}
+
+func int8Features(o *ModelOptions) []string {
+	if o.Int8Features != nil {
+		return o.Int8Features()
+	}
+	return extractor.CPUInt8Features()
 }

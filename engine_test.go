@@ -229,26 +229,31 @@ func TestEngine_Choice(t *testing.T) {
 	classifier := spec
 	classifier.Name, classifier.Logits = "vgg16", "fc8"
 	amx := []string{"amx_bf16", "avx512_bf16"}
+	amxInt8 := []string{"amx_int8", "avx512_vnni"}
 	_, _, dnnlErr := extractor.OneDNN()
 	for _, tc := range []struct {
-		name string
-		spec model.Spec
-		eng  extractor.Engine
-		prec extractor.Precision
-		bf16 []string
-		want string // engine precision, or the error
-		note string
+		name       string
+		spec       model.Spec
+		eng        extractor.Engine
+		prec       extractor.Precision
+		bf16, int8 []string
+		want       string // engine precision, or the error
+		note       string
 	}{
-		{"ort", spec, extractor.EngineORT, extractor.PrecisionAuto, amx, "onnxruntime fp32", ""},
-		{"ort int8 model", int8, extractor.EngineORT, extractor.PrecisionAuto, amx, "onnxruntime int8", ""},
-		{"ort bf16", spec, extractor.EngineORT, extractor.PrecisionBF16, amx, "error: precision bf16 runs on oneDNN", ""},
-		{"auto no bf16 cpu", spec, extractor.EngineAuto, extractor.PrecisionAuto, nil, "onnxruntime fp32", "this CPU has no AMX-BF16 or AVX512-BF16"},
-		{"auto fp32", spec, extractor.EngineAuto, extractor.PrecisionFP32, amx, "onnxruntime fp32", ""},
-		{"auto int8 model", int8, extractor.EngineAuto, extractor.PrecisionAuto, amx, "onnxruntime int8", "int8 on oneDNN is not built yet"},
-		{"auto classifier", classifier, extractor.EngineAuto, extractor.PrecisionAuto, amx, "onnxruntime fp32", "classifier output"},
-		{"onednn classifier", classifier, extractor.EngineOneDNN, extractor.PrecisionAuto, amx, "error: engine onednn: model vgg16 has a classifier output", ""},
+		{"ort", spec, extractor.EngineORT, extractor.PrecisionAuto, amx, amxInt8, "onnxruntime fp32", ""},
+		{"ort int8 model", int8, extractor.EngineORT, extractor.PrecisionAuto, amx, amxInt8, "onnxruntime int8", ""},
+		{"ort bf16", spec, extractor.EngineORT, extractor.PrecisionBF16, amx, amxInt8, "error: precision bf16 runs on oneDNN", ""},
+		{"auto no bf16 cpu", spec, extractor.EngineAuto, extractor.PrecisionAuto, nil, amxInt8, "onnxruntime fp32", "this CPU has no AMX-BF16 or AVX512-BF16"},
+		{"auto fp32", spec, extractor.EngineAuto, extractor.PrecisionFP32, amx, amxInt8, "onnxruntime fp32", ""},
+		{"auto int8 model, no vnni", int8, extractor.EngineAuto, extractor.PrecisionAuto, amx, nil, "onnxruntime int8", "this CPU has no AMX-INT8 or AVX512-VNNI"},
+		{"onednn int8 model, no vnni", int8, extractor.EngineOneDNN, extractor.PrecisionInt8, amx, nil, "error: engine onednn: this CPU has no AMX-INT8", ""},
+		{"int8 of a float model", spec, extractor.EngineAuto, extractor.PrecisionInt8, amx, amxInt8, "error: model vgg16-random is fp32: int8 runs its int8 model", ""},
+		{"ort int8 of a float model", spec, extractor.EngineORT, extractor.PrecisionInt8, amx, amxInt8, "error: model vgg16-random is fp32", ""},
+		{"bf16 of an int8 model", int8, extractor.EngineOneDNN, extractor.PrecisionBF16, amx, amxInt8, "error: model vgg16-random-int8 is int8: its precision is int8", ""},
+		{"auto classifier", classifier, extractor.EngineAuto, extractor.PrecisionAuto, amx, amxInt8, "onnxruntime fp32", "classifier output"},
+		{"onednn classifier", classifier, extractor.EngineOneDNN, extractor.PrecisionAuto, amx, amxInt8, "error: engine onednn: model vgg16 has a classifier output", ""},
 	} {
-		got, err := extractor.ChooseEngine(tc.spec, tc.eng, tc.prec, tc.bf16)
+		got, err := extractor.ChooseEngine(tc.spec, tc.eng, tc.prec, tc.bf16, tc.int8)
 		s := got.String()
 		if err != nil {
 			s = "error: " + err.Error()
@@ -257,12 +262,18 @@ func TestEngine_Choice(t *testing.T) {
 			t.Errorf("%s: %q (note %q), want %q (note %q)", tc.name, s, got.Note, tc.want, tc.note)
 		}
 	}
-	got, err := extractor.ChooseEngine(spec, extractor.EngineAuto, extractor.PrecisionAuto, amx)
-	switch {
-	case dnnlErr == nil && (err != nil || got.String() != "onednn bf16"):
-		t.Errorf("auto on an AMX CPU with libdnnl: %v %v, want onednn bf16", got, err)
-	case dnnlErr != nil && (err != nil || got.Engine != extractor.EngineORT || !strings.Contains(got.Note, dnnlErr.Error())):
-		t.Errorf("auto without libdnnl: %v (note %q) %v, want ONNX Runtime saying why", got, got.Note, err)
+	for _, s := range []model.Spec{spec, int8} {
+		want := "onednn bf16"
+		if s.Name == int8.Name {
+			want = "onednn int8"
+		}
+		got, err := extractor.ChooseEngine(s, extractor.EngineAuto, extractor.PrecisionAuto, amx, amxInt8)
+		switch {
+		case dnnlErr == nil && (err != nil || got.String() != want):
+			t.Errorf("auto for %s on an AMX CPU with libdnnl: %v %v, want %s", s.Name, got, err, want)
+		case dnnlErr != nil && (err != nil || got.Engine != extractor.EngineORT || !strings.Contains(got.Note, dnnlErr.Error())):
+			t.Errorf("auto for %s without libdnnl: %v (note %q) %v, want ONNX Runtime saying why", s.Name, got, got.Note, err)
+		}
 	}
 	if _, err := newModel(&ModelOptions{Dir: t.TempDir(), Engine: "tpu"}); err == nil || !strings.Contains(err.Error(), `engine "tpu": want auto, ort or onednn`) {
 		t.Errorf("bad engine: %v", err)

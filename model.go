@@ -62,13 +62,16 @@ type ModelOptions struct {
 	Getenv  func(string) string // the environment; nil means os.Getenv
 	Log     io.Writer           // notices (what was built); nil discards
 	// Int8Features returns the CPU's int8 instructions, which decide
-	// whether a new database gets an int8 model (NewDatabaseModel); nil
-	// reads /proc/cpuinfo.
+	// whether a new database gets an int8 model (NewDatabaseModel) and
+	// whether Engine auto runs an int8 model on oneDNN; nil reads
+	// /proc/cpuinfo.
 	Int8Features func() []string
-	// Engine runs the trunk: "auto" (or "") takes oneDNN in bf16 where
-	// the CPU has AMX-BF16 or AVX512-BF16, libdnnl loads and the model is
-	// a VGG-shaped trunk without a classifier, else ONNX Runtime, saying
-	// why on Log; "ort" or "onednn" names one (EngineEnv in the CLI).
+	// Engine runs the trunk: "auto" (or "") takes oneDNN where libdnnl
+	// loads, the model is a VGG-shaped trunk without a classifier and the
+	// CPU has the instructions of its precision (int8 for an int8 model:
+	// AMX-INT8 or VNNI; bf16 for a float one: AMX-BF16 or AVX512-BF16),
+	// else ONNX Runtime, saying why on Log; "ort" or "onednn" names one
+	// (EngineEnv in the CLI).
 	Engine string
 	// Precision is "auto" (or ""), "fp32", "bf16" or "int8" (an int8
 	// model's) (PrecisionEnv in the CLI).
@@ -360,7 +363,7 @@ func (m *Model) extractor() (*extractor.Extractor, error) {
 		ex, err := extractor.New(rt, m.spec, &extractor.Options{
 			Pooling: m.pooling, Threads: m.opts.Threads, Batch: m.opts.Batch, Workers: m.opts.Workers,
 			GraphCache: filepath.Join(m.opts.Dir, "cache"), Log: m.opts.Log,
-			Engine: eng, Precision: prec, BF16Features: m.opts.BF16Features,
+			Engine: eng, Precision: prec, BF16Features: m.opts.BF16Features, Int8Features: m.opts.Int8Features,
 		})
 		if err != nil {
 			return nil, err

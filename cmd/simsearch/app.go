@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime threads (0 = all cores)", Value: 0},
 			&cli.StringFlag{Name: "pooling", Usage: "pooling `METHOD`: gap, gem, mac or rmac (default: the model's; a database keeps the one it was built with)"},
 			&cli.BoolFlag{Name: "version", Usage: "print the version and exit"},
-			&cli.StringFlag{Name: "engine", Usage: "what runs the network: auto, ort (ONNX Runtime) or onednn (default $SIMSEARCH_ENGINE, else auto: oneDNN bf16 where the CPU has AMX-BF16 or AVX512-BF16)"},
+			&cli.StringFlag{Name: "engine", Usage: "what runs the network: auto, ort (ONNX Runtime) or onednn (default $SIMSEARCH_ENGINE, else auto: oneDNN, in int8 for an int8 model where the CPU has AMX-INT8 or VNNI, in bf16 for a float one where it has AMX-BF16 or AVX512-BF16)"},
 			&cli.StringFlag{Name: "precision", Usage: "the network's precision: auto, fp32, bf16 (onednn) or int8 (an int8 model) (default $SIMSEARCH_PRECISION, else auto)"},
 		},
 		Commands: []*cli.Command{

@@ -9,10 +9,11 @@ import (
 )
 
 // int8Flags are the /proc/cpuinfo flags of the instructions that make
-// ONNX Runtime's integer convolutions fast, best first: AMX tiles, then
-// the 512- and 256-bit dot-product (VNNI) forms. Without one of them an
-// int8 network runs at about fp32 speed (issue 15), so it is not worth
-// its small loss of agreement.
+// ONNX Runtime's and oneDNN's integer convolutions fast, best first: AMX
+// tiles, then the 512- and 256-bit dot-product (VNNI) forms. Without one
+// of them an int8 network runs at about fp32 speed (issue 15), so it is
+// not worth its small loss of agreement; and oneDNN's int8 kernels then
+// multiply into saturating 16-bit pairs, which can clip.
 var int8Flags = []string{"amx_int8", "avx512_vnni", "avx_vnni"}
 
 // Int8Features returns the int8 instructions that the CPU described by

@@ -17,9 +17,11 @@ type Engine string
 
 // The engines. The zero value of Options.Engine is EngineORT.
 const (
-	// EngineAuto takes oneDNN in bf16 where the CPU has AMX-BF16 or
-	// AVX512-BF16, libdnnl loads and the model is a VGG-shaped trunk
-	// without a classifier; ONNX Runtime otherwise.
+	// EngineAuto takes oneDNN where libdnnl loads, the model is a
+	// VGG-shaped trunk without a classifier and the CPU has the
+	// instructions of its precision: int8 (an int8 model) on AMX-INT8 or
+	// VNNI, bf16 (a float model) on AMX-BF16 or AVX512-BF16; ONNX Runtime
+	// otherwise.
 	EngineAuto Engine = "auto"
 	// EngineORT is ONNX Runtime, which runs every model.
 	EngineORT Engine = "ort"
@@ -31,8 +33,8 @@ const (
 type Precision string
 
 // The precisions. An int8 model (NAME-int8, quantized by simsearch or
-// its authors) runs in int8 on ONNX Runtime; a float model in fp32 there,
-// and in fp32 or bf16 on oneDNN.
+// its authors) runs in int8, on ONNX Runtime or oneDNN; a float model in
+// fp32 on ONNX Runtime, and in fp32 or bf16 on oneDNN.
 const (
 	PrecisionAuto Precision = "auto"
 	PrecisionFP32 Precision = "fp32"
@@ -123,11 +125,19 @@ func OneDNN() (version, isa string, err error) {
 }
 
 // ChooseEngine resolves engine and precision for spec on a CPU with the
-// bf16 instructions bf16 (see BF16Features), without loading the model.
-// A named engine or precision that cannot run spec is an error; under
+// bf16 instructions bf16 (see BF16Features) and the int8 ones int8 (see
+// Int8Features), without loading the model. A
+// named engine or precision that cannot run spec is an error; under
 // EngineAuto what oneDNN cannot run goes to ONNX Runtime, and Note says
 // why in one line. It loads libdnnl to see that it loads.
-func ChooseEngine(spec model.Spec, eng Engine, prec Precision, bf16 []string) (EngineInfo, error) {
+//
+// An int8 model runs in int8: on oneDNN where the CPU has AMX-INT8 or
+// VNNI (its AMX kernels ran the trunk 2–6× as fast as ONNX Runtime's
+// int8, which uses VNNI but not AMX, in the runs of 2026-12-01 on this
+// shared 2-core host), else on ONNX Runtime. A float model runs in bf16 on
+// oneDNN where the CPU has AMX-BF16 or AVX512-BF16, else in fp32 on ONNX
+// Runtime.
+func ChooseEngine(spec model.Spec, eng Engine, prec Precision, bf16, int8 []string) (EngineInfo, error) {
 	if eng == "" {
 		eng = EngineORT
 	}
@@ -139,26 +149,30 @@ func ChooseEngine(spec model.Spec, eng Engine, prec Precision, bf16 []string) (E
 	if int8Model {
 		ort.Precision = PrecisionInt8
 	}
-	if eng == EngineORT {
-		switch {
-		case prec == PrecisionAuto || prec == ort.Precision:
-			return ort, nil
-		case prec == PrecisionBF16:
-			return EngineInfo{}, errors.New("precision bf16 runs on oneDNN: use engine onednn or auto")
-		case prec == PrecisionInt8:
-			return EngineInfo{}, fmt.Errorf("model %s is fp32: int8 on ONNX Runtime is its int8 model (simsearch model quantize %s)", spec.Name, spec.Name)
-		}
+	switch {
+	case prec == PrecisionInt8 && !int8Model:
+		return EngineInfo{}, fmt.Errorf("model %s is fp32: int8 runs its int8 model, which holds the calibration (simsearch model quantize %s)", spec.Name, spec.Name)
+	case int8Model && prec != PrecisionAuto && prec != PrecisionInt8:
 		return EngineInfo{}, fmt.Errorf("model %s is int8: its precision is int8", spec.Name)
+	}
+	if eng == EngineORT {
+		if prec == PrecisionBF16 {
+			return EngineInfo{}, errors.New("precision bf16 runs on oneDNN: use engine onednn or auto")
+		}
+		return ort, nil
 	}
 	why := ""
 	want := prec
 	switch {
-	case prec == PrecisionInt8 || int8Model:
-		why = "int8 on oneDNN is not built yet; int8 models run on ONNX Runtime"
 	case spec.Logits != "":
 		why = fmt.Sprintf("model %s has a classifier output, which runs on ONNX Runtime with the features", spec.Name)
 	case spec.Pre.Layout != "" && spec.Pre.Layout != model.NCHW:
 		why = fmt.Sprintf("model %s takes %s input; oneDNN runs NCHW trunks", spec.Name, spec.Pre.Layout)
+	case int8Model:
+		want = PrecisionInt8
+		if len(int8) == 0 {
+			why = "this CPU has no AMX-INT8 or AVX512-VNNI, which oneDNN's int8 needs"
+		}
 	case eng == EngineAuto && prec == PrecisionFP32:
 		// oneDNN's fp32 runs at ONNX Runtime's speed: nothing to gain.
 		return ort, nil
@@ -213,11 +227,14 @@ func (f onednnFeatures) Close() error { return f.x.Close() }
 // openFeatures opens what runs spec's trunk as o asks, saying on o.Log
 // why EngineAuto fell back to ONNX Runtime.
 func openFeatures(rt *Runtime, spec model.Spec, o Options) (features, EngineInfo, error) {
-	bf16 := o.BF16Features
+	bf16, int8 := o.BF16Features, o.Int8Features
 	if bf16 == nil {
 		bf16 = CPUBF16Features
 	}
-	info, err := ChooseEngine(spec, o.Engine, o.Precision, bf16())
+	if int8 == nil {
+		int8 = CPUInt8Features
+	}
+	info, err := ChooseEngine(spec, o.Engine, o.Precision, bf16(), int8())
 	if err != nil {
 		return nil, EngineInfo{}, fmt.Errorf("model %s: %w", spec.Name, err)
 	}
@@ -230,7 +247,11 @@ func openFeatures(rt *Runtime, spec model.Spec, o Options) (features, EngineInfo
 		case o.Engine == EngineOneDNN || o.Precision == PrecisionBF16:
 			return nil, EngineInfo{}, err
 		}
-		info = withNote(EngineInfo{Engine: EngineORT, Precision: PrecisionFP32}, strings.TrimPrefix(err.Error(), "onednn: "))
+		ort := EngineInfo{Engine: EngineORT, Precision: PrecisionFP32}
+		if info.Precision == PrecisionInt8 {
+			ort.Precision = PrecisionInt8 // the same int8 model
+		}
+		info = withNote(ort, strings.TrimPrefix(err.Error(), "onednn: "))
 	}
 	if info.Note != "" && o.Log != nil {
 		fmt.Fprintln(o.Log, info.Note)

@@ -42,9 +42,9 @@ type Options struct {
 	// "" means EngineORT and PrecisionAuto.
 	Engine    Engine
 	Precision Precision
-	// BF16Features returns the CPU's bf16 instructions for EngineAuto;
-	// nil reads /proc/cpuinfo.
-	BF16Features func() []string
+	// BF16Features and Int8Features return the CPU's bf16 and int8
+	// instructions for EngineAuto; nil reads /proc/cpuinfo.
+	BF16Features, Int8Features func() []string
 }
 
 // DefaultBatch is Options.Batch when none is set. Batch hardly changes

@@ -3,6 +3,7 @@ package onednn
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/simsearch/simsearch/internal/onnx"
@@ -32,12 +33,26 @@ type layer struct {
 	pads                       [4]int
 	// in and out are the C, H, W of one image.
 	in, out [3]int
+
+	// In an int8 (QDQ) model: inScale is the scale of the uint8
+	// activation the layer reads (real = inScale·q; 0 when it reads
+	// floats) and outScale that of the one its output (after the ReLU) is
+	// quantized to (0: it stays float). A convolution that reads integers
+	// has int8 weights wq with one scale per output channel; its bias
+	// (real values, from the quantizer's int32 at the scale
+	// inScale·wScales[c]) is in bias.
+	inScale, outScale float32
+	wq                []int8
+	wScales           []float32
 }
 
 // chain is the trunk from the graph input to the feature output.
 type chain struct {
 	layers []layer
 	in     [3]int
+	// quantized: the graph has QuantizeLinear/DequantizeLinear pairs (an
+	// int8 model from internal/quantize), which only INT8 runs.
+	quantized bool
 }
 
 // parseChain reads the trunk of spec's model from m. It reuses the int8
@@ -51,7 +66,12 @@ func parseChain(m *onnxpb.ModelProto, spec model.Spec) (*chain, error) {
 	if l := spec.OutputLayout; l != "" && l != model.NCHW {
 		return nil, fmt.Errorf("%w: model %s gives %s features; only NCHW is handled", ErrNotVGG, spec.Name, l)
 	}
-	if _, err := quantize.Analyse(m, spec.Output, nil); err != nil {
+	g := m.GetGraph()
+	quantized := slices.ContainsFunc(g.GetNode(), func(n *onnxpb.NodeProto) bool { return isQDQ(n.GetOpType()) })
+	if quantized {
+		// quantize.Analyse refuses a graph it has quantized already; the
+		// walk below checks the operators itself.
+	} else if _, err := quantize.Analyse(m, spec.Output, nil); err != nil {
 		if errors.Is(err, quantize.ErrUnsupported) {
 			why := strings.TrimPrefix(err.Error(), quantize.ErrUnsupported.Error()+": ")
 			why = strings.ReplaceAll(why, "nothing to quantize", "nothing to run")
@@ -59,7 +79,6 @@ func parseChain(m *onnxpb.ModelProto, spec model.Spec) (*chain, error) {
 		}
 		return nil, fmt.Errorf("model %s: %w", spec.Name, err)
 	}
-	g := m.GetGraph()
 	producer := map[string]*onnxpb.NodeProto{}
 	for _, n := range g.GetNode() {
 		for _, o := range n.GetOutput() {
@@ -75,6 +94,10 @@ func parseChain(m *onnxpb.ModelProto, spec model.Spec) (*chain, error) {
 	var nodes []*onnxpb.NodeProto
 	t := spec.Output
 	for n := producer[t]; n != nil; n = producer[t] {
+		if op := n.GetOpType(); quantized && !slices.Contains([]string{"Conv", "Relu", "MaxPool", "QuantizeLinear", "DequantizeLinear"}, op) {
+			return nil, fmt.Errorf("%w: model %s: node %s (%s) on the path to %s: only Conv, Relu, MaxPool and QuantizeLinear/DequantizeLinear pairs are handled",
+				ErrNotVGG, spec.Name, n.GetName(), op, spec.Output)
+		}
 		nodes = append(nodes, n)
 		t = n.GetInput()[0]
 	}
@@ -82,28 +105,65 @@ func parseChain(m *onnxpb.ModelProto, spec model.Spec) (*chain, error) {
 		return nil, fmt.Errorf("%w: model %s: the feature %s is computed from %s, not from the input %s", ErrNotVGG, spec.Name, spec.Output, t, spec.Input)
 	}
 	n := spec.Pre.Size
-	c := &chain{in: [3]int{3, n, n}}
+	c := &chain{in: [3]int{3, n, n}, quantized: quantized}
+	for _, v := range onnx.GraphInputs(g) {
+		if d, ok := onnx.ValueInfoDims(v); ok && v.GetName() == spec.Input && len(d) == 4 && d[1] > 0 {
+			c.in[0] = int(d[1]) // a model whose input has more than the 3 colour channels
+		}
+	}
 	shape := c.in
+	// The scale of a QuantizeLinear whose DequantizeLinear has not come
+	// yet, and that of the uint8 activation the next layer reads.
+	var pending, reads float32
 	for i := len(nodes) - 1; i >= 0; i-- {
 		nd := nodes[i]
+		last := len(c.layers) - 1
 		switch nd.GetOpType() {
 		case "Relu":
-			last := len(c.layers) - 1
 			switch {
-			case last >= 0 && !c.layers[last].pool:
+			case last >= 0 && !c.layers[last].pool && c.layers[last].outScale == 0 && pending == 0 && reads == 0:
 				c.layers[last].relu = true // a second Relu changes nothing
 			default:
 				return nil, fmt.Errorf("%w: model %s: Relu %s does not follow a convolution", ErrNotVGG, spec.Name, nd.GetName())
 			}
 			continue
-		case "Conv", "MaxPool":
+		case "QuantizeLinear", "DequantizeLinear":
+			s, err := activationScale(nd, inits)
+			if err != nil {
+				return nil, fmt.Errorf("%w: model %s: %v", ErrNotVGG, spec.Name, err)
+			}
+			if nd.GetOpType() == "QuantizeLinear" {
+				if pending != 0 || reads != 0 {
+					return nil, fmt.Errorf("%w: model %s: QuantizeLinear %s quantizes a quantized activation", ErrNotVGG, spec.Name, nd.GetName())
+				}
+				if last >= 0 {
+					c.layers[last].outScale = s
+				}
+				pending = s
+				continue
+			}
+			if pending == 0 || s != pending {
+				return nil, fmt.Errorf("%w: model %s: DequantizeLinear %s does not undo a QuantizeLinear of the same scale", ErrNotVGG, spec.Name, nd.GetName())
+			}
+			pending, reads = 0, s
+			continue
 		}
-		l, err := newLayer(nd, inits, shape)
+		l, err := newLayer(nd, inits, producer, shape)
 		if err != nil {
 			return nil, fmt.Errorf("%w: model %s: %v", ErrNotVGG, spec.Name, err)
 		}
+		if pending != 0 {
+			return nil, fmt.Errorf("%w: model %s: %s %s reads a quantized tensor without its DequantizeLinear", ErrNotVGG, spec.Name, nd.GetOpType(), l.name)
+		}
+		l.inScale, reads = reads, 0
+		if !l.pool && (l.inScale != 0) != (l.wq != nil) {
+			return nil, fmt.Errorf("%w: model %s: Conv %s: int8 weights need a quantized input and a quantized input int8 weights", ErrNotVGG, spec.Name, l.name)
+		}
 		c.layers = append(c.layers, l)
 		shape = l.out
+	}
+	if pending != 0 {
+		return nil, fmt.Errorf("%w: model %s: the feature %s is quantized; it must be float", ErrNotVGG, spec.Name, spec.Output)
 	}
 	if want := [3]int{spec.Channels, spec.GridH, spec.GridW}; shape != want {
 		return nil, fmt.Errorf("%w: model %s: the trunk gives %d×%d×%d per image, the spec says %d×%d×%d",
@@ -113,7 +173,9 @@ func parseChain(m *onnxpb.ModelProto, spec model.Spec) (*chain, error) {
 }
 
 // newLayer reads a Conv or MaxPool node whose input is C×H×W = in.
-func newLayer(nd *onnxpb.NodeProto, inits map[string]*onnxpb.TensorProto, in [3]int) (layer, error) {
+// In an int8 model a convolution's weights and bias are the outputs of
+// DequantizeLinear nodes (producer) of int8 and int32 initializers.
+func newLayer(nd *onnxpb.NodeProto, inits map[string]*onnxpb.TensorProto, producer map[string]*onnxpb.NodeProto, in [3]int) (layer, error) {
 	l := layer{name: nd.GetName(), pool: nd.GetOpType() == "MaxPool", in: in}
 	if l.name == "" {
 		l.name = nd.GetOutput()[0]
@@ -134,8 +196,16 @@ func newLayer(nd *onnxpb.NodeProto, inits map[string]*onnxpb.TensorProto, in [3]
 		if attrInt(nd, "storage_order", 0) != 0 || len(nd.GetOutput()) > 1 && nd.GetOutput()[1] != "" {
 			return l, fmt.Errorf("MaxPool %s: the indices output is not handled", l.name)
 		}
+	} else if dq := producer[nd.GetInput()[1]]; dq != nil {
+		if err := l.int8Weights(nd, inits, producer, in); err != nil {
+			return l, err
+		}
+		outC = len(l.wScales)
 	} else {
 		w := inits[nd.GetInput()[1]]
+		if w == nil || len(w.GetDims()) != 4 {
+			return l, fmt.Errorf("Conv %s: no constant 4-d weight", l.name)
+		}
 		d := w.GetDims()
 		if attrInt(nd, "group", 1) != 1 {
 			return l, fmt.Errorf("Conv %s: grouped convolution is not handled", l.name)

@@ -2,11 +2,13 @@ package onednn
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
 	"github.com/simsearch/simsearch/internal/onnx"
 	"github.com/simsearch/simsearch/internal/onnx/onnxpb"
+	"github.com/simsearch/simsearch/internal/quantize"
 	"github.com/simsearch/simsearch/model"
 )
 
@@ -92,4 +94,71 @@ func TestParseChain_Refuses(t *testing.T) {
 	if _, err := parseChain(m, testSpec(8, 6, 6)); !errors.Is(err, ErrNotVGG) || !strings.Contains(err.Error(), "Conv c1: grouped convolution") {
 		t.Errorf("grouped: %v", err)
 	}
+}
+
+// TestParseChain_QDQ reads an int8 model as internal/quantize writes it:
+// the first convolution reads the image (float) and its ReLU's output is
+// quantized; the second reads that at the same scale, with int8 weights,
+// a scale per channel and its bias; the pool reads the second's uint8
+// output. A zero point other than 0 is refused.
+func TestParseChain_QDQ(t *testing.T) {
+	v, err := onnx.NewVGG(onnx.VGGConfig{Name: "q", Size: 12, InChannels: 3, Blocks: [][]int{{4, 6}}, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := model.Spec{Name: "q-int8", Input: "data", Output: v.Feature.Name, Channels: 6, GridH: 6, GridW: 6, Pre: model.Preprocess{Size: 12, Layout: model.NCHW}}
+	plan, err := quantize.Analyse(v.Model, spec.Output, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Tensors) != 2 {
+		t.Fatalf("plan tensors %v, want the two ReLU outputs", plan.Tensors)
+	}
+	q, err := plan.Quantize([]quantize.Range{{Hi: 2.55}, {Hi: 5.1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseChain(q, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.quantized || len(c.layers) != 3 {
+		t.Fatalf("quantized %v, %d layers, want a quantized chain of 3", c.quantized, len(c.layers))
+	}
+	c1, c2, p := c.layers[0], c.layers[1], c.layers[2]
+	near := func(a, b float32) bool { return math.Abs(float64(a-b)) < 1e-6 }
+	if c1.inScale != 0 || c1.wq != nil || len(c1.weights) != 4*3*9 || !near(c1.outScale, 0.01) || !c1.relu {
+		t.Errorf("first conv: in %g out %g, %d int8 and %d float weights, relu %v; want float in, out 0.01, float weights", c1.inScale, c1.outScale, len(c1.wq), len(c1.weights), c1.relu)
+	}
+	if c2.inScale != c1.outScale || len(c2.wq) != 6*4*9 || len(c2.wScales) != 6 || !near(c2.outScale, 0.02) || len(c2.bias) != 6 || !c2.relu {
+		t.Errorf("second conv: in %g out %g, %d int8 weights, %d scales, %d biases; want in %g out 0.02, 216, 6, 6", c2.inScale, c2.outScale, len(c2.wq), len(c2.wScales), len(c2.bias), c1.outScale)
+	}
+	// The weights dequantize to the float ones within half a step.
+	w, _ := onnx.Floats(findInit(v.Model, "block1_conv2_W"))
+	for i, x := range c2.wq {
+		s := c2.wScales[i/(4*9)]
+		if d := math.Abs(float64(float32(x)*s - w[i])); d > float64(s)/2+1e-7 {
+			t.Fatalf("weight %d: int8 %d × %g is %g from %g", i, x, s, d, w[i])
+		}
+	}
+	if !p.pool || p.inScale != c2.outScale {
+		t.Errorf("pool reads scale %g, want the second conv's %g", p.inScale, c2.outScale)
+	}
+	// A range with negative values has a zero point other than 0.
+	q, err = plan.Quantize([]quantize.Range{{Lo: -1, Hi: 2}, {Hi: 5.1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseChain(q, spec); !errors.Is(err, ErrNotVGG) || !strings.Contains(err.Error(), "zero point") {
+		t.Errorf("zero point 85: %v, want ErrNotVGG naming the zero point", err)
+	}
+}
+
+func findInit(m *onnxpb.ModelProto, prefix string) *onnxpb.TensorProto {
+	for _, t := range m.GetGraph().GetInitializer() {
+		if strings.HasPrefix(t.GetName(), prefix) {
+			return t
+		}
+	}
+	return nil
 }

@@ -6,8 +6,8 @@ package onednn
 // by value (3.x makes them opaque handles), convolutions and pools are
 // made from operation descriptors (3.x creates their primitive
 // descriptors directly), post-ops take a scale (3.x drops it) and int8
-// would set output scales on the attribute (3.x sets scales per
-// argument). Porting to 3.x means rewriting this file only.
+// sets output scales on the attribute (3.x sets scales per argument:
+// src, weights and dst separately, with dst's inverted). Porting to 3.x means rewriting this file only.
 
 /*
 #include <dlfcn.h>
@@ -33,6 +33,7 @@ static struct {
 	dnnl_status_t (*post_ops_create)(dnnl_post_ops_t *);
 	dnnl_status_t (*post_ops_destroy)(dnnl_post_ops_t);
 	dnnl_status_t (*post_ops_append_eltwise)(dnnl_post_ops_t, float, dnnl_alg_kind_t, float, float);
+	dnnl_status_t (*primitive_attr_set_output_scales)(dnnl_primitive_attr_t, dnnl_dim_t, int, const float *);
 } o2;
 
 // onednn2_load resolves the 2.x functions in h; it returns the first
@@ -54,6 +55,7 @@ static const char *onednn2_load(void *h) {
 	SYM(post_ops_create)
 	SYM(post_ops_destroy)
 	SYM(post_ops_append_eltwise)
+	SYM(primitive_attr_set_output_scales)
 #undef SYM
 	return NULL;
 }
@@ -84,18 +86,28 @@ static void dims2(dnnl_dims_t out, const dnnl_dim_t *in) { out[0] = in[0]; out[1
 
 // conv_pd describes a forward-inference convolution, with a ReLU post-op
 // when relu is set; bias may be NULL. dil counts the gaps (0 = dense).
+// With nscales > 0 (int8) the accumulator, bias added, is multiplied by
+// scales: one per output channel (mask 1<<1, dimension 1 of dst), or one
+// for all (mask 0), before the ReLU and the conversion to dst's type.
 static dnnl_status_t conv_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng,
 		const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *w, const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *dst,
-		const dnnl_dim_t *strides, const dnnl_dim_t *dil, const dnnl_dim_t *pl, const dnnl_dim_t *pr, int relu) {
+		const dnnl_dim_t *strides, const dnnl_dim_t *dil, const dnnl_dim_t *pl, const dnnl_dim_t *pr, int relu,
+		int nscales, const float *scales) {
 	dnnl_convolution_desc_t cd;
 	dnnl_dims_t s, d, l, r;
 	dims2(s, strides); dims2(d, dil); dims2(l, pl); dims2(r, pr);
 	dnnl_status_t st = o2.dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, src, w, b, dst, s, d, l, r);
 	if (st != dnnl_success) return st;
 	dnnl_primitive_attr_t attr = NULL;
+	if (relu || nscales > 0) {
+		if ((st = o2.primitive_attr_create(&attr)) != dnnl_success) return st;
+	}
+	if (nscales > 0 && (st = o2.primitive_attr_set_output_scales(attr, nscales, nscales > 1 ? 1 << 1 : 0, scales)) != dnnl_success) {
+		o2.primitive_attr_destroy(attr);
+		return st;
+	}
 	if (relu) {
 		dnnl_post_ops_t po;
-		if ((st = o2.primitive_attr_create(&attr)) != dnnl_success) return st;
 		if ((st = o2.post_ops_create(&po)) != dnnl_success) { o2.primitive_attr_destroy(attr); return st; }
 		st = o2.post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
 		if (st == dnnl_success) st = o2.primitive_attr_set_post_ops(attr, po);
@@ -119,8 +131,19 @@ static dnnl_status_t pool_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng,
 	return o2.primitive_desc_create(pd, &d, NULL, eng, NULL);
 }
 
-static dnnl_status_t reorder_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst) {
-	return o2.reorder_primitive_desc_create(pd, src, eng, dst, eng, NULL);
+// reorder_pd describes a copy from src's layout and type to dst's that
+// multiplies by scale on the way (rounding and saturating to an integer
+// dst): quantizing, dequantizing or requantizing an activation.
+static dnnl_status_t reorder_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst, float scale) {
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_status_t st;
+	if (scale != 1.0f) {
+		if ((st = o2.primitive_attr_create(&attr)) != dnnl_success) return st;
+		if ((st = o2.primitive_attr_set_output_scales(attr, 1, 0, &scale)) != dnnl_success) { o2.primitive_attr_destroy(attr); return st; }
+	}
+	st = o2.reorder_primitive_desc_create(pd, src, eng, dst, eng, attr);
+	if (attr) o2.primitive_attr_destroy(attr);
+	return st;
 }
 */
 import "C"
@@ -144,6 +167,8 @@ type dataType C.dnnl_data_type_t
 const (
 	f32  = dataType(C.dnnl_f32)
 	bf16 = dataType(C.dnnl_bf16)
+	u8   = dataType(C.dnnl_u8)
+	s8   = dataType(C.dnnl_s8)
 )
 
 // formatTag is a memory layout: a plain one or any (the primitive picks).
@@ -152,6 +177,7 @@ type formatTag C.dnnl_format_tag_t
 const (
 	tagAny  = formatTag(C.dnnl_format_tag_any)
 	tagNCHW = formatTag(C.dnnl_nchw)
+	tagNHWC = formatTag(C.dnnl_nhwc)
 	tagOIHW = formatTag(C.dnnl_oihw)
 	tagX    = formatTag(C.dnnl_x)
 )
@@ -204,8 +230,10 @@ func newMemory(eng C.dnnl_engine_t, md *mdesc, buf unsafe.Pointer) (C.dnnl_memor
 // dims2 is a pair as oneDNN takes it.
 func dims2(a, b int) [2]C.dnnl_dim_t { return [2]C.dnnl_dim_t{C.dnnl_dim_t(a), C.dnnl_dim_t(b)} }
 
-// convPD describes l's convolution from src to dst (bias may be nil).
-func convPD(eng C.dnnl_engine_t, l *layer, src, w, b, dst *mdesc) (C.dnnl_primitive_desc_t, error) {
+// convPD describes l's convolution from src to dst (bias may be nil);
+// scales, when there are any, are its int8 output scales, one per output
+// channel.
+func convPD(eng C.dnnl_engine_t, l *layer, src, w, b, dst *mdesc, scales []float32) (C.dnnl_primitive_desc_t, error) {
 	var pd C.dnnl_primitive_desc_t
 	var bp *C.dnnl_memory_desc_t
 	if b != nil {
@@ -218,7 +246,11 @@ func convPD(eng C.dnnl_engine_t, l *layer, src, w, b, dst *mdesc) (C.dnnl_primit
 	if l.relu {
 		relu = 1
 	}
-	err := check("convolution "+l.name, C.conv_pd(&pd, eng, &src.d, &w.d, bp, &dst.d, &s[0], &d[0], &pl[0], &pr[0], relu))
+	var sp *C.float
+	if len(scales) > 0 {
+		sp = (*C.float)(unsafe.Pointer(&scales[0]))
+	}
+	err := check("convolution "+l.name, C.conv_pd(&pd, eng, &src.d, &w.d, bp, &dst.d, &s[0], &d[0], &pl[0], &pr[0], relu, C.int(len(scales)), sp))
 	return pd, err
 }
 
@@ -233,9 +265,9 @@ func poolPD(eng C.dnnl_engine_t, l *layer, src, dst *mdesc) (C.dnnl_primitive_de
 }
 
 // reorderPD describes the copy of a tensor from src's layout and type to
-// dst's.
-func reorderPD(eng C.dnnl_engine_t, src, dst *mdesc) (C.dnnl_primitive_desc_t, error) {
+// dst's, multiplied by scale.
+func reorderPD(eng C.dnnl_engine_t, src, dst *mdesc, scale float32) (C.dnnl_primitive_desc_t, error) {
 	var pd C.dnnl_primitive_desc_t
-	err := check("reorder", C.reorder_pd(&pd, eng, &src.d, &dst.d))
+	err := check("reorder", C.reorder_pd(&pd, eng, &src.d, &dst.d, C.float(scale)))
 	return pd, err
 }

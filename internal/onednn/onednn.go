@@ -6,6 +6,12 @@ import (
 	"strings"
 )
 
+// LibraryEnv names the environment variable that, when set, is the path
+// dlopen loads instead of LibraryName (read once, at the first load): a
+// library elsewhere, or one that is not there to see the fallback to
+// ONNX Runtime.
+const LibraryEnv = "SIMSEARCH_ONEDNN_LIB"
+
 // Precision is the number format the trunk computes in. Input and output
 // stay float32 in every precision.
 type Precision string
@@ -18,15 +24,22 @@ const (
 	// BF16 keeps weights and activations in bfloat16 between layers
 	// (accumulating in float32): the AMX-BF16 and AVX512-BF16 kernels.
 	BF16 Precision = "bf16"
+	// INT8 runs an int8 model, the QDQ graph internal/quantize writes,
+	// with its own calibration: uint8 activations times int8 weights
+	// (the AMX-INT8 and AVX512-VNNI kernels), each convolution's output
+	// requantized to uint8 with per-channel scales, max-pools on the
+	// integers. A convolution the graph keeps float (the first, which
+	// reads the image) runs in fp32.
+	INT8 Precision = "int8"
 )
 
 // ParsePrecision checks a precision's name.
 func ParsePrecision(s string) (Precision, error) {
 	switch p := Precision(strings.ToLower(s)); p {
-	case FP32, BF16:
+	case FP32, BF16, INT8:
 		return p, nil
 	}
-	return "", fmt.Errorf("onednn: precision %q: want fp32 or bf16", s)
+	return "", fmt.Errorf("onednn: precision %q: want fp32, bf16 or int8", s)
 }
 
 // Options configure New. The zero value means all cores, fp32.

@@ -115,16 +115,20 @@ func load() error {
 		if os.Getenv("OMP_WAIT_POLICY") == "" {
 			os.Setenv("OMP_WAIT_POLICY", waitPolicy)
 		}
-		name := C.CString(LibraryName)
+		path := LibraryName
+		if p := os.Getenv(LibraryEnv); p != "" {
+			path = p
+		}
+		name := C.CString(path)
 		defer C.free(unsafe.Pointer(name))
 		var why *C.char
 		h := C.onednn_open(name, &why)
 		if h == nil {
-			lib.err = fmt.Errorf("load %s: %s", LibraryName, C.GoString(why))
+			lib.err = fmt.Errorf("load %s: %s", path, C.GoString(why))
 			return
 		}
 		if err := load2(h); err != nil {
-			lib.err = fmt.Errorf("load %s: %w", LibraryName, err)
+			lib.err = fmt.Errorf("load %s: %w", path, err)
 			return
 		}
 		var v [3]C.int
@@ -260,6 +264,12 @@ func New(spec model.Spec, opts *Options) (*Executor, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch {
+	case c.quantized && o.Precision != INT8:
+		return nil, fmt.Errorf("onednn: model %s is int8 (QuantizeLinear/DequantizeLinear nodes): it runs in int8, not %s", spec.Name, o.Precision)
+	case !c.quantized && o.Precision == INT8:
+		return nil, fmt.Errorf("onednn: model %s is float: int8 runs its int8 model, which holds the calibration (simsearch model quantize %s)", spec.Name, spec.Name)
+	}
 	x := &Executor{spec: spec, prec: o.Precision, threads: o.Threads, chain: c,
 		reqs: make(chan request), closing: make(chan struct{}), done: make(chan struct{}), nets: map[int]*net{}}
 	started := make(chan error, 1)
@@ -278,7 +288,8 @@ func New(spec model.Spec, opts *Options) (*Executor, error) {
 	// model and the file's bytes (3× VGG16's 59 MB at the peak) go back
 	// to the system now: `simsearch index` must stay under 400 MB.
 	for i := range x.chain.layers {
-		x.chain.layers[i].weights, x.chain.layers[i].bias = nil, nil
+		l := &x.chain.layers[i]
+		l.weights, l.bias, l.wq = nil, nil, nil
 	}
 	debug.FreeOSMemory()
 	return x, nil
@@ -445,13 +456,16 @@ type planned struct {
 	srcMD    *mdesc
 	dstMD    *mdesc
 	w        *convWeights
+	scale    float32 // a reorder's factor
 }
 
 // build makes the primitives for batch: a reorder of the input into the
 // first convolution's layout, each layer with format_tag any (oneDNN
 // picks the layout its fastest kernel wants, and a reorder is added
 // where the next layer wants another), and a reorder to f32 NCHW at the
-// end.
+// end. In int8, a reorder also quantizes (f32 to u8), requantizes (u8 to
+// u8 of another scale) or dequantizes (u8 to f32) where the layers on
+// either side keep the activation in different forms.
 func (x *Executor) build(batch int) (n *net, err error) {
 	dt := f32
 	if x.prec == BF16 {
@@ -471,24 +485,40 @@ func (x *Executor) build(batch int) (n *net, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The current tensor's type, and for u8 its scale (real = scale·q);
+	// floats have scale 1.
+	curDT, curScale := f32, float32(1)
 	at := -1
 	next := func() int { return (at + 1) % 2 } // -1 → 0, 0 → 1, 1 → 0
-	reorder := func(name string, to *mdesc, dst int) error {
-		pd, err := reorderPD(x.eng, cur, to)
+	reorder := func(name string, to *mdesc, dst int, scale float32) error {
+		pd, err := reorderPD(x.eng, cur, to, scale)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		plan = append(plan, planned{name: name, pd: pd, src: at, dst: dst, srcMD: cur, dstMD: to})
+		plan = append(plan, planned{name: name, pd: pd, src: at, dst: dst, srcMD: cur, dstMD: to, scale: scale})
 		cur, at = to, dst
 		return nil
 	}
 	for i := range x.chain.layers {
 		l := &x.chain.layers[i]
-		dst, err := newMD([]int{batch, l.out[0], l.out[1], l.out[2]}, dt, tagAny)
-		if err != nil {
-			return nil, err
-		}
 		if l.pool {
+			if l.inScale != 0 && (curDT != u8 || curScale != l.inScale) {
+				// It pools the quantized values (a float convolution's
+				// output, when the pool follows the first layer):
+				// quantize to channels-last u8, int8's layout.
+				to, err := newMD([]int{batch, l.in[0], l.in[1], l.in[2]}, u8, tagNHWC)
+				if err != nil {
+					return nil, err
+				}
+				if err := reorder("quantize for "+l.name, to, next(), curScale/l.inScale); err != nil {
+					return nil, err
+				}
+				curDT, curScale = u8, l.inScale
+			}
+			dst, err := newMD([]int{batch, l.out[0], l.out[1], l.out[2]}, curDT, tagAny)
+			if err != nil {
+				return nil, err
+			}
 			pd, err := poolPD(x.eng, l, cur, dst)
 			if err != nil {
 				return nil, err
@@ -501,11 +531,33 @@ func (x *Executor) build(batch int) (n *net, err error) {
 			cur, at = plan[len(plan)-1].dstMD, p.dst
 			continue
 		}
-		src, err := newMD([]int{batch, l.in[0], l.in[1], l.in[2]}, dt, tagAny)
+		// Types: src, weights, dst; and for int8 the output scales and
+		// the scale of the u8 tensor the convolution reads and writes.
+		sdt, wdt, ddt := dt, dt, dt
+		var scales []float32
+		inS, outS := float32(1), float32(1)
+		if x.prec == INT8 {
+			sdt, wdt, ddt = f32, f32, f32
+			if l.inScale != 0 {
+				sdt, wdt, inS = u8, s8, l.inScale
+				if l.outScale != 0 {
+					ddt, outS = u8, l.outScale
+				}
+				scales = make([]float32, l.out[0])
+				for c := range scales {
+					scales[c] = float32(float64(inS) * float64(l.wScales[c]) / float64(outS))
+				}
+			}
+		}
+		dst, err := newMD([]int{batch, l.out[0], l.out[1], l.out[2]}, ddt, tagAny)
 		if err != nil {
 			return nil, err
 		}
-		w, err := newMD([]int{l.out[0], l.in[0], l.kernel[0], l.kernel[1]}, dt, tagAny)
+		src, err := newMD([]int{batch, l.in[0], l.in[1], l.in[2]}, sdt, tagAny)
+		if err != nil {
+			return nil, err
+		}
+		w, err := newMD([]int{l.out[0], l.in[0], l.kernel[0], l.kernel[1]}, wdt, tagAny)
 		if err != nil {
 			return nil, err
 		}
@@ -515,7 +567,7 @@ func (x *Executor) build(batch int) (n *net, err error) {
 				return nil, err
 			}
 		}
-		pd, err := convPD(x.eng, l, src, w, b, dst)
+		pd, err := convPD(x.eng, l, src, w, b, dst, scales)
 		if err != nil {
 			return nil, err
 		}
@@ -525,8 +577,8 @@ func (x *Executor) build(batch int) (n *net, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if !want.equal(cur) {
-			if err := reorder("reorder to "+l.name, want, next()); err != nil {
+		if rs := curScale / inS; !want.equal(cur) || rs != 1 {
+			if err := reorder("reorder to "+l.name, want, next(), rs); err != nil {
 				return nil, err
 			}
 			// The reorder went in after the convolution: swap them.
@@ -546,12 +598,13 @@ func (x *Executor) build(batch int) (n *net, err error) {
 			return nil, err
 		}
 		cur, at = p.dstMD, p.dst
+		curDT, curScale = ddt, outS
 	}
 	outMD, err := newMD([]int{batch, x.spec.Channels, x.spec.GridH, x.spec.GridW}, f32, tagNCHW)
 	if err != nil {
 		return nil, err
 	}
-	if err := reorder("reorder to output", outMD, -2); err != nil {
+	if err := reorder("reorder to output", outMD, -2, curScale); err != nil {
 		return nil, err
 	}
 
@@ -640,15 +693,23 @@ func (x *Executor) layerWeights(i int, md, bmd *mdesc) (*convWeights, error) {
 	if first != nil {
 		from, fromMD = first.mem, first.md
 	} else {
+		dt := f32
+		if l.wq != nil {
+			dt = s8
+		}
 		var err error
-		if fromMD, err = newMD([]int{l.out[0], l.in[0], l.kernel[0], l.kernel[1]}, f32, tagOIHW); err != nil {
+		if fromMD, err = newMD([]int{l.out[0], l.in[0], l.kernel[0], l.kernel[1]}, dt, tagOIHW); err != nil {
 			return nil, err
 		}
 		if from, err = newMemory(x.eng, fromMD, nil); err != nil {
 			return nil, err
 		}
 		defer C.x_memory_destroy(from)
-		copy(unsafe.Slice((*float32)(C.x_memory_data(from)), len(l.weights)), l.weights)
+		if l.wq != nil {
+			copy(unsafe.Slice((*int8)(C.x_memory_data(from)), len(l.wq)), l.wq)
+		} else {
+			copy(unsafe.Slice((*float32)(C.x_memory_data(from)), len(l.weights)), l.weights)
+		}
 	}
 	to, err := newMemory(x.eng, md, nil)
 	if err != nil {
@@ -667,7 +728,16 @@ func (x *Executor) layerWeights(i int, md, bmd *mdesc) (*convWeights, error) {
 			C.x_memory_destroy(to)
 			return nil, err
 		}
-		copy(unsafe.Slice((*float32)(C.x_memory_data(nw.bias)), len(l.bias)), l.bias)
+		b := unsafe.Slice((*float32)(C.x_memory_data(nw.bias)), len(l.bias))
+		copy(b, l.bias)
+		if l.wq != nil {
+			// An int8 convolution adds its bias to the integer
+			// accumulator, before the output scales: the bias in units
+			// of inScale·wScales[c], as the quantizer's int32 holds it.
+			for c := range b {
+				b[c] = float32(float64(l.bias[c]) / (float64(l.inScale) * float64(l.wScales[c])))
+			}
+		}
 	}
 	x.weights[i] = append(x.weights[i], nw)
 	return nw, nil
@@ -675,7 +745,7 @@ func (x *Executor) layerWeights(i int, md, bmd *mdesc) (*convWeights, error) {
 
 // reorderNow copies from into to, converting layout and type, and waits.
 func (x *Executor) reorderNow(fromMD *mdesc, from C.dnnl_memory_t, toMD *mdesc, to C.dnnl_memory_t) error {
-	pd, err := reorderPD(x.eng, fromMD, toMD)
+	pd, err := reorderPD(x.eng, fromMD, toMD, 1)
 	if err != nil {
 		return err
 	}
