@@ -28,11 +28,13 @@ func serveCommand(e *env) *cli.Command {
 			"serve runs beside `index`; it takes the writer lock only to record or forget a decision, apply a\n" +
 			"plan or undo a run. It answers only loopback names unless --token is given, which every request\n" +
 			"must then carry (open the URL it prints: it sets a cookie). Moved copies go under --move-to;\n" +
-			"thumbnails are kept beside the database in DB.thumbs/ (1 GiB at most, the oldest removed first).",
+			"thumbnails are kept beside the database in DB.thumbs/ (1 GiB at most, the oldest removed first),\n" +
+			"or where --thumbnails says; --thumbnails off keeps them in memory only and writes nothing.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "listen on `HOST:PORT` (off loopback, --token is required)"},
 			&cli.StringFlag{Name: "token", Usage: "`TOKEN` every request must carry, at least 16 characters (default $SIMSEARCH_TOKEN)"},
 			&cli.StringFlag{Name: "move-to", Usage: "`DIR` the move action puts copies under (default: the database's path with .moved added)"},
+			&cli.StringFlag{Name: "thumbnails", Usage: "`DIR` to keep thumbnails in across restarts, or off for memory only (default: the database's path with .thumbs added)"},
 		},
 		Action: func(ctx context.Context, c *cli.Command) error { return e.serve(ctx, c) },
 	}
@@ -69,10 +71,16 @@ func (e *env) serve(ctx context.Context, c *cli.Command) error {
 		wo.Model = m // one session for queries and writes
 	}
 	wo.Log = io.Discard // the read engine said at start what there is to say
+	thumbDir, thumbDisk := c.String("thumbnails"), int64(0)
+	if thumbDir == "off" {
+		thumbDir, thumbDisk = "", -1 // memory only
+	}
 	h, err := web.New(eng.Engine, &web.Options{
-		Token:     token,
-		MoveTo:    c.String("move-to"),
-		HomeTrash: dedup.HomeTrash(e.getenv),
+		Token:         token,
+		MoveTo:        c.String("move-to"),
+		ThumbnailDir:  thumbDir,
+		ThumbnailDisk: thumbDisk,
+		HomeTrash:     dedup.HomeTrash(e.getenv),
 		OpenWriter: func(ctx context.Context) (*simsearch.Engine, error) {
 			return simsearch.Open(ctx, wo)
 		},

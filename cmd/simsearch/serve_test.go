@@ -42,12 +42,62 @@ func TestServe_AnswersThenStops(t *testing.T) {
 	if err := run(context.Background(), []string{"simsearch", "index", "--quiet", photos}, io.Discard, io.Discard, getenv); err != nil {
 		t.Fatal(err)
 	}
+	db := env["SIMSEARCH_DB"]
+	// The default keeps thumbnails beside the database; --thumbnails off
+	// writes none; --thumbnails DIR keeps them there.
+	own := filepath.Join(dir, "thumbs")
+	for _, tc := range []struct {
+		args      []string
+		wantFiles string // the folder that must hold the thumbnail, "" none
+	}{
+		{nil, db + ".thumbs"},
+		{[]string{"--thumbnails", "off"}, ""},
+		{[]string{"--thumbnails", own}, own},
+	} {
+		os.RemoveAll(db + ".thumbs")
+		serveOnce(t, getenv, tc.args, func(url string) {
+			res, err := http.Get(url + "api/v1/stats")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st struct {
+				Items int `json:"items"`
+			}
+			err = json.NewDecoder(res.Body).Decode(&st)
+			res.Body.Close()
+			if err != nil || res.StatusCode != 200 || st.Items != 2 {
+				t.Fatalf("GET stats: %d, %+v, %v; want 2 items", res.StatusCode, st, err)
+			}
+			res, err = http.Get(url + "api/v1/items/1/thumbnail")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/jpeg" {
+				t.Fatalf("GET a thumbnail: %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+			}
+		})
+		for _, d := range []string{db + ".thumbs", own} {
+			files, _ := os.ReadDir(d)
+			if want := d == tc.wantFiles; want != (len(files) > 0) {
+				t.Errorf("serve %q: %s holds %d files; want thumbnails there: %t", tc.args, d, len(files), want)
+			}
+		}
+	}
+}
+
+// serveOnce runs serve with args on a free loopback port, calls fn with
+// its URL, then ends its context as a signal would and checks that it
+// stopped with the interrupted error that main turns into exit status 130.
+func serveOnce(t *testing.T, getenv func(string) string, args []string, fn func(url string)) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out, w := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"simsearch", "serve", "--addr", "127.0.0.1:0"}, w, io.Discard, getenv)
+		done <- run(ctx, append([]string{"simsearch", "serve", "--addr", "127.0.0.1:0"}, args...), w, io.Discard, getenv)
 		w.Close()
 	}()
 	line, err := bufio.NewReader(out).ReadString('\n')
@@ -59,18 +109,7 @@ func TestServe_AnswersThenStops(t *testing.T) {
 	if m == nil {
 		t.Fatalf("serve printed %q; want the database and its URL", line)
 	}
-	res, err := http.Get(m[1] + "api/v1/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st struct {
-		Items int `json:"items"`
-	}
-	err = json.NewDecoder(res.Body).Decode(&st)
-	res.Body.Close()
-	if err != nil || res.StatusCode != 200 || st.Items != 2 {
-		t.Fatalf("GET stats: %d, %+v, %v; want 2 items", res.StatusCode, st, err)
-	}
+	fn(m[1])
 	cancel()
 	err = <-done
 	if err == nil || !strings.Contains(err.Error(), "interrupted") {
