@@ -401,6 +401,19 @@ func (db *DB) Len() (int, error) {
 	return n, nil
 }
 
+// itemAt decodes the item stored under key k with value v.
+func itemAt(k, v []byte) (Item, error) {
+	if len(k) != 8 {
+		return Item{}, fmt.Errorf("%w: item key %x is not an id", ErrCorrupt, k)
+	}
+	it, err := decodeItem(v)
+	if err != nil {
+		return Item{}, fmt.Errorf("%w: item %x: %w", ErrCorrupt, k, err)
+	}
+	it.ID = binary.BigEndian.Uint64(k)
+	return it, nil
+}
+
 // ForEachItem calls fn for every item in ascending ID order, stopping at
 // and returning fn's first error. Items are read in batches of short
 // transactions and fn runs outside them, so fn may write to the database;
@@ -416,14 +429,10 @@ func (db *DB) ForEachItem(fn func(Item) error) error {
 				return nil
 			}
 			return scan(b, after, func(k, v []byte) error {
-				if len(k) != 8 {
-					return fmt.Errorf("%w: item key %x is not an id", ErrCorrupt, k)
-				}
-				it, err := decodeItem(v)
+				it, err := itemAt(k, v)
 				if err != nil {
-					return fmt.Errorf("%w: item %x: %w", ErrCorrupt, k, err)
+					return err
 				}
-				it.ID = binary.BigEndian.Uint64(k)
 				batch = append(batch, it)
 				return nil
 			})

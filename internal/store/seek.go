@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 
@@ -24,14 +23,10 @@ func (db *DB) ItemsAfter(after uint64, limit int) ([]Item, error) {
 		}
 		c := b.Cursor()
 		for k, v := c.Seek(idKey(after + 1)); k != nil && len(page) < limit; k, v = c.Next() {
-			if len(k) != 8 {
-				return fmt.Errorf("%w: item key %x is not an id", ErrCorrupt, k)
-			}
-			it, err := decodeItem(v)
+			it, err := itemAt(k, v)
 			if err != nil {
-				return fmt.Errorf("%w: item %x: %w", ErrCorrupt, k, err)
+				return err
 			}
-			it.ID = binary.BigEndian.Uint64(k)
 			page = append(page, it)
 		}
 		return nil
