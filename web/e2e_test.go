@@ -211,19 +211,7 @@ func TestE2E_Page(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#apply`)),
 		waitJS(`document.getElementById("status").textContent.includes("files changed")`),
 	)
-	after, moved := tree(t, f.photos), tree(t, f.moveTo)
-	for p, h := range before {
-		_, still := after[p]
-		if slices.Contains(want, p) == still {
-			t.Errorf("%s: still there %v after apply", p, still)
-		}
-		if slices.Contains(want, p) && !slices.Contains(mapValues(moved), h) {
-			t.Errorf("%s: its content is not under %s", p, f.moveTo)
-		}
-	}
-	if len(moved) != len(want) {
-		t.Errorf("%d files under %s after apply, want %d", len(moved), f.moveTo, len(want))
-	}
+	checkMoved(t, before, f.photos, f.moveTo, want)
 	do("undo",
 		chromedp.Click(chromedp.CSS(`#undo`)),
 		waitJS(`document.getElementById("status").textContent.includes("undid run")`),

@@ -652,20 +652,7 @@ func TestAPI_DedupMoveAndUndo(t *testing.T) {
 	if !slices.Equal(out.Changed, want) {
 		t.Errorf("apply changed %v, want %v", out.Changed, want)
 	}
-	after := tree(t, f.photos)
-	moved := tree(t, f.moveTo)
-	for p, h := range before {
-		_, still := after[p]
-		if slices.Contains(want, p) == still {
-			t.Errorf("%s: still there %v after apply", p, still)
-		}
-		if slices.Contains(want, p) && !slices.Contains(mapValues(moved), h) {
-			t.Errorf("%s: its content is not under %s", p, f.moveTo)
-		}
-	}
-	if len(moved) != len(want) || len(after) != len(before)-len(want) {
-		t.Errorf("after apply: %d files moved, %d left; want %d and %d", len(moved), len(after), len(want), len(before)-len(want))
-	}
+	checkMoved(t, before, f.photos, f.moveTo, want)
 	if status, b := f.postJSON(t, "/api/v1/apply", map[string]string{"plan": plan.Plan}); status != 404 {
 		t.Errorf("apply of the same plan again: %d %s, want 404", status, b)
 	}
@@ -771,6 +758,26 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// checkMoved checks that of the files before held (tree of photos),
+// exactly those in want left photos, each with its content now under
+// moveTo, and that nothing else is there.
+func checkMoved(t *testing.T, before map[string]string, photos, moveTo string, want []string) {
+	t.Helper()
+	after, moved := tree(t, photos), mapValues(tree(t, moveTo))
+	for p, h := range before {
+		_, still := after[p]
+		if slices.Contains(want, p) == still {
+			t.Errorf("%s: still there %v after apply", p, still)
+		}
+		if slices.Contains(want, p) && !slices.Contains(moved, h) {
+			t.Errorf("%s: its content is not under %s", p, moveTo)
+		}
+	}
+	if len(moved) != len(want) || len(after) != len(before)-len(want) {
+		t.Errorf("after apply: %d files moved, %d left; want %d and %d", len(moved), len(after), len(want), len(before)-len(want))
+	}
 }
 
 func mapValues(m map[string]string) []string {
