@@ -123,6 +123,11 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 		return sum, err
 	}
 
+	if !o.batch {
+		if _, err := e.reroot(o.BatchSize); err != nil {
+			return sum, err
+		}
+	}
 	known, err := e.knownItems(roots, files, o.batch)
 	if err != nil {
 		return sum, err

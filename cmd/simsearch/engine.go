@@ -104,7 +104,12 @@ func (e *env) engineOptions(c *cli.Command, mode engineMode) (*simsearch.Options
 	if err != nil {
 		return nil, err
 	}
+	roots, err := e.roots(c)
+	if err != nil {
+		return nil, err
+	}
 	opts := &simsearch.Options{
+		Roots:        roots,
 		DB:           db,
 		ModelOptions: mo,
 		LockTimeout:  c.Duration("lock-timeout"),
@@ -174,3 +179,31 @@ func engineHint(err error, name, db string) error {
 }
 
 var lockTimeoutFlag = &cli.DurationFlag{Name: "lock-timeout", DefaultText: "2s, 10s for queries", Usage: "how long to wait for another simsearch process holding the database"}
+
+// roots are the named roots of --root, else of $SIMSEARCH_ROOTS; a
+// mistake in either is a usage error.
+func (e *env) roots(c *cli.Command) ([]simsearch.Root, error) {
+	specs := c.StringSlice("root")
+	var roots []simsearch.Root
+	if len(specs) > 0 {
+		for _, s := range specs {
+			r, err := simsearch.ParseRoot(s)
+			if err != nil {
+				return nil, usagef("--root %s: %v", s, err)
+			}
+			roots = append(roots, r)
+		}
+	} else if list := e.getenv(simsearch.RootsEnv); list != "" {
+		var err error
+		if roots, err = simsearch.ParseRootList(list); err != nil {
+			return nil, usagef("%s: %v", simsearch.RootsEnv, err)
+		}
+	}
+	if err := simsearch.CheckRoots(roots); err != nil {
+		if len(specs) == 0 {
+			return nil, usagef("%s: %v", simsearch.RootsEnv, err)
+		}
+		return nil, usagef("--%v", err)
+	}
+	return roots, nil
+}
