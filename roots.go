@@ -350,13 +350,15 @@ func (r *rootedClaimer) Enqueue(files []pgstore.Work) (int, error) {
 	return r.c.Enqueue(out)
 }
 
-func (r *rootedClaimer) Claim(n int, lease time.Duration, roots []string) ([]pgstore.Work, error) {
-	ws, err := r.c.Claim(n, lease, r.m.claimRoots(roots))
+func (r *rootedClaimer) ClaimExcept(n int, lease time.Duration, roots, except []string) ([]pgstore.Work, error) {
+	ws, err := r.c.ClaimExcept(n, lease, r.m.claimRoots(roots), r.storedAll(except))
 	for i := range ws {
 		ws[i].Path = r.local(ws[i].Path)
 	}
 	return ws, err
 }
+
+func (r *rootedClaimer) GiveBack(paths []string) error { return r.c.GiveBack(r.storedAll(paths)) }
 
 func (r *rootedClaimer) Renew(lease time.Duration) error { return r.c.Renew(lease) }
 func (r *rootedClaimer) Finish(paths []string) error     { return r.c.Finish(r.storedAll(paths)) }

@@ -302,3 +302,39 @@ func TestEngine_RootNotNamedHere(t *testing.T) {
 		t.Errorf("a thumbnail of %s was decoded", it.Path)
 	}
 }
+
+// TestWalkTakes: a claimed file is taken as the walk would take it:
+// excludes on any folder of its path or on its name, hidden folders and
+// files, the size floor, the run's own files, roots, and never a file
+// under a root not named here.
+func TestWalkTakes(t *testing.T) {
+	x, err := newExcluder([]string{"raw", "keep/*.png"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wo := walkOptions{Exclude: x, MinSize: 10, Skip: map[string]bool{"/r/db": true}}
+	for path, want := range map[string]bool{
+		"/r/a.jpg":         true,
+		"/r/raw/a.jpg":     false, // a folder excluded by name
+		"/r/x/raw":         false,
+		"/r/keep/a.png":    false, // a glob with a slash
+		"/r/keep/a.jpg":    true,
+		"/r/.cache/a.jpg":  false,
+		"/r/sub/.a.jpg":    false,
+		"/r/db/x.jpg":      false, // below the database
+		"/other/a.jpg":     false, // under no root of the run
+		"lib:a.jpg":        false,
+		"/r/rawhide/a.jpg": true,
+	} {
+		if got := walkTakes(path, 100, []string{"/r"}, wo); got != want {
+			t.Errorf("walkTakes(%s) = %v, want %v", path, got, want)
+		}
+	}
+	if walkTakes("/r/a.jpg", 9, []string{"/r"}, wo) {
+		t.Error("a file below the size floor was taken")
+	}
+	wo.Hidden = true
+	if !walkTakes("/r/.cache/a.jpg", 100, []string{"/r"}, wo) {
+		t.Error("a hidden file was refused with Hidden")
+	}
+}
