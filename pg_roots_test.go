@@ -111,7 +111,7 @@ func TestPostgres_RootsTwoMounts(t *testing.T) {
 			t.Errorf("photos:%s stored %d times", f.Name(), n)
 		}
 	}
-	if n := pgCount(t, dsn, "SELECT count(*) FROM simsearch.work")+pgCount(t, dsn, "SELECT count(*) FROM simsearch.failures"); n != 0 {
+	if n := pgCount(t, dsn, "SELECT count(*) FROM simsearch.work") + pgCount(t, dsn, "SELECT count(*) FROM simsearch.failures"); n != 0 {
 		t.Errorf("%d rows left in the work queue and failures", n)
 	}
 	// Each side's queries: its own paths, the same files in the same order.
