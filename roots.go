@@ -188,9 +188,14 @@ func (m *rootMap) claimRoots(roots []string) []string {
 }
 
 // IsStoredPath reports whether path is the stored form of a file under a
-// root that is not named on this machine (see Root): it is shown as the
-// database holds it, and nothing reads, moves or removes the file.
-func IsStoredPath(path string) bool { return path != "" && !filepath.IsAbs(path) }
+// root that is not named on this machine (see Root), NAME:path/inside:
+// it is shown as the database holds it, and nothing reads, moves or
+// removes the file. The engine hands out no other path that is not
+// absolute.
+func IsStoredPath(path string) bool {
+	name, _, ok := strings.Cut(path, rootSep)
+	return ok && !filepath.IsAbs(path) && name != "" && checkRootName(name) == nil
+}
 
 // rooted is the engine's database seen through its named roots: the one
 // place where paths change between this machine's form and the stored

@@ -106,6 +106,11 @@ func TestRootMap_Paths(t *testing.T) {
 	if p, name, ok := m.local("raw:x/y.jpg"); ok || p != "raw:x/y.jpg" || name != "raw" || !IsStoredPath(p) {
 		t.Errorf("local of an unnamed root = %s, %s, %v", p, name, ok)
 	}
+	for _, p := range []string{"rel/a.jpg", "a.jpg", "/abs/raw:x", ":x", "a/b:c"} {
+		if IsStoredPath(p) {
+			t.Errorf("IsStoredPath(%s) is true", p)
+		}
+	}
 	if got := m.claimRoots([]string{dir, filepath.Join(lib, "2020")}); !slices.Equal(got, []string{dir, "photos:", "photos:2020"}) {
 		t.Errorf("claimRoots = %q", got)
 	}
