@@ -138,6 +138,28 @@ func TestPostgres_RootsTwoMounts(t *testing.T) {
 			t.Errorf("the two sides' results differ:\n%q\n%q", want, rel)
 		}
 	}
+
+	// A third machine that does not name the root indexes a folder of its
+	// own, and one that holds the mount's path without the files: the
+	// share's items are kept, and shown as stored.
+	var log bytes.Buffer
+	c := openRootedWorker(t, dsn, &log)
+	other := photoSet(t, 1, 1)
+	sum, err := c.Index(context.Background(), []string{other, t.TempDir()}, nil)
+	if err != nil || sum.Added != 1 || sum.Removed != 0 {
+		t.Fatalf("index on a machine without the root: %+v, %v", sum, err)
+	}
+	if n := pgCount(t, dsn, "SELECT count(*) FROM simsearch.items WHERE position(':' in convert_from(path, 'UTF8')) > 0"); n != len(files) {
+		t.Errorf("%d items of the share left after an index without its root, want %d", n, len(files))
+	}
+	ms, err := c.Query(context.Background(), filepath.Join(mountA, files[0].Name()), &QueryOptions{K: 3, MinScore: -2})
+	// (other holds a copy of files[0]: the two tie.)
+	if err != nil || !slices.ContainsFunc(ms, func(m Match) bool { return m.Path == "photos:"+files[0].Name() }) {
+		t.Fatalf("query without the root: %+v, %v", ms, err)
+	}
+	if !strings.Contains(log.String(), "root photos is not named on this machine") {
+		t.Errorf("no note: %s", log.String())
+	}
 }
 
 // TestPostgres_ClaimsRespectExcludes: a run claims what another run
