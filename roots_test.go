@@ -181,6 +181,10 @@ func TestEngine_RootMovedLibrary(t *testing.T) {
 	if err != nil || sum.Added+sum.Updated+sum.Removed != 0 || sum.Unchanged != n {
 		t.Fatalf("index with the root named: %+v, %v", sum, err)
 	}
+	// A decision names its files by the root too.
+	if _, err := e.Ignore(names[1:3]); err != nil {
+		t.Fatal(err)
+	}
 	e.Close()
 	want := []string{"lib:" + first}
 	for _, p := range rawPaths(t, db) {
@@ -222,7 +226,16 @@ func TestEngine_RootMovedLibrary(t *testing.T) {
 			t.Errorf("dedup path %s is not under %s", p, dir2)
 		}
 	}
-	if log.Len() != 0 && strings.Contains(log.String(), "not named") {
+	ds, err := e.Decisions()
+	if err != nil || len(ds) != 1 || len(ds[0].Files) != 2 {
+		t.Fatalf("decisions after the move: %+v, %v", ds, err)
+	}
+	for _, f := range ds[0].Files {
+		if !under(f.Named, dir2) || len(f.Paths) != 1 || !under(f.Paths[0], dir2) {
+			t.Errorf("decision file after the move: %+v", f)
+		}
+	}
+	if strings.Contains(log.String(), "not named") {
 		t.Errorf("a note about an unnamed root with the root named: %s", log.String())
 	}
 }
