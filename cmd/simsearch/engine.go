@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v3"
 
@@ -183,7 +184,10 @@ var lockTimeoutFlag = &cli.DurationFlag{Name: "lock-timeout", DefaultText: "2s, 
 // roots are the named roots of --root, else of $SIMSEARCH_ROOTS; a
 // mistake in either is a usage error.
 func (e *env) roots(c *cli.Command) ([]simsearch.Root, error) {
-	specs := c.StringSlice("root")
+	var specs []string
+	if r, ok := c.Value("root").(*rootSpecs); ok {
+		specs = *r
+	}
 	var roots []simsearch.Root
 	if len(specs) > 0 {
 		for _, s := range specs {
@@ -207,3 +211,11 @@ func (e *env) roots(c *cli.Command) ([]simsearch.Root, error) {
 	}
 	return roots, nil
 }
+
+// rootSpecs collects each --root as given: a slice flag would split a
+// folder's name at its commas.
+type rootSpecs []string
+
+func (r *rootSpecs) Set(s string) error { *r = append(*r, s); return nil }
+func (r *rootSpecs) String() string     { return strings.Join(*r, " ") }
+func (r *rootSpecs) Get() any           { return r }
