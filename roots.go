@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -452,3 +453,53 @@ func (e *Engine) reroot(batchSize int) (int, error) {
 }
 
 func (r *rooted) rootedDB() *rooted { return r }
+
+// RootCount is how many items are stored under a named root; Path is
+// its folder on this machine, "" when it is not named here.
+type RootCount struct {
+	Name  string `json:"name"`
+	Path  string `json:"path"`
+	Items int    `json:"items"`
+}
+
+// rootCounter counts items by root for Stats.
+type rootCounter struct {
+	m *rootMap
+	n map[string]int
+}
+
+func (e *Engine) newRootCounter() *rootCounter {
+	c := &rootCounter{m: &rootMap{}, n: map[string]int{}}
+	if r, ok := e.db.(interface{ rootedDB() *rooted }); ok {
+		c.m = r.rootedDB().m
+	}
+	return c
+}
+
+// add counts it (with its path as the engine hands it out).
+func (c *rootCounter) add(it Item) {
+	if IsStoredPath(it.Path) {
+		name, _, _ := strings.Cut(it.Path, rootSep)
+		c.n[name]++
+		return
+	}
+	if s := c.m.stored(it.Path); s != it.Path {
+		name, _, _ := strings.Cut(s, rootSep)
+		c.n[name]++
+	}
+}
+
+// counts are the named roots of this machine, then the others, by name.
+func (c *rootCounter) counts() []RootCount {
+	out := []RootCount{}
+	for _, r := range c.m.roots {
+		out = append(out, RootCount{Name: r.Name, Path: r.Path, Items: c.n[r.Name]})
+		delete(c.n, r.Name)
+	}
+	var rest []RootCount
+	for name, n := range c.n {
+		rest = append(rest, RootCount{Name: name, Items: n})
+	}
+	slices.SortFunc(rest, func(a, b RootCount) int { return strings.Compare(a.Name, b.Name) })
+	return append(out, rest...)
+}
