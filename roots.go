@@ -47,7 +47,7 @@ func ParseRoot(spec string) (Root, error) {
 	case name == "":
 		return Root{}, errors.New("no name before '='")
 	case path == "":
-		return Root{}, fmt.Errorf("root %s: no folder after '='", name)
+		return Root{}, errors.New("no folder after '='")
 	}
 	if err := checkRootName(name); err != nil {
 		return Root{}, err

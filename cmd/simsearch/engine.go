@@ -207,7 +207,7 @@ func (e *env) roots(c *cli.Command) ([]simsearch.Root, error) {
 		if len(specs) == 0 {
 			return nil, usagef("%s: %v", simsearch.RootsEnv, err)
 		}
-		return nil, usagef("--%v", err)
+		return nil, usagef("--%v", err) // "root NAME=PATH: …", as the flag was given
 	}
 	return roots, nil
 }
