@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +21,8 @@ import (
 // time and does not implement it.
 type claimer interface {
 	Enqueue(files []pgstore.Work) (int, error)
-	Claim(n int, lease time.Duration, roots []string) ([]pgstore.Work, error)
+	ClaimExcept(n int, lease time.Duration, roots, except []string) ([]pgstore.Work, error)
+	GiveBack(paths []string) error
 	Renew(lease time.Duration) error
 	Finish(paths []string) error
 	Unclaim(reason string) error
@@ -45,8 +48,9 @@ const outageLimit = 10 * time.Minute
 // (a claimer) through its work queue, so that of several runs at once
 // each file is embedded by one. roots bound what this run claims: the
 // files other runs queued under them (and only those, which this
-// machine sees at those paths) are its work too.
-func (e *Engine) extractShared(ctx context.Context, m *Model, roots []string, files []walkFile, o *IndexOptions, known map[string]Item, sum *IndexSummary, failures map[string]string) error {
+// machine sees at those paths) are its work too, but for those its walk
+// (wo) would not take: they are given back to the runs that do.
+func (e *Engine) extractShared(ctx context.Context, m *Model, roots []string, wo walkOptions, files []walkFile, o *IndexOptions, known map[string]Item, sum *IndexSummary, failures map[string]string) error {
 	c, ok := e.db.(claimer)
 	if !ok {
 		return e.extractInto(ctx, m, files, o, known, sum, failures)
@@ -95,8 +99,19 @@ func (e *Engine) extractShared(ctx context.Context, m *Model, roots []string, fi
 		}
 	}
 	size := min(o.BatchSize, claimBatch)
+	var refused []string // given back: never claimed again by this run
 	for {
-		batch, err := c.Claim(size, lease, roots)
+		batch, err := c.ClaimExcept(size, lease, roots, refused)
+		if err == nil {
+			var back []string
+			batch, back = ownWork(batch, roots, wo)
+			if err = c.GiveBack(back); err == nil && len(back) > 0 {
+				refused = append(refused, back...)
+				if len(batch) == 0 {
+					continue
+				}
+			}
+		}
 		if len(batch) == 0 && err == nil {
 			var n int
 			var next time.Duration
@@ -150,6 +165,52 @@ func (e *Engine) extractShared(ctx context.Context, m *Model, roots []string, fi
 		}
 		done += len(batch)
 	}
+}
+
+// ownWork splits claimed work into what this run's walk takes (wo under
+// roots: excludes, hidden files, the size floor, its own files) and what
+// it gives back: files other runs queued that their walks take but this
+// one would not, and files under a root not named on this machine.
+func ownWork(batch []pgstore.Work, roots []string, wo walkOptions) (take []pgstore.Work, back []string) {
+	for _, w := range batch {
+		if walkTakes(w.Path, w.Size, roots, wo) {
+			take = append(take, w)
+		} else {
+			back = append(back, w.Path)
+		}
+	}
+	return take, back
+}
+
+// walkTakes reports whether the walk of roots with wo takes the file at
+// path (a local path) of size bytes.
+func walkTakes(path string, size int64, roots []string, wo walkOptions) bool {
+	if IsStoredPath(path) || size < wo.MinSize || wo.Skip[path] {
+		return false
+	}
+	if len(roots) == 0 {
+		return true
+	}
+	root := rootOf(path, roots)
+	if root == "" || wo.Missing && wo.Exclude.matchListed(path) {
+		return false
+	}
+	rel, err := filepath.Rel(root, path)
+	if err != nil {
+		return false
+	}
+	if rel == "." {
+		return true
+	}
+	// As the walk descends: each folder on the way, then the file.
+	segs := strings.Split(rel, string(filepath.Separator))
+	for i, seg := range segs {
+		p := filepath.Join(segs[:i+1]...)
+		if !wo.Hidden && strings.HasPrefix(seg, ".") || wo.Exclude.match(p) || wo.Skip[filepath.Join(root, p)] {
+			return false
+		}
+	}
+	return true
 }
 
 // errRetry says that outage.wait waited and the call is to be made again.

@@ -84,8 +84,11 @@ func (e *Engine) FindDuplicates(ctx context.Context, roots []string, opts *Dedup
 		within = append(slices.Clip(abs), refs...)
 	}
 	var items []Item
+	seen := map[string]bool{} // one item a file: an old one by absolute path may share it (reroot)
 	err = e.db.ForEachItem(func(it Item) error {
-		if it.State == store.StateIndexed && (len(within) == 0 || underAny(it.Path, within)) {
+		// A file under a root not named here is not acted on (IsStoredPath).
+		if it.State == store.StateIndexed && !IsStoredPath(it.Path) && !seen[it.Path] && (len(within) == 0 || underAny(it.Path, within)) {
+			seen[it.Path] = true
 			items = append(items, it)
 		}
 		return nil
@@ -161,6 +164,9 @@ var _ dedup.ImageDecoder = DecodeThumbnail
 // 1 GiB, the content sniffed before the rest is read, upright, within the
 // pixel limit, and shrunk early to twice the thumbnails' 192 pixels.
 func DecodeThumbnail(path string) (image.Image, error) {
+	if IsStoredPath(path) {
+		return nil, fmt.Errorf("decode %s: under a root not named on this machine", path)
+	}
 	img, _, err := extractor.DecodeFile(path, &extractor.DecodeOptions{MinSide: 384})
 	if err != nil {
 		return nil, err

@@ -123,6 +123,11 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 		return sum, err
 	}
 
+	if !o.batch {
+		if _, err := e.reroot(o.BatchSize); err != nil {
+			return sum, err
+		}
+	}
 	known, err := e.knownItems(roots, files, o.batch)
 	if err != nil {
 		return sum, err
@@ -165,7 +170,7 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 	e.release() // readers may come in while the first batch is extracted
 
 	failures := walkFailed
-	runErr := e.extractShared(ctx, m, roots, todo, &o, known, &sum, failures)
+	runErr := e.extractShared(ctx, m, roots, wo, todo, &o, known, &sum, failures)
 	if len(failures) > 0 {
 		if err := e.db.PutFailures(failures); err != nil && runErr == nil {
 			runErr = err

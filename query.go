@@ -263,6 +263,9 @@ type Stats struct {
 	// Labels are the most common best classes of the stored items, per
 	// label source, most items first (at most TopLabels per source).
 	Labels []LabelCount `json:"labels"`
+	// Roots count the items under each named root (see Root): those
+	// named on this machine and those stored under a name it lacks.
+	Roots []RootCount `json:"roots"`
 }
 
 // LabelCount is how many items have a class as their best label from one
@@ -296,7 +299,8 @@ func (e *Engine) Stats() (Stats, error) {
 		return Stats{}, err
 	}
 	sort.Slice(f, func(i, j int) bool { return f[i].Path < f[j].Path })
-	labels, err := e.labelCounts()
+	rc := e.newRootCounter()
+	labels, err := e.labelCounts(rc.add)
 	if err != nil {
 		return Stats{}, err
 	}
@@ -311,15 +315,17 @@ func (e *Engine) Stats() (Stats, error) {
 		Path: e.db.Path(), Items: n, Model: name, Random: random, Pooling: pooling,
 		Dims: m.Dims, Fingerprint: m.Fingerprint, Engine: e.built, SizeBytes: size, IndexParams: indexParams(e.idx.Options()), IndexLen: e.idx.Len(),
 		IndexTuning: e.idx.Tuning(),
-		Failures:    f, Labels: labels,
+		Failures:    f, Labels: labels, Roots: rc.counts(),
 	}, nil
 }
 
-// labelCounts counts the best label of every item, per source.
-func (e *Engine) labelCounts() ([]LabelCount, error) {
+// labelCounts counts the best label of every item, per source; each
+// item is also given to also.
+func (e *Engine) labelCounts(also func(Item)) ([]LabelCount, error) {
 	type key struct{ source, id string }
 	counts := map[key]*LabelCount{}
 	err := e.db.ForEachItem(func(it Item) error {
+		also(it)
 		for _, s := range it.Labels {
 			if len(s.Top) == 0 {
 				continue

@@ -33,6 +33,11 @@ type Options struct {
 	// ReadOnly engine reads instead, falling back to DB, with a notice in
 	// Log, when the replica cannot be opened.
 	ReadDB string
+	// Roots name folders of this machine, so that the photos under them
+	// are stored by the name and their path inside it (see Root): other
+	// machines that mount the same share elsewhere, or this one after
+	// the library moved, name the same root and agree on its items.
+	Roots []Root
 	// Warm starts ONNX Runtime and the model's session while the index
 	// loads, for a caller about to embed (a query by an image file): a
 	// cold start then costs the longer of the two, not both (on 100k
@@ -84,6 +89,10 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 		// which takes seconds for a large collection.
 		so.LockTimeout = 10 * time.Second
 	}
+	roots, err := newRootMap(e.opts.Roots)
+	if err != nil {
+		return nil, err
+	}
 	e.model = e.opts.Model
 	if e.model == nil {
 		mo, err := withModel(&e.opts)
@@ -123,7 +132,7 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
-	e.db = db
+	e.db = withRoots(db, roots, e.opts.Log)
 	m, err := db.Meta()
 	if err != nil {
 		e.Close()

@@ -72,6 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		EnableShellCompletion: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "db", Usage: "database `FILE` (default $SIMSEARCH_DB, else $XDG_DATA_HOME/simsearch/simsearch.db)"},
+			&cli.GenericFlag{Name: "root", Value: &rootSpecs{}, Usage: "name a folder `NAME=PATH` (repeatable; default $SIMSEARCH_ROOTS, entries separated by ':'): its photos are stored as NAME:path/inside, so machines mounting one share at different paths, or a library moved to another disk, agree on its items"},
 			&cli.StringFlag{Name: "read-db", Usage: "query, stats and check read this replica `URL` of a PostgreSQL --db (default $SIMSEARCH_READ_DB), else the primary"},
 			&cli.StringFlag{Name: "model", Usage: "model `NAME` (default vgg16 when pulled, else vgg16-random)"},
 			&cli.StringFlag{Name: "models-dir", Usage: "model cache `DIR` (default $SIMSEARCH_MODELS, else $XDG_CACHE_HOME/simsearch/models)"},

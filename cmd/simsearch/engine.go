@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v3"
 
@@ -104,7 +105,12 @@ func (e *env) engineOptions(c *cli.Command, mode engineMode) (*simsearch.Options
 	if err != nil {
 		return nil, err
 	}
+	roots, err := e.roots(c)
+	if err != nil {
+		return nil, err
+	}
 	opts := &simsearch.Options{
+		Roots:        roots,
 		DB:           db,
 		ModelOptions: mo,
 		LockTimeout:  c.Duration("lock-timeout"),
@@ -174,3 +180,42 @@ func engineHint(err error, name, db string) error {
 }
 
 var lockTimeoutFlag = &cli.DurationFlag{Name: "lock-timeout", DefaultText: "2s, 10s for queries", Usage: "how long to wait for another simsearch process holding the database"}
+
+// roots are the named roots of --root, else of $SIMSEARCH_ROOTS; a
+// mistake in either is a usage error.
+func (e *env) roots(c *cli.Command) ([]simsearch.Root, error) {
+	var specs []string
+	if r, ok := c.Value("root").(*rootSpecs); ok {
+		specs = *r
+	}
+	var roots []simsearch.Root
+	if len(specs) > 0 {
+		for _, s := range specs {
+			r, err := simsearch.ParseRoot(s)
+			if err != nil {
+				return nil, usagef("--root %s: %v", s, err)
+			}
+			roots = append(roots, r)
+		}
+	} else if list := e.getenv(simsearch.RootsEnv); list != "" {
+		var err error
+		if roots, err = simsearch.ParseRootList(list); err != nil {
+			return nil, usagef("%s: %v", simsearch.RootsEnv, err)
+		}
+	}
+	if err := simsearch.CheckRoots(roots); err != nil {
+		if len(specs) == 0 {
+			return nil, usagef("%s: %v", simsearch.RootsEnv, err)
+		}
+		return nil, usagef("--%v", err) // "root NAME=PATH: …", as the flag was given
+	}
+	return roots, nil
+}
+
+// rootSpecs collects each --root as given: a slice flag would split a
+// folder's name at its commas.
+type rootSpecs []string
+
+func (r *rootSpecs) Set(s string) error { *r = append(*r, s); return nil }
+func (r *rootSpecs) String() string     { return strings.Join(*r, " ") }
+func (r *rootSpecs) Get() any           { return r }

@@ -60,6 +60,13 @@ func statsCommand(e *env) *cli.Command {
 			fmt.Fprintf(tw, "search ef\t%s\n", tuningLine(s.IndexTuning.Ef, s.IndexTuning.Recall, s.IndexTuning.Size, s.IndexTuning.Target))
 			fmt.Fprintf(tw, "HEIC/AVIF\t%s\n", simsearch.HEIFDecoder())
 			fmt.Fprintf(tw, "int8\t%s\n", precision.Why)
+			for _, r := range s.Roots {
+				if r.Path == "" {
+					fmt.Fprintf(tw, "root %s\tnot named here, %s (give --root %s=FOLDER)\n", r.Name, plural(r.Items, "item"), r.Name)
+				} else {
+					fmt.Fprintf(tw, "root %s\t%s, %s\n", r.Name, linePath(r.Path), plural(r.Items, "item"))
+				}
+			}
 			fmt.Fprintf(tw, "skipped\t%d\n", len(s.Failures))
 			tw.Flush()
 			for _, f := range s.Failures {

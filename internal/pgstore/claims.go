@@ -103,7 +103,16 @@ const minClaim = 4
 // nothing is left to claim now; files held by others may still come back
 // when their lease runs out (see Pending).
 func (db *DB) Claim(n int, lease time.Duration, roots []string) ([]Work, error) {
+	return db.ClaimExcept(n, lease, roots, nil)
+}
+
+// ClaimExcept is Claim leaving out the files at except: those this run
+// gave back (GiveBack) because it does not index them itself.
+func (db *DB) ClaimExcept(n int, lease time.Duration, roots, except []string) ([]Work, error) {
 	in, prefixes := underRoots(roots)
+	if except == nil {
+		except = []string{}
+	}
 	if db.readOnly {
 		return nil, fmt.Errorf("claim files: %w", store.ErrReadOnly)
 	}
@@ -136,10 +145,11 @@ func (db *DB) Claim(n int, lease time.Duration, roots []string) ([]Work, error) 
 			WHERE w.path IN (
 				SELECT path FROM simsearch.work
 				WHERE ((lease_until IS NULL OR lease_until < now()) AND attempts < $4 OR owner = $1) AND `+underSQL(5, 6)+`
+					AND path <> ALL($8::bytea[])
 				ORDER BY path LIMIT least($3::bigint, greatest($7::bigint, (SELECT count(*) FROM (SELECT FROM simsearch.work
 					WHERE lease_until IS NULL OR lease_until < now() LIMIT $3::bigint * 4) free) / 4))
 				FOR UPDATE SKIP LOCKED)
-			RETURNING w.path, w.size, w.mtime`, db.owner, lease.Seconds(), n, MaxAttempts, in, prefixes, minClaim)
+			RETURNING w.path, w.size, w.mtime`, db.owner, lease.Seconds(), n, MaxAttempts, in, prefixes, minClaim, byteSlices(except))
 		if err != nil {
 			return err
 		}
@@ -197,6 +207,21 @@ func (db *DB) Finish(paths []string) error {
 	if _, err := db.pool.Exec(ctx, "DELETE FROM simsearch.work WHERE owner = $1 AND path = ANY($2)",
 		db.owner, byteSlices(paths)); err != nil {
 		return fmt.Errorf("finish %d claims: %w", len(paths), err)
+	}
+	return nil
+}
+
+// GiveBack lets go of this handle's claims of paths without counting
+// them as attempts: files another run queued that this one does not
+// index (its excludes leave them out), for a run that does. The caller
+// leaves them out of its next claims (ClaimExcept).
+func (db *DB) GiveBack(paths []string) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	if _, err := db.pool.Exec(ctx, `UPDATE simsearch.work SET owner = NULL, lease_until = NULL,
+		attempts = greatest(attempts - 1, 0) WHERE owner = $1 AND path = ANY($2)`, db.owner, byteSlices(paths)); err != nil {
+		return fmt.Errorf("give back %d claims: %w", len(paths), err)
 	}
 	return nil
 }
@@ -322,7 +347,9 @@ func underRoots(roots []string) (in, prefixes [][]byte) {
 	in, prefixes = [][]byte{}, [][]byte{}
 	for _, r := range roots {
 		in = append(in, []byte(r))
-		if !strings.HasSuffix(r, "/") {
+		// A named root's own stored form ("photos:") is the prefix of its
+		// files' ("photos:2020/a.jpg").
+		if !strings.HasSuffix(r, "/") && !(strings.HasSuffix(r, ":") && !strings.HasPrefix(r, "/")) {
 			r += "/"
 		}
 		prefixes = append(prefixes, []byte(r))
