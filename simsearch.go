@@ -8,8 +8,10 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/simsearch/simsearch/dedup"
 	"github.com/simsearch/simsearch/index"
 	"github.com/simsearch/simsearch/model"
 )
@@ -58,7 +60,13 @@ type Engine struct {
 	threshold float32
 	dims      int // vector length
 	db        storage
-	idx       *index.HNSW
+	// idx is the index, nil until loaded. A database that finds dedup's
+	// candidates itself (dedup.Neighbourer: PostgreSQL) has it loaded by
+	// the first call that needs it (needIndex, under idxMu), so that a
+	// dedup there never reads the snapshot or the vectors; any other at
+	// Open.
+	idx   *index.HNSW
+	idxMu sync.Mutex
 }
 
 // Open opens (or creates) the database and loads its index. Opening a
@@ -145,7 +153,9 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 			_, _ = e.model.extractor() // on error the first embedding tries again and says why
 		}()
 	}
-	err = e.loadIndex()
+	if _, lazy := db.(dedup.Neighbourer); !lazy {
+		err = e.loadIndex()
+	}
 	if warmed != nil {
 		<-warmed
 	}
@@ -210,6 +220,25 @@ func (e *Engine) Close() error {
 		e.db = nil
 	}
 	return errors.Join(errs...)
+}
+
+// needIndex loads the index if it is not yet (see Engine.idx). Every
+// method that uses e.idx calls it first.
+func (e *Engine) needIndex() error {
+	e.idxMu.Lock()
+	defer e.idxMu.Unlock()
+	if e.idx != nil {
+		return nil
+	}
+	defer e.release()
+	return e.loadIndex()
+}
+
+// indexLoaded reports whether the index is in memory.
+func (e *Engine) indexLoaded() bool {
+	e.idxMu.Lock()
+	defer e.idxMu.Unlock()
+	return e.idx != nil
 }
 
 // loadIndex reads the snapshot and brings it up to date with the stored
@@ -294,8 +323,12 @@ func (e *Engine) rebuildIndex() error {
 	return nil
 }
 
-// saveIndex stores the index snapshot unless the stored one is current.
+// saveIndex stores the index snapshot unless the stored one is current
+// or the index was never loaded (nothing in it changed).
 func (e *Engine) saveIndex() error {
+	if !e.indexLoaded() {
+		return nil
+	}
 	m, err := e.db.Meta()
 	if err != nil {
 		return err

@@ -434,6 +434,9 @@ func setDims(q querier, dims int) error {
 	return nil
 }
 
+// hnswIndexName is the HNSW index's name in the schema simsearch.
+const hnswIndexName = "items_v_hnsw"
+
 // hnswIndexSQL makes the vectors' HNSW index; cosine order is inner
 // product order for unit vectors, and cosine is what people read.
 const hnswIndexSQL = `CREATE INDEX IF NOT EXISTS items_v_hnsw ON simsearch.items

@@ -1,0 +1,134 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/simsearch/simsearch/index"
+)
+
+// knnConns is how many connections Neighbours searches on at once: a
+// small fixed number, so that a dedup leaves the server's other
+// connections (index runs, queries) their share of its cores.
+const knnConns = 4
+
+// knnChunk is how many items one Neighbours statement searches for: each
+// statement's rows are held until its chunk is emitted.
+const knnChunk = 256
+
+// maxEfSearch is the largest hnsw.ef_search pgvector accepts.
+const maxEfSearch = 1000
+
+// Neighbours calls emit, for each of ids that has any, with its k nearest
+// stored items (itself among them) that score at least minScore, found by
+// the server's HNSW index searched at breadth ef (hnsw.ef_search, at
+// least k, at most 1,000; 0 means the server's default, 40). The ids go
+// in chunks of 256 to knnConns connections at once, and each chunk is
+// one statement (a lateral join of the chunk's items with their nearest
+// neighbours), so only the pairs within minScore come back: the vectors
+// stay on the server. emit runs from one goroutine at a time; when it
+// fails or ctx is done the statements in flight are cancelled and
+// Neighbours returns the error. Scores are 1 - cosine distance as the
+// server computes it.
+func (db *DB) Neighbours(ctx context.Context, ids []uint64, k, ef int, minScore float32, emit func(id uint64, hits []index.Hit) error) error {
+	if len(ids) == 0 || k <= 0 {
+		return nil
+	}
+	if ef > 0 {
+		ef = min(max(ef, k), maxEfSearch)
+	}
+	var dims int
+	if err := db.pool.QueryRow(ctx, "SELECT dims FROM simsearch.meta").Scan(&dims); err != nil {
+		return fmt.Errorf("neighbours: read meta: %w", err)
+	}
+	sql := knnSQL(dims)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex // emit and first
+		first error
+		next  = make(chan []uint64)
+	)
+	for range knnConns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for chunk := range next {
+				hits, err := db.knnChunk(ctx, sql, chunk, k, ef, minScore)
+				mu.Lock()
+				if first == nil && err != nil {
+					first = fmt.Errorf("neighbours of %d items: %w", len(chunk), err)
+				}
+				for _, id := range chunk {
+					if first != nil {
+						break
+					}
+					if hs := hits[id]; len(hs) > 0 {
+						first = emit(id, hs)
+					}
+				}
+				if first != nil {
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for i := 0; i < len(ids); i += knnChunk {
+		select {
+		case next <- ids[i:min(i+knnChunk, len(ids))]:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+// knnChunk runs one chunk's statement in a transaction of its own, which
+// SET LOCAL needs, and returns each id's hits, best first.
+func (db *DB) knnChunk(ctx context.Context, sql string, chunk []uint64, k, ef int, minScore float32) (map[uint64][]index.Hit, error) {
+	hits := make(map[uint64][]index.Hit, len(chunk))
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if ef > 0 {
+			if _, err := tx.Exec(ctx, "SELECT set_config('hnsw.ef_search', $1, true)", fmt.Sprint(ef)); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.Query(ctx, sql, int64s(chunk), k, minScore)
+		if err != nil {
+			return err
+		}
+		var a, b int64
+		var score float32
+		_, err = pgx.ForEachRow(rows, []any{&a, &b, &score}, func() error {
+			hits[uint64(a)] = append(hits[uint64(a)], index.Hit{ID: uint64(b), Score: score})
+			return nil
+		})
+		return err
+	})
+	return hits, err
+}
+
+// knnSQL is Neighbours' statement: for each item of the chunk $1, its $2
+// nearest through the HNSW index (the inner ORDER BY … LIMIT, which the
+// planner runs as an index scan per outer row), keeping those that score
+// at least $3. The rows come best first per item.
+func knnSQL(dims int) string {
+	_ = dims
+	return `SELECT a.id, n.id, (1 - (a.v <=> n.v))::real AS score
+		FROM simsearch.items a CROSS JOIN LATERAL (
+			SELECT b.id, b.v FROM simsearch.items b ORDER BY b.v <=> a.v LIMIT $2
+		) n
+		WHERE a.id = ANY($1) AND (1 - (a.v <=> n.v))::real >= $3::real
+		ORDER BY a.id, score DESC, n.id`
+}
