@@ -21,9 +21,15 @@
 //     items.path; label sets are a jsonb column of the item, read and
 //     replaced with it as the bbolt item codec does; paths and camera
 //     names are bytea, since a file name need not be UTF-8.
-//   - Vectors are a pgvector column with an HNSW index (vector_cosine_ops,
-//     m 16, ef_construction 64) made when the dimensions are first known;
-//     vectors are L2-normalised, so cosine order is inner-product order.
+//   - Vectors are a pgvector column with an HNSW index on their
+//     half-precision copies ((v::halfvec(D)) halfvec_cosine_ops, m 16,
+//     ef_construction 64; schema 3, half the size of one on the vectors
+//     at equal recall) made when the dimensions are first known; vectors
+//     are L2-normalised, so cosine order is inner-product order. Searches
+//     order by the copies' distance and score with the vectors' exact
+//     cosine. Neighbours answers dedup's kNN of every item on the server
+//     (several connections, chunks of items), so a dedup never reads the
+//     vectors out.
 //     Put copies its batch into a temporary table with COPY and upserts
 //     it from there in one statement.
 //   - Locking. PostgreSQL lets readers and writers run at once, and every

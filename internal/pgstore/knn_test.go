@@ -172,3 +172,137 @@ func TestNeighbours_Stops(t *testing.T) {
 		t.Fatalf("Neighbours with a failing emit = %v after %d emits, want boom after 1", err, emitted)
 	}
 }
+
+// explain is the plan of sql with args.
+func explain(t *testing.T, q querier, sql string, args ...any) string {
+	t.Helper()
+	rows, err := q.Query(ctx, "EXPLAIN "+sql, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestOpen_MigratesToHalfvec: a database of schema 2 (its HNSW index on
+// the vectors, made by the old migrations and setDims) migrates on open:
+// the index on half-precision copies replaces the old one, searches go
+// through it, and they find what the old index found, with the same
+// scores.
+func TestOpen_MigratesToHalfvec(t *testing.T) {
+	const n, dims, k, ef = 5000, 64, 10, 200
+	dsn := testDSN(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, sql := range []string{migrations[1], migrations[2],
+		"UPDATE simsearch.meta SET schema_version = 2",
+		fmt.Sprintf("UPDATE simsearch.meta SET dims = %d", dims),
+		fmt.Sprintf("ALTER TABLE simsearch.items ALTER COLUMN v TYPE vector(%d)", dims),
+		`CREATE INDEX items_v_hnsw ON simsearch.items USING hnsw (v vector_cosine_ops) WITH (m = 16, ef_construction = 64)`,
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	vecs, queries := clustered(n, 20, dims)
+	var b pgx.Batch
+	for i, v := range vecs {
+		b.Queue(`INSERT INTO simsearch.items (path, size, mtime, hash, width, height, format, state, taken, taken_at, make, model, v)
+			VALUES ($1, 0, 0, $2, 0, 0, '', 1, 0, '', '', '', $3::real[]::vector)`, []byte(fmt.Sprintf("/p/%04d.jpg", i)), make([]byte, 32), v)
+	}
+	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "ANALYZE simsearch.items"); err != nil {
+		t.Fatal(err)
+	}
+	oldSQL := `SELECT id, (1 - (v <=> $1::real[]::vector))::real FROM simsearch.items ORDER BY v <=> $1::real[]::vector LIMIT $2`
+	if plan := explain(t, conn, oldSQL, queries[0], k); !strings.Contains(plan, "Index Scan using items_v_hnsw") {
+		t.Fatalf("schema 2's search does not use its index:\n%s", plan)
+	}
+	before := make([][]index.Hit, len(queries))
+	if _, err := conn.Exec(ctx, fmt.Sprintf("SET hnsw.ef_search = %d", ef)); err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range queries {
+		rows, err := conn.Query(ctx, oldSQL, q, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[i], err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (index.Hit, error) {
+			var id int64
+			var h index.Hit
+			err := r.Scan(&id, &h.Score)
+			h.ID = uint64(id)
+			return h, err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	db, err := Open(dsn, &Options{Dims: dims})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if m, err := db.Meta(); err != nil || m.SchemaVersion != SchemaVersion {
+		t.Fatalf("after open: schema %d, %v; want %d", m.SchemaVersion, err, SchemaVersion)
+	}
+	var idx []string
+	rows, err := db.pool.Query(ctx, "SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = 'simsearch' AND tablename = 'items' AND indexdef LIKE '%hnsw%'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if len(idx) != 1 || !strings.HasPrefix(idx[0], hnswIndexName+" ") || !strings.Contains(idx[0], "halfvec_cosine_ops") {
+		t.Fatalf("HNSW indexes after the migration: %q; want %s alone, on halfvec", idx, hnswIndexName)
+	}
+	if plan := explain(t, db.pool, searchSQL(dims), queries[0], k, ef); !strings.Contains(plan, "Index Scan using "+hnswIndexName) {
+		t.Fatalf("Search does not use %s:\n%s", hnswIndexName, plan)
+	}
+	same := 0
+	for i, q := range queries {
+		after, err := db.Search(ctx, q, k, ef)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(after) == fmt.Sprint(before[i]) {
+			same++
+		}
+		for j, h := range after {
+			if d := math.Abs(float64(h.Score - dot(q, vecs[h.ID-1]))); d > 1e-5 {
+				t.Fatalf("query %d hit %d: score %v, the vectors' cosine %v", i, j, h.Score, dot(q, vecs[h.ID-1]))
+			}
+		}
+	}
+	if same != len(queries) {
+		t.Errorf("%d of %d queries found the same neighbours with the same scores after the migration", same, len(queries))
+	}
+
+	// A bulk load drops the index and builds it again.
+	size, err := db.IndexBytes()
+	if err != nil || size == 0 {
+		t.Fatalf("IndexBytes = %d, %v", size, err)
+	}
+	if err := db.DropIndex(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.IndexBytes(); err != nil || n != 0 {
+		t.Fatalf("IndexBytes after DropIndex = %d, %v", n, err)
+	}
+	if err := db.BuildIndex(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.IndexBytes(); err != nil || n == 0 {
+		t.Fatalf("IndexBytes after BuildIndex = %d, %v; want an index again (%d bytes before)", n, err, size)
+	}
+}
