@@ -14,15 +14,15 @@ import (
 	"github.com/simsearch/simsearch/internal/store"
 )
 
-// putClustered stores vecs under /p/NNNNNNN.jpg and returns their ids in
-// order.
-func putClustered(tb testing.TB, db *DB, vecs [][]float32) []uint64 {
+// putClustered stores vecs under /p/NNNNNNN.jpg, numbered from first,
+// and returns their ids in order.
+func putClustered(tb testing.TB, db *DB, vecs [][]float32, first int) []uint64 {
 	tb.Helper()
 	var ids []uint64
 	for i := 0; i < len(vecs); i += 1000 {
 		var recs []store.Record
 		for j := i; j < min(i+1000, len(vecs)); j++ {
-			recs = append(recs, store.Record{Item: store.Item{Path: fmt.Sprintf("/p/%07d.jpg", j)}, Vector: vecs[j]})
+			recs = append(recs, store.Record{Item: store.Item{Path: fmt.Sprintf("/p/%07d.jpg", first+j)}, Vector: vecs[j]})
 		}
 		got, err := db.Put(recs)
 		if err != nil {
@@ -33,22 +33,26 @@ func putClustered(tb testing.TB, db *DB, vecs [][]float32) []uint64 {
 	return ids
 }
 
-// explainKNN is the plan of Neighbours' statement for ids.
+// explainKNN is the plan of Neighbours' statement for ids, with its
+// settings.
 func explainKNN(t *testing.T, db *DB, ids []uint64, k int) string {
 	t.Helper()
 	var dims int
 	if err := db.pool.QueryRow(ctx, "SELECT dims FROM simsearch.meta").Scan(&dims); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.pool.Query(ctx, "EXPLAIN "+knnSQL(dims), int64s(ids), k, float32(0.5))
+	var plan string
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if err := knnSettings(tx, 64); err != nil {
+			return err
+		}
+		plan = explain(t, tx, knnSQL(dims), int64s(ids), k, float32(0.5))
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Join(lines, "\n")
+	return plan
 }
 
 // TestNeighbours_ThroughTheIndex: the statement searches the HNSW index
@@ -64,13 +68,15 @@ func TestNeighbours_ThroughTheIndex(t *testing.T) {
 	}
 	defer db.Close()
 	vecs, _ := clustered(n, 0, dims)
-	ids := putClustered(t, db, vecs)
+	// A small table, whose scan the planner prefers unless told.
+	ids := putClustered(t, db, vecs[:500], 0)
 	if _, err := db.pool.Exec(ctx, "ANALYZE simsearch.items"); err != nil {
 		t.Fatal(err)
 	}
 	if plan := explainKNN(t, db, ids[:300], k); !strings.Contains(plan, "Index Scan using "+hnswIndexName) {
 		t.Fatalf("Neighbours' plan does not search %s:\n%s", hnswIndexName, plan)
 	}
+	ids = append(ids, putClustered(t, db, vecs[500:], 500)...)
 	byID := make(map[uint64][]float32, n)
 	for i, id := range ids {
 		byID[id] = vecs[i]
@@ -147,7 +153,7 @@ func TestNeighbours_Stops(t *testing.T) {
 	}
 	defer db.Close()
 	vecs, _ := clustered(n, 0, dims)
-	ids := putClustered(t, db, vecs)
+	ids := putClustered(t, db, vecs, 0)
 	c, cancel := context.WithCancel(context.Background())
 	emitted := 0
 	err = db.Neighbours(c, ids, 16, 256, -1, func(uint64, []index.Hit) error {
@@ -266,8 +272,17 @@ func TestOpen_MigratesToHalfvec(t *testing.T) {
 	if len(idx) != 1 || !strings.HasPrefix(idx[0], hnswIndexName+" ") || !strings.Contains(idx[0], "halfvec_cosine_ops") {
 		t.Fatalf("HNSW indexes after the migration: %q; want %s alone, on halfvec", idx, hnswIndexName)
 	}
-	if plan := explain(t, db.pool, searchSQL(dims), queries[0], k, ef); !strings.Contains(plan, "Index Scan using "+hnswIndexName) {
-		t.Fatalf("Search does not use %s:\n%s", hnswIndexName, plan)
+	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if err := knnSettings(tx, ef); err != nil {
+			return err
+		}
+		if plan := explain(t, tx, searchSQL(dims), queries[0], k, ef); !strings.Contains(plan, "Index Scan using "+hnswIndexName) {
+			t.Errorf("Search does not use %s:\n%s", hnswIndexName, plan)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	same := 0
 	for i, q := range queries {

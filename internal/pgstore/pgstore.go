@@ -482,9 +482,9 @@ func (db *DB) DropIndex() error {
 	return nil
 }
 
-// BuildIndex makes the HNSW index if it is missing (after DropIndex);
-// it does nothing before the dimensions are known or beyond the 4,000
-// the index takes.
+// BuildIndex makes the HNSW index if it is missing (after DropIndex) and
+// updates the planner's statistics; it does nothing before the
+// dimensions are known or beyond the 4,000 the index takes.
 func (db *DB) BuildIndex() error {
 	if db.readOnly {
 		return fmt.Errorf("build the HNSW index: %w", store.ErrReadOnly)
@@ -498,6 +498,10 @@ func (db *DB) BuildIndex() error {
 	}
 	if _, err := db.pool.Exec(ctx, hnswIndexSQL(dims)); err != nil {
 		return fmt.Errorf("build the HNSW index: %w", err)
+	}
+	// The planner's statistics of the rows loaded meanwhile.
+	if _, err := db.pool.Exec(ctx, "ANALYZE simsearch.items"); err != nil {
+		return fmt.Errorf("build the HNSW index: analyze: %w", err)
 	}
 	return nil
 }
