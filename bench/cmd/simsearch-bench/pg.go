@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,10 +56,11 @@ type pgSearchFigure struct {
 }
 
 type pgWorkersFigure struct {
-	Workers  int     `json:"workers"`
-	WallS    float64 `json:"wall_s"`
-	ImagesPS float64 `json:"images_per_s"`
-	Stored   int     `json:"stored"`
+	Workers  int      `json:"workers"`
+	WallS    float64  `json:"wall_s"`
+	ImagesPS float64  `json:"images_per_s"`
+	Stored   int      `json:"stored"`
+	Summary  []string `json:"summary_lines"` // each run's last line
 }
 
 type pgRaw struct {
@@ -392,7 +394,11 @@ func pgWorkers(ctx context.Context, b *bench, admin string, sz pgSizes, raw *pgR
 		return err
 	}
 	for _, p := range paths {
-		if err := os.Symlink(p, filepath.Join(tree, filepath.Base(p))); err != nil && !os.IsExist(err) {
+		abs, err := filepath.Abs(p) // the work directory may be relative
+		if err != nil {
+			return err
+		}
+		if err := os.Symlink(abs, filepath.Join(tree, filepath.Base(p))); err != nil && !os.IsExist(err) {
 			return err
 		}
 	}
@@ -421,9 +427,13 @@ func pgWorkers(ctx context.Context, b *bench, admin string, sz pgSizes, raw *pgR
 		// would wait on the migration lock and claim its share after.
 		t := time.Now()
 		errs := make([]error, workers)
+		lines := make([]string, workers)
 		var wg sync.WaitGroup
 		for w := range workers {
-			wg.Go(func() { _, errs[w] = runTimed(ctx, bin, args...) })
+			wg.Go(func() {
+				r, err := runTimed(ctx, bin, args...)
+				errs[w], lines[w] = err, lastLine(r.stderr)
+			})
 		}
 		wg.Wait()
 		wall := time.Since(t).Seconds()
@@ -437,9 +447,9 @@ func pgWorkers(ctx context.Context, b *bench, admin string, sz pgSizes, raw *pgR
 			return err
 		}
 		if stored != sz.Photos {
-			return fmt.Errorf("%d workers stored %d items for %d photos", workers, stored, sz.Photos)
+			return fmt.Errorf("%d workers stored %d items for %d photos (%q)", workers, stored, sz.Photos, lines)
 		}
-		raw.Workers = append(raw.Workers, pgWorkersFigure{Workers: workers, WallS: wall, ImagesPS: float64(sz.Photos) / wall, Stored: stored})
+		raw.Workers = append(raw.Workers, pgWorkersFigure{Workers: workers, WallS: wall, ImagesPS: float64(sz.Photos) / wall, Stored: stored, Summary: lines})
 	}
 	return nil
 }
@@ -494,10 +504,10 @@ func pgTables(s *Section, raw *pgRaw) {
 	})
 	w := Table{
 		Caption: fmt.Sprintf("`simsearch --threads 1 index TREE` on %d generated photos of %d×%d into a fresh database: one run, then two at once sharing the work queue.", raw.Photos, raw.Photo.W, raw.Photo.H),
-		Header:  []string{"workers", "wall", "images/s", "stored"},
+		Header:  []string{"workers", "wall", "images/s", "stored", "summary lines"},
 	}
 	for _, f := range raw.Workers {
-		w.Rows = append(w.Rows, []string{fmt.Sprint(f.Workers), seconds(f.WallS), rate(f.ImagesPS), fmt.Sprint(f.Stored)})
+		w.Rows = append(w.Rows, []string{fmt.Sprint(f.Workers), seconds(f.WallS), rate(f.ImagesPS), fmt.Sprint(f.Stored), strings.Join(f.Summary, "; ")})
 	}
 	s.Tables = append(s.Tables, w)
 }
