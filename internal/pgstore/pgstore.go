@@ -392,41 +392,30 @@ func (db *DB) checkReadOnly(o *Options) error {
 	return checkModel(db.pool, o, false)
 }
 
-// checkModel refuses a database of another model, as store does, and
-// records o's model in a new one when record is set.
+// checkModel refuses a database of another model (store.CheckModel, the
+// bbolt store's check) and records o's model in a new one when record is
+// set.
 func checkModel(q querier, o *Options, record bool) error {
-	var fp, name string
-	var dims int
-	if err := q.QueryRow(ctx, "SELECT fingerprint, model_name, dims FROM simsearch.meta").Scan(&fp, &name, &dims); err != nil {
+	var have store.ModelRecord
+	if err := q.QueryRow(ctx, "SELECT fingerprint, model_name, dims FROM simsearch.meta").Scan(&have.Fingerprint, &have.Name, &have.Dims); err != nil {
 		return fmt.Errorf("read meta: %w", err)
 	}
-	if o.Fingerprint != "" && fp != o.Fingerprint {
-		if fp != "" {
-			return fmt.Errorf("%w: it holds vectors of %s (%s), not %s (%s)", store.ErrModelMismatch,
-				nameOr(name), shortFP(fp), nameOr(o.ModelName), shortFP(o.Fingerprint))
-		}
-		var n int
-		if err := q.QueryRow(ctx, "SELECT count(*) FROM simsearch.items").Scan(&n); err != nil {
+	newModel, newDims, err := store.CheckModel(have, store.ModelRecord{Fingerprint: o.Fingerprint, Name: o.ModelName, Dims: o.Dims},
+		func() (int, error) {
+			var n int
+			err := q.QueryRow(ctx, "SELECT count(*) FROM simsearch.items").Scan(&n)
+			return n, err
+		})
+	if err != nil || !record {
+		return err
+	}
+	if newModel {
+		if _, err := q.Exec(ctx, "UPDATE simsearch.meta SET fingerprint = $1, model_name = $2", o.Fingerprint, o.ModelName); err != nil {
 			return err
 		}
-		if n > 0 {
-			return fmt.Errorf("%w: it holds %d vectors of an unrecorded model, not %s (%s)", store.ErrModelMismatch,
-				n, nameOr(o.ModelName), shortFP(o.Fingerprint))
-		}
-		if record {
-			if _, err := q.Exec(ctx, "UPDATE simsearch.meta SET fingerprint = $1, model_name = $2", o.Fingerprint, o.ModelName); err != nil {
-				return err
-			}
-		}
 	}
-	if o.Dims != 0 && dims != o.Dims {
-		if dims != 0 {
-			return fmt.Errorf("%w: it holds %d-dimensional vectors of %s, not %d-dimensional ones of %s",
-				store.ErrModelMismatch, dims, nameOr(name), o.Dims, nameOr(o.ModelName))
-		}
-		if record {
-			return setDims(q, o.Dims)
-		}
+	if newDims {
+		return setDims(q, o.Dims)
 	}
 	return nil
 }
@@ -514,20 +503,6 @@ func (db *DB) IndexBytes() (int64, error) {
 		return 0, fmt.Errorf("size of the HNSW index: %w", err)
 	}
 	return n, nil
-}
-
-func nameOr(name string) string {
-	if name == "" {
-		return "an unnamed model"
-	}
-	return name
-}
-
-func shortFP(fp string) string {
-	if len(fp) > 12 {
-		return fp[:12]
-	}
-	return fp
 }
 
 // Path returns the DSN without its password.
