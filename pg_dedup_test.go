@@ -125,3 +125,76 @@ func TestPostgres_DedupOnTheServer(t *testing.T) {
 		t.Fatalf("query after dedup: bbolt %q %v, postgres %q %v", ranked(a), errA, ranked(b), errB)
 	}
 }
+
+// TestPostgres_SnapshotCatchesUpOnChanges: on a shared database an
+// engine saving its index snapshot catches up on what other engines
+// changed since its index's version (new, replaced and deleted items)
+// by reading those vectors and the ids, not every vector: a vector
+// changed behind the items' versions is not read (a full catch-up would
+// see it), and a new engine then loads the snapshot as current.
+func TestPostgres_SnapshotCatchesUpOnChanges(t *testing.T) {
+	dsn := testPostgres(t)
+	recs, _ := plantedRecords(300, 512)
+	a := openTestEngine(t, dsn)
+	if _, err := a.db.Put(recs[:200]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.needIndex(); err != nil {
+		t.Fatal(err)
+	}
+	if a.idx.Len() != 200 {
+		t.Fatalf("index of %d after loading 200 items", a.idx.Len())
+	}
+	b := openTestEngine(t, dsn)
+	if _, err := b.db.Put(recs[200:]); err != nil {
+		t.Fatal(err)
+	}
+	replaced := recs[20]
+	replaced.Vector = recs[21].Vector
+	if _, err := b.db.Put([]store.Record{replaced}); err != nil {
+		t.Fatal(err)
+	}
+	var gone []uint64
+	for _, r := range recs[:10] {
+		it, _, _ := b.db.ItemByPath(r.Item.Path)
+		gone = append(gone, it.ID)
+	}
+	if err := b.db.Delete(gone); err != nil {
+		t.Fatal(err)
+	}
+	sneaky, _, _ := a.db.ItemByPath(recs[50].Item.Path)
+	pgExec(t, dsn, fmt.Sprintf(`UPDATE simsearch.items a SET v = b.v FROM simsearch.items b
+		WHERE a.path = convert_to('%s', 'UTF8') AND b.path = convert_to('%s', 'UTF8')`, recs[50].Item.Path, recs[53].Item.Path))
+
+	if err := a.writeIndex(); err != nil {
+		t.Fatal(err)
+	}
+	if a.idx.Len() != 290 {
+		t.Errorf("index of %d after the catch-up, want 290 stored", a.idx.Len())
+	}
+	for _, id := range gone {
+		if a.idx.Contains(id) {
+			t.Errorf("deleted item %d still in the index", id)
+		}
+	}
+	for _, r := range recs[200:] {
+		it, _, _ := a.db.ItemByPath(r.Item.Path)
+		if v, ok := a.idx.Vector(it.ID); !ok || !slices.Equal(v, r.Vector) {
+			t.Fatalf("new item %s not in the index", r.Item.Path)
+		}
+	}
+	it, _, _ := a.db.ItemByPath(replaced.Item.Path)
+	if v, _ := a.idx.Vector(it.ID); !slices.Equal(v, replaced.Vector) {
+		t.Error("the replaced vector was not caught up")
+	}
+	if v, _ := a.idx.Vector(sneaky.ID); !slices.Equal(v, recs[50].Vector) {
+		t.Error("the catch-up read a vector whose version did not change: it read them all")
+	}
+	if changed, err := a.catchUp(); err != nil || !changed {
+		t.Fatalf("a full catch-up after it: changed %t, %v; want the sneaky vector found", changed, err)
+	}
+	m, err := a.db.Meta()
+	if err != nil || !m.HasIndex || m.IndexVersion != m.ItemsVersion {
+		t.Fatalf("after writeIndex: %+v, %v; want a current snapshot", m, err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/simsearch/simsearch/dedup"
@@ -67,6 +68,9 @@ type Engine struct {
 	// Open.
 	idx   *index.HNSW
 	idxMu sync.Mutex
+	// idxVersion is the items version idx holds all of, for a database
+	// that tells what changed since (versioned).
+	idxVersion atomic.Uint64
 }
 
 // Open opens (or creates) the database and loads its index. Opening a
@@ -248,16 +252,17 @@ func (e *Engine) indexLoaded() bool {
 // stored vectors.
 func (e *Engine) loadIndex() error {
 	idx := index.NewHNSW(e.dims, nil)
-	_, current, err := e.db.LoadIndex(func(r io.Reader) error { return idx.Load(r) })
+	version, current, err := e.db.LoadIndex(func(r io.Reader) error { return idx.Load(r) })
 	if err != nil {
 		fmt.Fprintf(e.opts.Log, "index snapshot unusable (%v); rebuilding from stored vectors\n", err)
 		return e.rebuildIndex()
 	}
 	e.idx = idx
+	e.idxVersion.Store(version)
 	if current {
 		return nil
 	}
-	changed, err := e.catchUp()
+	changed, err := e.catchUpSince()
 	if err != nil {
 		return err
 	}
@@ -301,11 +306,67 @@ func (e *Engine) catchUp() (bool, error) {
 	return len(ids) > 0 || gone > 0, nil
 }
 
+// versioned is a database that tells which vectors changed since an
+// items version (*pgstore.DB, whose items record the version that wrote
+// them): an index catches up on those and on the ids no longer stored,
+// not on every vector.
+type versioned interface {
+	VectorsSince(since uint64, fn func(id uint64, v []float32) error) error
+	ForEachID(fn func(id uint64) error) error
+}
+
+// catchUpSince is catchUp reading only what changed since idxVersion
+// where the database can tell (versioned), and records the version the
+// index then holds. On 100,000 items of which a few hundred changed, it
+// reads a few hundred vectors and the ids instead of 200 MB.
+func (e *Engine) catchUpSince() (bool, error) {
+	vd, ok := e.db.(versioned)
+	if !ok {
+		return e.catchUp()
+	}
+	m, err := e.db.Meta() // what the rows read below hold at least
+	if err != nil {
+		return false, fmt.Errorf("update index: %w", err)
+	}
+	var ids []uint64
+	var vecs [][]float32
+	err = vd.VectorsSince(e.idxVersion.Load(), func(id uint64, v []float32) error {
+		if old, ok := e.idx.Vector(id); !ok || !slices.Equal(old, v) {
+			ids = append(ids, id)
+			vecs = append(vecs, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("update index: %w", err)
+	}
+	stored := map[uint64]bool{}
+	if err := vd.ForEachID(func(id uint64) error { stored[id] = true; return nil }); err != nil {
+		return false, fmt.Errorf("update index: %w", err)
+	}
+	var gone int
+	for _, id := range e.idx.IDs() {
+		if !stored[id] {
+			e.idx.Delete(id)
+			gone++
+		}
+	}
+	if err := e.idx.AddBatch(ids, vecs); err != nil {
+		return false, fmt.Errorf("update index: %w", err)
+	}
+	e.idxVersion.Store(m.ItemsVersion)
+	return len(ids) > 0 || gone > 0, nil
+}
+
 func (e *Engine) rebuildIndex() error {
+	m, err := e.db.Meta() // what the vectors read below hold at least
+	if err != nil {
+		return fmt.Errorf("rebuild index: %w", err)
+	}
 	idx := index.NewHNSW(e.dims, nil)
 	var ids []uint64
 	var vecs [][]float32
-	err := e.db.ForEachVector(func(id uint64, v []float32) error {
+	err = e.db.ForEachVector(func(id uint64, v []float32) error {
 		ids = append(ids, id)
 		vecs = append(vecs, v)
 		return nil
@@ -317,6 +378,7 @@ func (e *Engine) rebuildIndex() error {
 		return fmt.Errorf("rebuild index: %w", err)
 	}
 	e.idx = idx
+	e.idxVersion.Store(m.ItemsVersion)
 	if !e.opts.ReadOnly && len(ids) > 0 {
 		return e.writeIndex()
 	}
@@ -357,7 +419,7 @@ func (e *Engine) writeIndex() error {
 	if _, shared := e.db.(claimer); shared {
 		// Other machines store items too: the snapshot holds at least
 		// what version m.ItemsVersion holds (claims.go).
-		if _, err := e.catchUp(); err != nil {
+		if _, err := e.catchUpSince(); err != nil {
 			return err
 		}
 	}

@@ -226,10 +226,10 @@ func (db *DB) drop(c *checker) (store.RepairReport, error) {
 	rep := store.RepairReport{Items: c.items, Records: len(c.decisions), Snapshot: c.snapshot}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if len(c.items) > 0 {
-			if _, err := tx.Exec(ctx, "DELETE FROM simsearch.items WHERE id = ANY($1)", int64s(c.items)); err != nil {
+			if _, err := bumpVersion(tx); err != nil { // first, as Put
 				return err
 			}
-			if _, err := tx.Exec(ctx, "UPDATE simsearch.meta SET items_version = items_version + 1"); err != nil {
+			if _, err := tx.Exec(ctx, "DELETE FROM simsearch.items WHERE id = ANY($1)", int64s(c.items)); err != nil {
 				return err
 			}
 		}

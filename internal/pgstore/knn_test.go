@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -207,7 +208,7 @@ func TestOpen_MigratesToHalfvec(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	for _, sql := range []string{migrations[1], migrations[2],
-		"UPDATE simsearch.meta SET schema_version = 2",
+		"UPDATE simsearch.meta SET schema_version = 2, items_version = 7",
 		fmt.Sprintf("UPDATE simsearch.meta SET dims = %d", dims),
 		fmt.Sprintf("ALTER TABLE simsearch.items ALTER COLUMN v TYPE vector(%d)", dims),
 		`CREATE INDEX items_v_hnsw ON simsearch.items USING hnsw (v vector_cosine_ops) WITH (m = 16, ef_construction = 64)`,
@@ -260,6 +261,12 @@ func TestOpen_MigratesToHalfvec(t *testing.T) {
 	defer db.Close()
 	if m, err := db.Meta(); err != nil || m.SchemaVersion != SchemaVersion {
 		t.Fatalf("after open: schema %d, %v; want %d", m.SchemaVersion, err, SchemaVersion)
+	}
+	// Items stored before schema 4 count as written at the version of
+	// the migration.
+	var since7 int
+	if err := db.VectorsSince(6, func(uint64, []float32) error { since7++; return nil }); err != nil || since7 != n {
+		t.Fatalf("VectorsSince(6) after the migration: %d of %d, %v", since7, n, err)
 	}
 	var idx []string
 	rows, err := db.pool.Query(ctx, "SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = 'simsearch' AND tablename = 'items' AND indexdef LIKE '%hnsw%'")
@@ -319,5 +326,39 @@ func TestOpen_MigratesToHalfvec(t *testing.T) {
 	}
 	if n, err := db.IndexBytes(); err != nil || n == 0 {
 		t.Fatalf("IndexBytes after BuildIndex = %d, %v; want an index again (%d bytes before)", n, err, size)
+	}
+}
+
+// TestVectorsSince: what Put wrote after a version, replaced items with
+// it; deleted ones are gone from ForEachID.
+func TestVectorsSince(t *testing.T) {
+	db, err := Open(testDSN(t), &Options{Dims: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	vecs, _ := clustered(30, 0, 8)
+	first := putClustered(t, db, vecs[:20], 0)
+	m, _ := db.Meta()
+	second := putClustered(t, db, vecs[20:], 20)
+	again := putClustered(t, db, vecs[5:6], 5) // item 5 replaced
+	if err := db.Delete(second[:2]); err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	err = db.VectorsSince(m.ItemsVersion, func(id uint64, v []float32) error {
+		got = append(got, id)
+		return nil
+	})
+	want := append([]uint64{again[0]}, second[2:]...)
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("VectorsSince(%d) = %v, %v; want %v", m.ItemsVersion, got, err, want)
+	}
+	var ids []uint64
+	if err := db.ForEachID(func(id uint64) error { ids = append(ids, id); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if all := append(slices.Clone(first), second[2:]...); fmt.Sprint(ids) != fmt.Sprint(all) {
+		t.Fatalf("ForEachID = %v, want %v", ids, all)
 	}
 }

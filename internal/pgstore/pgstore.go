@@ -117,6 +117,18 @@ BEGIN
 			USING hnsw ((v::halfvec(%s)) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)', d);
 	END IF;
 END $$;`,
+	// The items version that last wrote each item (Put), so that an
+	// index catches up on what changed since its snapshot
+	// (VectorsSince) instead of reading every vector. Items stored
+	// before get the current version: changed, for a snapshot older than
+	// that. A constant default adds the column without rewriting rows.
+	4: `
+DO $$
+BEGIN
+	EXECUTE format('ALTER TABLE simsearch.items ADD COLUMN version bigint NOT NULL DEFAULT %s',
+		(SELECT items_version FROM simsearch.meta));
+END $$;
+CREATE INDEX items_version ON simsearch.items (version);`,
 }
 
 // maxHNSWDims is the most dimensions pgvector's HNSW index takes for the
