@@ -35,7 +35,11 @@
 //   - Locking. PostgreSQL lets readers and writers run at once, and every
 //     Put, Delete or SaveIndex is one transaction, so there is no writer
 //     lock: Release does nothing and ErrLocked never comes from here.
-//     Concurrent Puts of one path leave one row (the unique index).
+//     Concurrent Puts of one path leave one row (the unique index). A
+//     Put raises the items version before its upsert and writes it into
+//     the rows (schema 4), holding the meta row to its commit, so
+//     VectorsSince sees every row up to the version Meta shows; Puts wait
+//     for each other's upsert there, not for their COPY.
 //   - The work queue (claims.go). Several index runs share a tree
 //     through the table work: Enqueue queues files, Claim takes a batch
 //     for a lease (UPDATE … FOR UPDATE SKIP LOCKED, so claims never
