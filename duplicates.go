@@ -26,7 +26,8 @@ type DedupOptions struct {
 	References []string
 	K          int // neighbours per item; 0 means 16
 	// Ef is the search breadth; 0 means the index's tuned breadth, at
-	// most MaxDedupEf.
+	// most MaxDedupEf (on a server database, whose own index searches,
+	// MaxDedupEf).
 	Ef        int
 	ExactOnly bool // content hashes only, no index searches
 }
