@@ -90,20 +90,21 @@ fuzz:
 # (check uptime); BENCHFLAGS=-n1m adds the 1M-vector index row.
 # The harness is its own module (bench/go.mod), which keeps the peers it
 # compares with out of the library's go.mod; it runs from here, where its
-# default paths point.
+# default paths point, under scripts/postgres.sh for the pg row's server
+# (where none can be had, the row says so and skips).
 BENCH := bin/simsearch-bench
 BENCH_PY ?= /usr/bin/python3
 bench-bin:
 	@$(GO) -C bench build -o $(CURDIR)/$(BENCH) ./cmd/simsearch-bench
 
 bench: all bench-bin bench-peers
-	$(BENCH) -out bench/results -python $(BENCH_PY) $(BENCHFLAGS)
+	./scripts/postgres.sh $(BENCH) -out bench/results -python $(BENCH_PY) $(BENCHFLAGS)
 
 # Every row on tiny sizes (about a minute), so the benchmarks cannot rot;
 # make test runs it. The report goes to bench/results/quick/ (ignored).
 bench-quick: all bench-bin
 	@mkdir -p bench/results/quick
-	@$(BENCH) -quick -out bench/results/quick -python $(BENCH_PY) >/dev/null 2>bench/results/quick/log || \
+	@./scripts/postgres.sh $(BENCH) -quick -out bench/results/quick -python $(BENCH_PY) >/dev/null 2>bench/results/quick/log || \
 	{ cat bench/results/quick/log; echo "bench-quick failed" >&2; exit 1; }
 	@echo "bench-quick: every row ran; report in bench/results/quick/"
 

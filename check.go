@@ -68,6 +68,9 @@ func checkOptions() *store.CheckOptions { return &store.CheckOptions{UnitVectors
 // database, so the next Index embeds its photo again.
 func (e *Engine) Check(repair bool) (CheckReport, error) {
 	var rep CheckReport
+	if err := e.needIndex(); err != nil {
+		return rep, err
+	}
 	f, err := e.inspect()
 	if err != nil {
 		return rep, err

@@ -26,7 +26,8 @@ type DedupOptions struct {
 	References []string
 	K          int // neighbours per item; 0 means 16
 	// Ef is the search breadth; 0 means the index's tuned breadth, at
-	// most MaxDedupEf.
+	// most MaxDedupEf (on a server database, whose own index searches,
+	// MaxDedupEf).
 	Ef        int
 	ExactOnly bool // content hashes only, no index searches
 }
@@ -103,7 +104,21 @@ func (e *Engine) FindDuplicates(ctx context.Context, roots []string, opts *Dedup
 	if err := ctx.Err(); err != nil {
 		return DedupResult{}, err
 	}
-	if o.Ef <= 0 && e.idx != nil {
+	// A server database finds the near pairs itself, in its own index
+	// (untuned by us: at the widest breadth the rule below allows), and
+	// the vectors stay there; otherwise this process's index does.
+	near, server := e.db.(dedup.Neighbourer)
+	if !server && !o.ExactOnly {
+		if err := e.needIndex(); err != nil {
+			return DedupResult{}, err
+		}
+		near = dedup.IndexNeighbours(e.db, e.idx, 0)
+	}
+	switch {
+	case o.Ef > 0:
+	case server:
+		o.Ef = MaxDedupEf
+	case e.idx != nil:
 		o.Ef = min(e.idx.Tuning().Ef, MaxDedupEf)
 	}
 	fo := &dedup.Options{
@@ -113,7 +128,7 @@ func (e *Engine) FindDuplicates(ctx context.Context, roots []string, opts *Dedup
 	if ap != nil {
 		fo.Apart, fo.Prefer = ap.keepApart, ap.prefer
 	}
-	groups, err := dedup.Find(ctx, items, e.db, e.idx, fo)
+	groups, err := dedup.FindNear(ctx, items, near, fo)
 	if err != nil {
 		return DedupResult{}, err
 	}

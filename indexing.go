@@ -89,6 +89,9 @@ const commitEvery = 2 * time.Second
 // ctx's.
 func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) (IndexSummary, error) {
 	start := time.Now()
+	if err := e.needIndex(); err != nil {
+		return IndexSummary{}, err
+	}
 	var o IndexOptions
 	if opts != nil {
 		o = *opts
@@ -469,6 +472,9 @@ func (e *Engine) extractInto(ctx context.Context, m *Model, files []walkFile, o 
 func (e *Engine) remove(ids []uint64) error {
 	if len(ids) == 0 {
 		return nil
+	}
+	if err := e.needIndex(); err != nil {
+		return err
 	}
 	if err := e.db.Delete(ids); err != nil {
 		return err

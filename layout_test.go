@@ -30,7 +30,7 @@ var allowedImports = map[string][]string{
 	"internal/evaluate":            {},
 	"internal/scoreplot":           {"internal/evaluate"},
 	"internal/store":               {"internal/quote"},
-	"internal/pgstore":             {"internal/quote", "internal/store"},
+	"internal/pgstore":             {"index", "internal/quote", "internal/store"},
 	"internal/quote":               {},
 	"internal/atomicfile":          {},
 	"internal/onnx":                {"internal/atomicfile", "internal/onnx/onnxpb"},

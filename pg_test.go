@@ -453,7 +453,7 @@ func TestPostgres_Check(t *testing.T) {
 		t.Fatalf("Len = %d after the repair, want 1", n)
 	}
 	// The HNSW index gone: Damaged, which the salvage mends.
-	pgExec(t, dsn, "DROP INDEX simsearch.items_v_hnsw")
+	pgExec(t, dsn, "DROP INDEX simsearch.items_h_hnsw")
 	problems, _ = s.Check(checkOptions())
 	if len(problems) != 1 || problems[0].Kind != store.Damaged {
 		t.Fatalf("Check without the HNSW index = %+v", problems)

@@ -99,6 +99,9 @@ func (e *Engine) Query(ctx context.Context, path string, opts *QueryOptions) ([]
 // left out of the results.
 func (e *Engine) QueryVector(vec []float32, self uint64, o *QueryOptions) ([]Match, error) {
 	defer e.release()
+	if err := e.needIndex(); err != nil {
+		return nil, err
+	}
 	k := o.K
 	if self != 0 {
 		k++
@@ -282,6 +285,9 @@ const TopLabels = 10
 
 // Stats reports what the database holds.
 func (e *Engine) Stats() (Stats, error) {
+	if err := e.needIndex(); err != nil {
+		return Stats{}, err
+	}
 	m, err := e.db.Meta()
 	if err != nil {
 		return Stats{}, err

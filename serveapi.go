@@ -63,6 +63,9 @@ func (e *Engine) ItemsVersion() (uint64, error) {
 // ItemsVersion has moved; searches may run meanwhile.
 func (e *Engine) Refresh() error {
 	defer e.release()
+	if err := e.needIndex(); err != nil {
+		return err
+	}
 	_, err := e.catchUp()
 	return err
 }

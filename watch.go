@@ -72,6 +72,9 @@ type watchState struct {
 // vectors. Watch returns when ctx is done (with ctx's error; everything
 // embedded so far is committed) or on a pass's error.
 func (e *Engine) Watch(ctx context.Context, roots []string, opts *WatchOptions) (err error) {
+	if err := e.needIndex(); err != nil {
+		return err
+	}
 	var o WatchOptions
 	if opts != nil {
 		o = *opts

@@ -8,6 +8,9 @@
 // each item not yet grouped becomes a keeper and takes every ungrouped
 // item with its content hash (Exact) or a cosine to it of at least the
 // threshold (Near). A~B and B~C therefore never join A and C unless A~C.
+// Find takes the near pairs from an index in this process; FindNear from
+// any Neighbourer, such as a server database that searches its own index
+// so that the vectors never leave it.
 //
 // A Policy is a list of keeper rules ("pixels,taken,oldest,bytes", the
 // Default, keeps the original of edited copies); each group says which

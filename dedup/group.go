@@ -60,6 +60,30 @@ type Searcher interface {
 	Search(q []float32, k, ef int) ([]index.Hit, error)
 }
 
+// Neighbourer finds the candidate pairs of near duplicates: for each of
+// ids, its k nearest stored items at search breadth ef that score at
+// least minScore (the item itself may be among them). It calls emit once
+// per id that has any, from one goroutine at a time, and stops with ctx's
+// error when ctx is done. IndexNeighbours searches an index in this
+// process; a server database answers from its own index (simsearch's
+// PostgreSQL backend), so that the vectors never leave it.
+type Neighbourer interface {
+	Neighbours(ctx context.Context, ids []uint64, k, ef int, minScore float32, emit func(id uint64, hits []index.Hit) error) error
+}
+
+// IndexNeighbours is the Neighbourer of an index in this process: each
+// id's stored vector from vecs, searched in idx by workers goroutines
+// (0 means GOMAXPROCS).
+func IndexNeighbours(vecs VectorSource, idx Searcher, workers int) Neighbourer {
+	return &indexNeighbours{vecs: vecs, idx: idx, workers: workers}
+}
+
+type indexNeighbours struct {
+	vecs    VectorSource
+	idx     Searcher
+	workers int
+}
+
 // Options configure Find.
 type Options struct {
 	Threshold float32 // minimum cosine for a near duplicate; required unless NoNear
@@ -77,7 +101,7 @@ type Options struct {
 	// members are Protected.
 	References []string
 	NoNear     bool // exact duplicates only: no index searches
-	Workers    int  // concurrent searches; 0 means GOMAXPROCS
+	Workers    int  // Find's concurrent searches of idx; 0 means GOMAXPROCS
 	// Apart, when set, says that two items must not share a group: the
 	// user decided they are not copies, or that both are kept
 	// (simsearch's Engine.Ignore and KeepAll). Find asks it, from one
@@ -105,6 +129,17 @@ type VectorSource interface {
 // Items without duplicates are left out. When ctx is done the searches
 // stop and Find returns ctx's error: 100,000 items take most of a minute.
 func Find(ctx context.Context, items []store.Item, vecs VectorSource, idx Searcher, opts *Options) ([]Group, error) {
+	var workers int
+	if opts != nil {
+		workers = opts.Workers
+	}
+	return FindNear(ctx, items, IndexNeighbours(vecs, idx, workers), opts)
+}
+
+// FindNear is Find with the near pairs from near, which need not search
+// an index in this process: only the pairs within the threshold and the
+// items are held, never the vectors.
+func FindNear(ctx context.Context, items []store.Item, near Neighbourer, opts *Options) ([]Group, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -145,7 +180,7 @@ func Find(ctx context.Context, items []store.Item, vecs VectorSource, idx Search
 	var adj [][]edge
 	if !o.NoNear {
 		var err error
-		adj, err = neighbours(ctx, items, pos, vecs, idx, &o)
+		adj, err = neighbours(ctx, items, pos, near, &o)
 		if err != nil {
 			return nil, err
 		}
@@ -215,59 +250,30 @@ type edge struct {
 
 // neighbours returns, per item, the items within the threshold of it,
 // from both directions of every kNN list, best first.
-func neighbours(ctx context.Context, items []store.Item, pos map[uint64]int, vecs VectorSource, idx Searcher, o *Options) ([][]edge, error) {
-	workers := o.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+func neighbours(ctx context.Context, items []store.Item, pos map[uint64]int, near Neighbourer, o *Options) ([][]edge, error) {
+	ids := make([]uint64, len(items))
+	for i, it := range items {
+		ids[i] = it.ID
 	}
 	hits := make([][]edge, len(items))
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		next  = make(chan int)
-	)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				v, err := vecs.Vector(items[i].ID)
-				if err == nil {
-					var hs []index.Hit
-					hs, err = idx.Search(v, o.K+1, o.Ef)
-					for _, h := range hs {
-						j, ok := pos[h.ID]
-						if ok && j != i && h.Score >= o.Threshold {
-							hits[i] = append(hits[i], edge{j, h.Score})
-						}
-					}
-				}
-				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = fmt.Errorf("neighbours of %s: %w", items[i].Path, err)
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-feed:
-	for i := range items {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
+	err := near.Neighbours(ctx, ids, o.K+1, o.Ef, o.Threshold, func(id uint64, hs []index.Hit) error {
+		i, ok := pos[id]
+		if !ok {
+			return nil
 		}
+		for _, h := range hs {
+			j, ok := pos[h.ID]
+			if ok && j != i && h.Score >= o.Threshold {
+				hits[i] = append(hits[i], edge{j, h.Score})
+			}
+		}
+		return nil
+	})
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, cerr
 	}
-	close(next)
-	wg.Wait() // the searches in flight end within milliseconds
-	if err := ctx.Err(); err != nil {
+	if err != nil {
 		return nil, err
-	}
-	if first != nil {
-		return nil, first
 	}
 	adj := make([][]edge, len(items))
 	seen := make(map[[2]int]bool)
@@ -294,6 +300,73 @@ feed:
 		})
 	}
 	return adj, nil
+}
+
+// Neighbours searches the index for each id's stored vector.
+func (n *indexNeighbours) Neighbours(ctx context.Context, ids []uint64, k, ef int, minScore float32, emit func(uint64, []index.Hit) error) error {
+	workers := n.workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex // emit and first
+		first error
+		next  = make(chan uint64)
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+		}
+		mu.Unlock()
+	}
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range next {
+				v, err := n.vecs.Vector(id)
+				if err != nil {
+					fail(fmt.Errorf("neighbours of item %d: %w", id, err))
+					continue
+				}
+				hs, err := n.idx.Search(v, k, ef)
+				if err != nil {
+					fail(fmt.Errorf("neighbours of item %d: %w", id, err))
+					continue
+				}
+				kept := hs[:0:0]
+				for _, h := range hs {
+					if h.Score >= minScore {
+						kept = append(kept, h)
+					}
+				}
+				if len(kept) == 0 {
+					continue
+				}
+				mu.Lock()
+				if first == nil {
+					first = emit(id, kept)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for _, id := range ids {
+		select {
+		case next <- id:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait() // the searches in flight end within milliseconds
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return first
 }
 
 // rootOf returns the index of the first root that path is under, or -1.

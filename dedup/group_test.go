@@ -300,3 +300,50 @@ func normalise(v []float32) {
 		v[i] /= n
 	}
 }
+
+// reversed is a Neighbourer that answers from a Flat index in the
+// opposite order of the ids, one direction of each pair only, and for
+// ids Find did not ask about too.
+type reversed struct{ f *fixture }
+
+func (r reversed) Neighbours(_ context.Context, ids []uint64, k, ef int, minScore float32, emit func(uint64, []index.Hit) error) error {
+	for i := len(ids) - 1; i >= 0; i-- {
+		hs, err := r.f.idx.Search(r.f.vecs[ids[i]], k, ef)
+		if err != nil {
+			return err
+		}
+		var kept []index.Hit
+		for _, h := range hs {
+			if h.Score >= minScore && h.ID > ids[i] {
+				kept = append(kept, h)
+			}
+		}
+		if err := emit(ids[i], kept); err != nil {
+			return err
+		}
+	}
+	return emit(1<<40, []index.Hit{{ID: 1, Score: 1}})
+}
+
+// FindNear groups as Find does whatever order the pairs come in, with
+// each pair given in one direction only, and ignores ids it did not ask
+// about.
+func TestFindNear_SameGroupsAsFind(t *testing.T) {
+	var specs []spec
+	for i := range 60 {
+		specs = append(specs, spec{path: fmt.Sprintf("/p/%02d.jpg", i), deg: float64(i/3*15) + float64(i%3), w: 100 + i, h: 100})
+	}
+	f := newFixture(t, specs)
+	o := &Options{Threshold: 0.99}
+	want, err := Find(context.Background(), f.items, f, f.idx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := FindNear(context.Background(), f.items, reversed{f}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) == 0 || fmt.Sprint(layout(got)) != fmt.Sprint(layout(want)) {
+		t.Fatalf("FindNear = %q\nFind     = %q", layout(got), layout(want))
+	}
+}

@@ -182,14 +182,14 @@ func checkIndex(tx pgx.Tx, c *checker, dims int) error {
 	var valid bool
 	err := tx.QueryRow(ctx, `SELECT i.indisvalid FROM pg_index i
 		JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = 'simsearch' AND c.relname = 'items_v_hnsw'`).Scan(&valid)
+		WHERE n.nspname = 'simsearch' AND c.relname = $1`, hnswIndexName).Scan(&valid)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		c.add(store.Damaged, "", "the HNSW index of the vectors (simsearch.items_v_hnsw) is missing")
+		c.add(store.Damaged, "", "the HNSW index of the vectors (simsearch."+hnswIndexName+") is missing")
 	case err != nil:
 		return err
 	case !valid:
-		c.add(store.Damaged, "", "the HNSW index of the vectors (simsearch.items_v_hnsw) is invalid (an interrupted build)")
+		c.add(store.Damaged, "", "the HNSW index of the vectors (simsearch."+hnswIndexName+") is invalid (an interrupted build)")
 	default:
 		return nil
 	}
@@ -226,10 +226,10 @@ func (db *DB) drop(c *checker) (store.RepairReport, error) {
 	rep := store.RepairReport{Items: c.items, Records: len(c.decisions), Snapshot: c.snapshot}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if len(c.items) > 0 {
-			if _, err := tx.Exec(ctx, "DELETE FROM simsearch.items WHERE id = ANY($1)", int64s(c.items)); err != nil {
+			if _, err := bumpVersion(tx); err != nil { // first, as Put
 				return err
 			}
-			if _, err := tx.Exec(ctx, "UPDATE simsearch.meta SET items_version = items_version + 1"); err != nil {
+			if _, err := tx.Exec(ctx, "DELETE FROM simsearch.items WHERE id = ANY($1)", int64s(c.items)); err != nil {
 				return err
 			}
 		}
@@ -264,10 +264,14 @@ func (db *DB) SalvageInPlace(opts *store.CheckOptions) (store.SalvageReport, err
 		return store.SalvageReport{}, fmt.Errorf("salvage %s: %w", db.name, err)
 	}
 	if c.index {
-		if _, err := db.pool.Exec(ctx, "DROP INDEX IF EXISTS simsearch.items_v_hnsw"); err != nil {
+		var dims int
+		if err := db.pool.QueryRow(ctx, "SELECT dims FROM simsearch.meta").Scan(&dims); err != nil {
+			return store.SalvageReport{}, fmt.Errorf("salvage %s: read meta: %w", db.name, err)
+		}
+		if _, err := db.pool.Exec(ctx, "DROP INDEX IF EXISTS simsearch."+hnswIndexName); err != nil {
 			return store.SalvageReport{}, fmt.Errorf("salvage %s: drop the HNSW index: %w", db.name, err)
 		}
-		if _, err := db.pool.Exec(ctx, hnswIndexSQL); err != nil {
+		if _, err := db.pool.Exec(ctx, hnswIndexSQL(dims)); err != nil {
 			return store.SalvageReport{}, fmt.Errorf("salvage %s: rebuild the HNSW index: %w", db.name, err)
 		}
 	}

@@ -21,15 +21,25 @@
 //     items.path; label sets are a jsonb column of the item, read and
 //     replaced with it as the bbolt item codec does; paths and camera
 //     names are bytea, since a file name need not be UTF-8.
-//   - Vectors are a pgvector column with an HNSW index (vector_cosine_ops,
-//     m 16, ef_construction 64) made when the dimensions are first known;
-//     vectors are L2-normalised, so cosine order is inner-product order.
+//   - Vectors are a pgvector column with an HNSW index on their
+//     half-precision copies ((v::halfvec(D)) halfvec_cosine_ops, m 16,
+//     ef_construction 64; schema 3, half the size of one on the vectors
+//     at equal recall) made when the dimensions are first known; vectors
+//     are L2-normalised, so cosine order is inner-product order. Searches
+//     order by the copies' distance and score with the vectors' exact
+//     cosine. Neighbours answers dedup's kNN of every item on the server
+//     (several connections, chunks of items), so a dedup never reads the
+//     vectors out.
 //     Put copies its batch into a temporary table with COPY and upserts
 //     it from there in one statement.
 //   - Locking. PostgreSQL lets readers and writers run at once, and every
 //     Put, Delete or SaveIndex is one transaction, so there is no writer
 //     lock: Release does nothing and ErrLocked never comes from here.
-//     Concurrent Puts of one path leave one row (the unique index).
+//     Concurrent Puts of one path leave one row (the unique index). A
+//     Put raises the items version before its upsert and writes it into
+//     the rows (schema 4), holding the meta row to its commit, so
+//     VectorsSince sees every row up to the version Meta shows; Puts wait
+//     for each other's upsert there, not for their COPY.
 //   - The work queue (claims.go). Several index runs share a tree
 //     through the table work: Enqueue queues files, Claim takes a batch
 //     for a lease (UPDATE … FOR UPDATE SKIP LOCKED, so claims never

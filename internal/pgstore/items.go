@@ -76,15 +76,24 @@ func (db *DB) Put(recs []store.Record) ([]uint64, error) {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"simsearch_put"}, putColumns, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("copy: %w", err)
 		}
+		// The new items version, written into the rows: the meta row stays
+		// locked to the commit, so versions commit in their order and a
+		// reader that sees version v sees every row written at v or
+		// before (VectorsSince). Concurrent Puts wait here for each
+		// other's upsert; the COPY above runs at once.
+		version, err := bumpVersion(tx)
+		if err != nil {
+			return err
+		}
 		res, err := tx.Query(ctx, `INSERT INTO simsearch.items AS i
-			(path, size, mtime, hash, width, height, format, state, taken, taken_at, make, model, labels, v)
-			SELECT path, size, mtime, hash, width, height, format, state, taken, taken_at, make, model, labels, v::vector
+			(path, size, mtime, hash, width, height, format, state, taken, taken_at, make, model, labels, v, version)
+			SELECT path, size, mtime, hash, width, height, format, state, taken, taken_at, make, model, labels, v::vector, $1
 			FROM simsearch_put ORDER BY ord
 			ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, hash = excluded.hash,
 				width = excluded.width, height = excluded.height, format = excluded.format, state = excluded.state,
 				taken = excluded.taken, taken_at = excluded.taken_at, make = excluded.make, model = excluded.model,
-				labels = excluded.labels, v = excluded.v
-			RETURNING id, path`)
+				labels = excluded.labels, v = excluded.v, version = excluded.version
+			RETURNING id, path`, version)
 		if err != nil {
 			return err
 		}
@@ -106,18 +115,23 @@ func (db *DB) Put(recs []store.Record) ([]uint64, error) {
 		}
 		// The queued files stored here leave the work queue with it: a
 		// file is stored once and, queued, never lost (claims.go).
-		if _, err := tx.Exec(ctx, `WITH done AS (DELETE FROM simsearch.work WHERE path IN (SELECT path FROM simsearch_put) RETURNING owner)
-			UPDATE simsearch.workers SET stored = stored + (SELECT count(*) FROM done WHERE owner = $1) WHERE owner = $1`, db.owner); err != nil {
-			return err
-		}
-		// Last, so that the meta row is held only for the commit.
-		_, err = tx.Exec(ctx, "UPDATE simsearch.meta SET items_version = items_version + 1")
+		_, err = tx.Exec(ctx, `WITH done AS (DELETE FROM simsearch.work WHERE path IN (SELECT path FROM simsearch_put) RETURNING owner)
+			UPDATE simsearch.workers SET stored = stored + (SELECT count(*) FROM done WHERE owner = $1) WHERE owner = $1`, db.owner)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("put %d records: %w", len(recs), err)
 	}
 	return ids, nil
+}
+
+// bumpVersion raises the items version and returns it. Every writer of
+// items takes the meta row so, before it touches an item: in one order,
+// so that two writers never wait on each other's rows.
+func bumpVersion(tx pgx.Tx) (int64, error) {
+	var v int64
+	err := tx.QueryRow(ctx, "UPDATE simsearch.meta SET items_version = items_version + 1 RETURNING items_version").Scan(&v)
+	return v, err
 }
 
 // dims returns the database's dimensions, recording first (with the
@@ -183,11 +197,14 @@ func (db *DB) Delete(ids []uint64) error {
 		return fmt.Errorf("delete %d items: %w", len(ids), store.ErrReadOnly)
 	}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, "DELETE FROM simsearch.items WHERE id = ANY($1)", int64s(ids))
+		// The meta row first, as Put takes it (bumpVersion), and only
+		// when there is something to delete.
+		tag, err := tx.Exec(ctx, `UPDATE simsearch.meta SET items_version = items_version + 1
+			WHERE EXISTS (SELECT 1 FROM simsearch.items WHERE id = ANY($1))`, int64s(ids))
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
-		_, err = tx.Exec(ctx, "UPDATE simsearch.meta SET items_version = items_version + 1")
+		_, err = tx.Exec(ctx, "DELETE FROM simsearch.items WHERE id = ANY($1)", int64s(ids))
 		return err
 	})
 	if err != nil {
@@ -411,4 +428,67 @@ func (db *DB) SetLabels(sets map[uint64]store.LabelSet) (int, error) {
 		return 0, fmt.Errorf("set labels of %d items: %w", len(sets), err)
 	}
 	return n, nil
+}
+
+// VectorsSince calls fn for every vector a Put wrote after items version
+// since (and perhaps some it wrote at since), in ascending id order, as
+// ForEachVector does; with ForEachID, which names what is still stored,
+// an index covering since catches up on what changed without reading the
+// other vectors. Put holds the meta row from the version it writes to
+// its commit, so once Meta shows version v every row written at v or
+// before is visible.
+func (db *DB) VectorsSince(since uint64, fn func(id uint64, v []float32) error) error {
+	var after int64
+	for {
+		rows, err := db.pool.Query(ctx, "SELECT id, v::real[] FROM simsearch.items WHERE version > $1 AND id > $2 ORDER BY id LIMIT $3", int64(since), after, readBatch)
+		if err != nil {
+			return fmt.Errorf("read vectors since version %d: %w", since, err)
+		}
+		type entry struct {
+			id  int64
+			vec []float32
+		}
+		batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (entry, error) {
+			var e entry
+			err := r.Scan(&e.id, &e.vec)
+			return e, err
+		})
+		if err != nil {
+			return fmt.Errorf("read vectors since version %d: %w", since, err)
+		}
+		for _, e := range batch {
+			if err := fn(uint64(e.id), e.vec); err != nil {
+				return err
+			}
+		}
+		if len(batch) < readBatch {
+			return nil
+		}
+		after = batch[len(batch)-1].id
+	}
+}
+
+// ForEachID calls fn with the id of every stored item, in ascending
+// order, reading nothing else.
+func (db *DB) ForEachID(fn func(id uint64) error) error {
+	var after int64
+	for {
+		rows, err := db.pool.Query(ctx, "SELECT id FROM simsearch.items WHERE id > $1 ORDER BY id LIMIT $2", after, 16*readBatch)
+		if err != nil {
+			return fmt.Errorf("read ids: %w", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("read ids: %w", err)
+		}
+		for _, id := range ids {
+			if err := fn(uint64(id)); err != nil {
+				return err
+			}
+		}
+		if len(ids) < 16*readBatch {
+			return nil
+		}
+		after = ids[len(ids)-1]
+	}
 }

@@ -100,11 +100,40 @@ CREATE TABLE simsearch.workers (
 	seen    timestamptz NOT NULL,
 	stored  bigint      NOT NULL DEFAULT 0
 );`,
+	// The HNSW index on half-precision copies of the vectors: half the
+	// size of the one on the vectors at equal recall (BenchmarkPostgres),
+	// and it takes up to 4,000 dimensions. Searches order by the copies'
+	// distance (hnswOrder); scores are computed from the vectors. A
+	// database whose dimensions are not known yet gets it with them
+	// (setDims).
+	3: `
+DO $$
+DECLARE d integer;
+BEGIN
+	SELECT dims INTO d FROM simsearch.meta;
+	DROP INDEX IF EXISTS simsearch.items_v_hnsw;
+	IF d > 0 AND d <= 4000 THEN
+		EXECUTE format('CREATE INDEX IF NOT EXISTS items_h_hnsw ON simsearch.items
+			USING hnsw ((v::halfvec(%s)) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)', d);
+	END IF;
+END $$;`,
+	// The items version that last wrote each item (Put), so that an
+	// index catches up on what changed since its snapshot
+	// (VectorsSince) instead of reading every vector. Items stored
+	// before get the current version: changed, for a snapshot older than
+	// that. A constant default adds the column without rewriting rows.
+	4: `
+DO $$
+BEGIN
+	EXECUTE format('ALTER TABLE simsearch.items ADD COLUMN version bigint NOT NULL DEFAULT %s',
+		(SELECT items_version FROM simsearch.meta));
+END $$;
+CREATE INDEX items_version ON simsearch.items (version);`,
 }
 
 // maxHNSWDims is the most dimensions pgvector's HNSW index takes for the
-// vector type; past it the vectors are stored without the index.
-const maxHNSWDims = 2000
+// halfvec type; past it the vectors are stored without the index.
+const maxHNSWDims = 4000
 
 // migrateLock is the advisory lock key Open holds while it creates or
 // migrates the tables ("simsearc" in ASCII).
@@ -375,41 +404,30 @@ func (db *DB) checkReadOnly(o *Options) error {
 	return checkModel(db.pool, o, false)
 }
 
-// checkModel refuses a database of another model, as store does, and
-// records o's model in a new one when record is set.
+// checkModel refuses a database of another model (store.CheckModel, the
+// bbolt store's check) and records o's model in a new one when record is
+// set.
 func checkModel(q querier, o *Options, record bool) error {
-	var fp, name string
-	var dims int
-	if err := q.QueryRow(ctx, "SELECT fingerprint, model_name, dims FROM simsearch.meta").Scan(&fp, &name, &dims); err != nil {
+	var have store.ModelRecord
+	if err := q.QueryRow(ctx, "SELECT fingerprint, model_name, dims FROM simsearch.meta").Scan(&have.Fingerprint, &have.Name, &have.Dims); err != nil {
 		return fmt.Errorf("read meta: %w", err)
 	}
-	if o.Fingerprint != "" && fp != o.Fingerprint {
-		if fp != "" {
-			return fmt.Errorf("%w: it holds vectors of %s (%s), not %s (%s)", store.ErrModelMismatch,
-				nameOr(name), shortFP(fp), nameOr(o.ModelName), shortFP(o.Fingerprint))
-		}
-		var n int
-		if err := q.QueryRow(ctx, "SELECT count(*) FROM simsearch.items").Scan(&n); err != nil {
+	newModel, newDims, err := store.CheckModel(have, store.ModelRecord{Fingerprint: o.Fingerprint, Name: o.ModelName, Dims: o.Dims},
+		func() (int, error) {
+			var n int
+			err := q.QueryRow(ctx, "SELECT count(*) FROM simsearch.items").Scan(&n)
+			return n, err
+		})
+	if err != nil || !record {
+		return err
+	}
+	if newModel {
+		if _, err := q.Exec(ctx, "UPDATE simsearch.meta SET fingerprint = $1, model_name = $2", o.Fingerprint, o.ModelName); err != nil {
 			return err
 		}
-		if n > 0 {
-			return fmt.Errorf("%w: it holds %d vectors of an unrecorded model, not %s (%s)", store.ErrModelMismatch,
-				n, nameOr(o.ModelName), shortFP(o.Fingerprint))
-		}
-		if record {
-			if _, err := q.Exec(ctx, "UPDATE simsearch.meta SET fingerprint = $1, model_name = $2", o.Fingerprint, o.ModelName); err != nil {
-				return err
-			}
-		}
 	}
-	if o.Dims != 0 && dims != o.Dims {
-		if dims != 0 {
-			return fmt.Errorf("%w: it holds %d-dimensional vectors of %s, not %d-dimensional ones of %s",
-				store.ErrModelMismatch, dims, nameOr(name), o.Dims, nameOr(o.ModelName))
-		}
-		if record {
-			return setDims(q, o.Dims)
-		}
+	if newDims {
+		return setDims(q, o.Dims)
 	}
 	return nil
 }
@@ -427,30 +445,76 @@ func setDims(q querier, dims int) error {
 	if dims > maxHNSWDims {
 		return nil
 	}
-	_, err := q.Exec(ctx, hnswIndexSQL)
+	_, err := q.Exec(ctx, hnswIndexSQL(dims))
 	if err != nil {
 		return fmt.Errorf("create the HNSW index: %w", err)
 	}
 	return nil
 }
 
-// hnswIndexSQL makes the vectors' HNSW index; cosine order is inner
-// product order for unit vectors, and cosine is what people read.
-const hnswIndexSQL = `CREATE INDEX IF NOT EXISTS items_v_hnsw ON simsearch.items
-	USING hnsw (v vector_cosine_ops) WITH (m = 16, ef_construction = 64)`
+// hnswIndexName is the HNSW index's name in the schema simsearch.
+const hnswIndexName = "items_h_hnsw"
 
-func nameOr(name string) string {
-	if name == "" {
-		return "an unnamed model"
-	}
-	return name
+// hnswIndexSQL makes the HNSW index over half-precision copies of the
+// vectors (migration 3 says why); cosine order is inner product order
+// for unit vectors, and cosine is what people read.
+func hnswIndexSQL(dims int) string {
+	return fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON simsearch.items
+	USING hnsw ((v::halfvec(%d)) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)`, hnswIndexName, dims)
 }
 
-func shortFP(fp string) string {
-	if len(fp) > 12 {
-		return fp[:12]
+// hnswOrder is the distance from column col's vector to the vector
+// expression q that a search orders by so that the planner takes the
+// HNSW index: the distance of their half-precision copies, as indexed.
+func hnswOrder(col, q string, dims int) string {
+	return fmt.Sprintf("%s::halfvec(%d) <=> (%s)::halfvec(%d)", col, dims, q, dims)
+}
+
+// DropIndex drops the HNSW index, for a bulk load: rows put without it
+// go in several times faster, and BuildIndex then makes it over all of
+// them at once. Searches meanwhile scan the table (exact and slow).
+func (db *DB) DropIndex() error {
+	if db.readOnly {
+		return fmt.Errorf("drop the HNSW index: %w", store.ErrReadOnly)
 	}
-	return fp
+	if _, err := db.pool.Exec(ctx, "DROP INDEX IF EXISTS simsearch."+hnswIndexName); err != nil {
+		return fmt.Errorf("drop the HNSW index: %w", err)
+	}
+	return nil
+}
+
+// BuildIndex makes the HNSW index if it is missing (after DropIndex) and
+// updates the planner's statistics; it does nothing before the
+// dimensions are known or beyond the 4,000 the index takes.
+func (db *DB) BuildIndex() error {
+	if db.readOnly {
+		return fmt.Errorf("build the HNSW index: %w", store.ErrReadOnly)
+	}
+	var dims int
+	if err := db.pool.QueryRow(ctx, "SELECT dims FROM simsearch.meta").Scan(&dims); err != nil {
+		return fmt.Errorf("build the HNSW index: read meta: %w", err)
+	}
+	if dims == 0 || dims > maxHNSWDims {
+		return nil
+	}
+	if _, err := db.pool.Exec(ctx, hnswIndexSQL(dims)); err != nil {
+		return fmt.Errorf("build the HNSW index: %w", err)
+	}
+	// The planner's statistics of the rows loaded meanwhile.
+	if _, err := db.pool.Exec(ctx, "ANALYZE simsearch.items"); err != nil {
+		return fmt.Errorf("build the HNSW index: analyze: %w", err)
+	}
+	return nil
+}
+
+// IndexBytes is the size of the HNSW index, 0 without one.
+func (db *DB) IndexBytes() (int64, error) {
+	var n int64
+	err := db.pool.QueryRow(ctx, "SELECT coalesce(pg_relation_size(to_regclass($1)), 0)", "simsearch."+hnswIndexName).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("size of the HNSW index: %w", err)
+	}
+	return n, nil
 }
 
 // Path returns the DSN without its password.

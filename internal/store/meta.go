@@ -133,37 +133,66 @@ func checkModel(tx *bolt.Tx, o *Options, record bool) error {
 	if v := getUint(mb, keySchema); v > SchemaVersion {
 		return fmt.Errorf("%w: schema version %d, this simsearch reads up to %d", ErrSchemaTooNew, v, SchemaVersion)
 	}
-	storedFP := string(mb.Get(keyFingerprint))
-	storedName := string(mb.Get(keyModelName))
-	storedDims := int(getUint(mb, keyDims))
-	if o.Fingerprint != "" && storedFP != o.Fingerprint {
-		if storedFP != "" {
-			return fmt.Errorf("%w: it holds vectors of %s (%s), not %s (%s)", ErrModelMismatch,
-				nameOr(storedName), shortFP(storedFP), nameOr(o.ModelName), shortFP(o.Fingerprint))
+	have := ModelRecord{Fingerprint: string(mb.Get(keyFingerprint)), Name: string(mb.Get(keyModelName)), Dims: int(getUint(mb, keyDims))}
+	setModel, setDims, err := CheckModel(have, ModelRecord{Fingerprint: o.Fingerprint, Name: o.ModelName, Dims: o.Dims},
+		func() (int, error) { return tx.Bucket(bucketItems).Stats().KeyN, nil })
+	if err != nil || !record {
+		return err
+	}
+	if setModel {
+		if err := mb.Put(keyFingerprint, []byte(o.Fingerprint)); err != nil {
+			return err
 		}
-		if n := tx.Bucket(bucketItems).Stats().KeyN; n > 0 {
-			return fmt.Errorf("%w: it holds %d vectors of an unrecorded model, not %s (%s)", ErrModelMismatch,
-				n, nameOr(o.ModelName), shortFP(o.Fingerprint))
-		}
-		if record {
-			if err := mb.Put(keyFingerprint, []byte(o.Fingerprint)); err != nil {
-				return err
-			}
-			if err := mb.Put(keyModelName, []byte(o.ModelName)); err != nil {
-				return err
-			}
+		if err := mb.Put(keyModelName, []byte(o.ModelName)); err != nil {
+			return err
 		}
 	}
-	if o.Dims != 0 && storedDims != o.Dims {
-		if storedDims != 0 {
-			return fmt.Errorf("%w: it holds %d-dimensional vectors of %s, not %d-dimensional ones of %s",
-				ErrModelMismatch, storedDims, nameOr(storedName), o.Dims, nameOr(o.ModelName))
-		}
-		if record {
-			return putUint(mb, keyDims, uint64(o.Dims))
-		}
+	if setDims {
+		return putUint(mb, keyDims, uint64(o.Dims))
 	}
 	return nil
+}
+
+// ModelRecord is the model a database records: its fingerprint, name
+// and vector dimensions ("" and 0 before the first read-write open with
+// a model).
+type ModelRecord struct {
+	Fingerprint string
+	Name        string
+	Dims        int
+}
+
+// CheckModel is the model check of every backend's Open: a database that
+// records another fingerprint or other dimensions than want (an empty
+// fingerprint and 0 dimensions accept any) is refused with an error
+// wrapping ErrModelMismatch, and so is one that records no fingerprint
+// but holds items (items counts them; it is called only then). Otherwise
+// it says what a read-write open records: want's fingerprint and name
+// (setModel) and its dimensions (setDims), which the database lacks.
+func CheckModel(have, want ModelRecord, items func() (int, error)) (setModel, setDims bool, err error) {
+	if want.Fingerprint != "" && have.Fingerprint != want.Fingerprint {
+		if have.Fingerprint != "" {
+			return false, false, fmt.Errorf("%w: it holds vectors of %s (%s), not %s (%s)", ErrModelMismatch,
+				nameOr(have.Name), shortFP(have.Fingerprint), nameOr(want.Name), shortFP(want.Fingerprint))
+		}
+		n, err := items()
+		if err != nil {
+			return false, false, err
+		}
+		if n > 0 {
+			return false, false, fmt.Errorf("%w: it holds %d vectors of an unrecorded model, not %s (%s)", ErrModelMismatch,
+				n, nameOr(want.Name), shortFP(want.Fingerprint))
+		}
+		setModel = true
+	}
+	if want.Dims != 0 && have.Dims != want.Dims {
+		if have.Dims != 0 {
+			return false, false, fmt.Errorf("%w: it holds %d-dimensional vectors of %s, not %d-dimensional ones of %s",
+				ErrModelMismatch, have.Dims, nameOr(have.Name), want.Dims, nameOr(want.Name))
+		}
+		setDims = true
+	}
+	return setModel, setDims, nil
 }
 
 func nameOr(name string) string {

@@ -20,7 +20,7 @@ import (
 )
 
 // rowIDs are the report's rows, in the order they run.
-var rowIDs = []string{"extract", "engine", "index", "store", "cold", "dedup", "report", "e2e", "serve"}
+var rowIDs = []string{"extract", "engine", "index", "store", "cold", "dedup", "report", "e2e", "serve", "pg"}
 
 // config is what the command line chose.
 type config struct {
@@ -309,6 +309,7 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 		"report":  reportRow,
 		"e2e":     e2eRow,
 		"serve":   serveRow,
+		"pg":      pgRow,
 	}
 	var failed []string
 	for _, id := range b.cfg.rows {
