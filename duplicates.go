@@ -107,7 +107,7 @@ func (e *Engine) FindDuplicates(ctx context.Context, roots []string, opts *Dedup
 	// A server database finds the near pairs itself, in its own index
 	// (untuned by us: at the widest breadth the rule below allows), and
 	// the vectors stay there; otherwise this process's index does.
-	near, server := e.db.(dedup.Neighbourer)
+	near, server := e.backend().(dedup.Neighbourer) // ids and scores: no paths to convert
 	if !server && !o.ExactOnly {
 		if err := e.needIndex(); err != nil {
 			return DedupResult{}, err

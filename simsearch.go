@@ -329,7 +329,7 @@ type versioned interface {
 // index then holds. On 100,000 items of which a few hundred changed, it
 // reads a few hundred vectors and the ids instead of 200 MB.
 func (e *Engine) catchUpSince() (bool, error) {
-	vd, ok := e.db.(versioned)
+	vd, ok := e.backend().(versioned) // ids and vectors: no paths to convert
 	if !ok {
 		return e.catchUp()
 	}
