@@ -1,5 +1,7 @@
 package index
 
+import "fmt"
+
 // SampleRecall is what Tune measures at each ef on its sample for seed:
 // with each query's own node out of its search, or, if leaveIn, only out
 // of its results (how Tune measured before).
@@ -13,4 +15,22 @@ func SampleRecall(h *HNSW, seed uint64, efs []int, leaveIn bool) []float64 {
 		out[i] = h.sampleRecall(&sm, ef)
 	}
 	return out
+}
+
+// Mapped reports whether h's graph uses a memory map (LoadFile).
+func Mapped(h *HNSW) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.mapped != nil
+}
+
+// LoadInPlace decodes b as LoadFile decodes a mapped file, using b's
+// arrays in place, without a map.
+func LoadInPlace(h *HNSW, b []byte) error {
+	g, _, err := h.decodeMem(b)
+	if err != nil {
+		return fmt.Errorf("load hnsw index: %w", err)
+	}
+	h.replace(g)
+	return nil
 }
