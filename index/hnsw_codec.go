@@ -27,9 +27,10 @@ const (
 // errNoMap says a file is not mapped here; LoadFile then reads it.
 var errNoMap = errors.New("memory maps are not used on this system")
 
-// Save writes the graph (format version 2): header (dims, M, efs, tuning: ef, recall, size,
-// target; level-generator state, node count, entry point), then ids, levels, tombstones, vectors, level-0
-// lists, upper-level lists and a checksum. It holds the write lock only to
+// Save writes the graph in format version 2: header (dims, M, efs,
+// tuning: ef, recall, size, target; level-generator state, node count,
+// entry point), then ids, levels, tombstones, vectors, level-0 lists,
+// upper-level lists and a checksum. It holds the write lock only to
 // copy the neighbour lists, which inserts may change.
 func (h *HNSW) Save(w io.Writer) error { return h.save(w, hnswVersion) }
 
@@ -147,11 +148,8 @@ func (h *HNSW) LoadFile(f *os.File, off int64) error {
 		return fmt.Errorf("load hnsw index: offset %d in a file of %d bytes: %w", off, size, ErrCorrupt)
 	}
 	mem, err := mapFile(f, size)
-	if errors.Is(err, errNoMap) {
+	if err != nil { // errNoMap, or a file system that does not map
 		return h.Load(io.NewSectionReader(f, off, size-off))
-	}
-	if err != nil {
-		return fmt.Errorf("load hnsw index: %w", err)
 	}
 	m := newMapping(mem)
 	g, inPlace, err := h.decodeMem(mem[off:])
