@@ -34,4 +34,12 @@ func TestColdTables_BeforeAndAfter(t *testing.T) {
 	if len(s.Tables[0].Header) != 2 || s.Targets[0].Met {
 		t.Errorf("after only, 200 ms beyond: header %q, target %+v; want one build and the goal missed", s.Tables[0].Header, s.Targets[0])
 	}
+	// Paired runs: each whole command less its own build's first Embed
+	// counts, not the whole command's median less another process's.
+	c.After.RestMS = 140
+	s = Section{}
+	coldTables(&s, c)
+	if last := s.Tables[0].Rows[len(s.Tables[0].Rows)-1]; last[1] != ms(140) || !s.Targets[0].Met {
+		t.Errorf("paired difference 140 ms: row %q, target %+v; want 140 ms and the goal met", last, s.Targets[0])
+	}
 }
