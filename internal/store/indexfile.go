@@ -91,6 +91,14 @@ func (db *DB) saveIndexFile(version uint64, write func(w io.Writer) error) (err 
 	db.snapMu.Lock()
 	defer db.snapMu.Unlock()
 	path := db.IndexFilePath()
+	// A run killed while writing leaves its temporary file, as large as
+	// the index. Only a writer gets here and a writer holds the database
+	// alone, so none of them is still being written.
+	if left, err := filepath.Glob(path + ".*.tmp"); err == nil {
+		for _, l := range left {
+			_ = os.Remove(l)
+		}
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err

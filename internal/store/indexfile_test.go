@@ -151,7 +151,14 @@ func TestStore_IndexFileWriteFailures(t *testing.T) {
 	}
 	mustPut(t, db, testRecords(0, 2, 4))
 	snap := []byte("a small snapshot")
+	killed := db.IndexFilePath() + ".123.tmp" // what a killed run leaves
+	if err := os.WriteFile(killed, []byte("half an index"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	savedWithFile(t, db, snap)
+	if _, err := os.Stat(killed); err == nil {
+		t.Error("the temporary file of a killed run is still there after a save")
+	}
 	m, _ := db.Meta()
 	boom := errors.New("boom")
 	err = db.SaveIndexFile(m.ItemsVersion, func(w io.Writer) error {
