@@ -1,6 +1,9 @@
 package index
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+)
 
 // SampleRecall is what Tune measures at each ef on its sample for seed:
 // with each query's own node out of its search, or, if leaveIn, only out
@@ -33,4 +36,23 @@ func LoadInPlace(h *HNSW, b []byte) error {
 	}
 	h.replace(g)
 	return nil
+}
+
+// LoadCutUnderMap maps f, truncates it to keep bytes, as another process
+// might, and then decodes the map as LoadFile would.
+func LoadCutUnderMap(h *HNSW, f *os.File, keep int64) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	mem, err := mapFile(f, fi.Size())
+	if err != nil {
+		return err
+	}
+	defer unmap(mem)
+	if err := os.Truncate(f.Name(), keep); err != nil {
+		return err
+	}
+	_, _, err = h.decodeMem(mem)
+	return err
 }

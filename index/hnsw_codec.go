@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 )
 
@@ -168,13 +169,24 @@ func (h *HNSW) LoadFile(f *os.File, off int64) error {
 }
 
 // decodeMem decodes the snapshot that fills mem, reporting whether the
-// graph uses mem in place.
-func (h *HNSW) decodeMem(mem []byte) (graph, bool, error) {
+// graph uses mem in place. A memory fault while it reads (a mapped file
+// cut short under it by someone else) is ErrCorrupt, not a crash; after
+// that, the file must stay whole (see LoadFile).
+func (h *HNSW) decodeMem(mem []byte) (g graph, inPlace bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				panic(r)
+			}
+			g, inPlace, err = graph{}, false, corrupt("memory fault reading the snapshot: %v", r)
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	d, err := newMemDecoder(mem, hnswMagic, hnswAlignedVersion)
 	if err != nil {
 		return graph{}, false, err
 	}
-	g, err := h.decode(d)
+	g, err = h.decode(d)
 	if err != nil {
 		return graph{}, false, err
 	}

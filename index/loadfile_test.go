@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -143,6 +144,21 @@ func TestHNSW_LoadFileRejectsDamage(t *testing.T) {
 	target := index.NewHNSW(16, nil)
 	if err := target.LoadFile(fileAt(t, 64, good), int64(64+len(good)+1)); !errors.Is(err, index.ErrCorrupt) {
 		t.Errorf("offset past the end: err = %v, want ErrCorrupt", err)
+	}
+}
+
+// A file cut short by someone else after it was mapped faults when its
+// lost pages are read; LoadFile's decoding turns that into ErrCorrupt
+// instead of a crash.
+func TestHNSW_LoadFileCutUnderTheMap(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("files are mapped on Linux only")
+	}
+	h, _ := testGraph(t, 2000, 32) // several pages of vectors
+	f := fileAt(t, 0, saved(t, h, true))
+	err := index.LoadCutUnderMap(index.NewHNSW(32, nil), f, 4096)
+	if !errors.Is(err, index.ErrCorrupt) || !strings.Contains(err.Error(), "memory fault") {
+		t.Fatalf("err = %v, want ErrCorrupt for a memory fault", err)
 	}
 }
 
