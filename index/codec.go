@@ -27,6 +27,10 @@ const (
 	maxSlots = 1 << 31
 	// chunkBytes is the unit of bulk reads and writes.
 	chunkBytes = 64 << 10
+	// arrayAlign is where a format that pads (HNSW version 3) starts each
+	// bulk array, counted from the magic: a cache line, so that arrays
+	// used in place from a memory map are aligned for every element type.
+	arrayAlign = 64
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -50,6 +54,7 @@ type encoder struct {
 	w   io.Writer // bw, also feeding crc
 	crc hash.Hash32
 	buf []byte
+	pos int64 // bytes written, for align
 	err error
 }
 
@@ -65,8 +70,21 @@ func newEncoder(w io.Writer, magic string, version uint32) *encoder {
 func (e *encoder) write(p []byte) {
 	if e.err == nil {
 		_, e.err = e.w.Write(p)
+		e.pos += int64(len(p))
 	}
 }
+
+// align writes zeros up to the next multiple of arrayAlign.
+func (e *encoder) align() {
+	if pad := padding(e.pos); pad > 0 {
+		clear(e.buf[:pad])
+		e.write(e.buf[:pad])
+	}
+}
+
+// padding is how many bytes lie between pos and the next multiple of
+// arrayAlign.
+func padding(pos int64) int { return int(-pos & (arrayAlign - 1)) }
 
 func (e *encoder) u32(v uint32) {
 	e.write(binary.LittleEndian.AppendUint32(e.buf[:0], v))
@@ -149,9 +167,17 @@ func (e *encoder) finish() error {
 type decoder struct {
 	r    io.Reader
 	lend lender // r, when it lends its bytes in place; else nil
-	crc  hash.Hash32
-	buf  []byte
-	err  error
+	// mem, when not nil, is the whole stream in memory (a memory map),
+	// read from pos on without r; arrays may then be used in place (see
+	// inPlace).
+	mem []byte
+	pos int64 // bytes read, for align (the offset into mem)
+	// inPlace is set when an array was returned as a view of mem rather
+	// than a copy: mem must then live as long as the decoded index.
+	inPlace bool
+	crc     hash.Hash32
+	buf     []byte
+	err     error
 	// left is the number of bytes the stream still holds when it can say
 	// (a file, a bytes.Reader), else -1. Arrays that fit are allocated
 	// once at full size; counts that do not fit are rejected at once.
@@ -198,6 +224,17 @@ func streamLeft(r io.Reader) int64 {
 func newDecoder(r io.Reader, magic string, maxVersion uint32) (*decoder, error) {
 	d := &decoder{r: r, crc: crc32.New(castagnoli), buf: make([]byte, chunkBytes), left: streamLeft(r)}
 	d.lend, _ = r.(lender)
+	return d.start(magic, maxVersion)
+}
+
+// newMemDecoder decodes the stream that fills mem, using its arrays in
+// place where the format aligns them (see decoder.inPlace).
+func newMemDecoder(mem []byte, magic string, maxVersion uint32) (*decoder, error) {
+	d := &decoder{mem: mem, crc: crc32.New(castagnoli), buf: make([]byte, chunkBytes), left: int64(len(mem))}
+	return d.start(magic, maxVersion)
+}
+
+func (d *decoder) start(magic string, maxVersion uint32) (*decoder, error) {
 	b := d.read(len(magic))
 	if d.err != nil {
 		return nil, d.fail()
@@ -212,7 +249,8 @@ func newDecoder(r io.Reader, magic string, maxVersion uint32) (*decoder, error) 
 	return d, d.fail()
 }
 
-// read returns the next n ≤ chunkBytes bytes, valid until the next call.
+// read returns the next n ≤ chunkBytes bytes (any n from memory), valid
+// until the next call.
 func (d *decoder) read(n int) []byte {
 	if d.err != nil {
 		return nil
@@ -222,16 +260,39 @@ func (d *decoder) read(n int) []byte {
 		return nil
 	}
 	d.crc.Write(b)
+	d.pos += int64(n)
 	if d.left >= 0 {
 		d.left -= int64(n)
 	}
 	return b
 }
 
+// align skips the zeros that a padding format writes before an array.
+func (d *decoder) align() {
+	pad := padding(d.pos)
+	if pad == 0 || d.err != nil {
+		return
+	}
+	b := d.read(pad)
+	for _, c := range b {
+		if c != 0 {
+			d.err = corrupt("padding byte %#x", c)
+			return
+		}
+	}
+}
+
 // fill returns the next n ≤ chunkBytes bytes of the stream, unchecked:
 // from the lender in place when it has them in one piece, else gathered
 // into d.buf.
 func (d *decoder) fill(n int) []byte {
+	if d.mem != nil {
+		if int64(len(d.mem))-d.pos < int64(n) {
+			d.err = io.ErrUnexpectedEOF
+			return nil
+		}
+		return d.mem[d.pos : d.pos+int64(n) : d.pos+int64(n)]
+	}
 	if d.lend == nil {
 		b := d.buf[:n]
 		if _, err := io.ReadFull(d.r, b); err != nil {
@@ -294,6 +355,9 @@ func (d *decoder) u64() uint64 {
 // hold it, grown chunk by chunk otherwise.
 
 func (d *decoder) float32s(n int) []float32 {
+	if s, ok := viewOf[float32](d, n); ok {
+		return s
+	}
 	s := make([]float32, 0, d.alloc(n, 4))
 	for len(s) < n && d.err == nil {
 		k := min(n-len(s), chunkBytes/4)
@@ -310,6 +374,9 @@ func (d *decoder) float32s(n int) []float32 {
 }
 
 func (d *decoder) uint32s(n int) []uint32 {
+	if s, ok := viewOf[uint32](d, n); ok {
+		return s
+	}
 	s := make([]uint32, 0, d.alloc(n, 4))
 	for len(s) < n && d.err == nil {
 		k := min(n-len(s), chunkBytes/4)
@@ -326,6 +393,9 @@ func (d *decoder) uint32s(n int) []uint32 {
 }
 
 func (d *decoder) uint64s(n int) []uint64 {
+	if s, ok := viewOf[uint64](d, n); ok {
+		return s
+	}
 	s := make([]uint64, 0, d.alloc(n, 8))
 	for len(s) < n && d.err == nil {
 		k := min(n-len(s), chunkBytes/8)
@@ -339,6 +409,31 @@ func (d *decoder) uint64s(n int) []uint64 {
 		s = s[:len(s)+k]
 	}
 	return s
+}
+
+// viewOf returns the next n numbers as a view of the decoder's memory
+// instead of a copy, when there is one (newMemDecoder), the CPU is
+// little-endian and the array lies aligned for its type (HNSW version 3
+// pads each to 64 bytes; older streams may be by chance). The view's
+// capacity is its length: an append moves it to the Go heap rather than
+// writing past it into the next array. Its bytes are checksummed like
+// any other, which reads them all once.
+func viewOf[T float32 | uint32 | uint64](d *decoder, n int) ([]T, bool) {
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	if d.mem == nil || d.err != nil || n == 0 || !littleEndian() {
+		return nil, false
+	}
+	if int64(n)*int64(size) > int64(len(d.mem))-d.pos {
+		d.err = io.ErrUnexpectedEOF
+		return nil, true
+	}
+	if uintptr(unsafe.Pointer(&d.mem[d.pos]))%uintptr(size) != 0 {
+		return nil, false // the stream does not start aligned in memory
+	}
+	b := d.read(n * size)
+	d.inPlace = true
+	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), n), true
 }
 
 // getFloat32s, getUint32s and getUint64s decode little-endian b into dst,
@@ -432,6 +527,8 @@ func (d *decoder) fail() error {
 		return nil
 	case errors.Is(d.err, io.EOF), errors.Is(d.err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("truncated: %w", ErrCorrupt)
+	case errors.Is(d.err, ErrCorrupt):
+		return d.err
 	default:
 		return fmt.Errorf("read index: %w", d.err)
 	}

@@ -32,6 +32,13 @@ func FuzzLoad(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(empty.Bytes())
+		if h, ok := idx.(*index.HNSW); ok {
+			var aligned bytes.Buffer
+			if err := h.SaveAligned(&aligned); err != nil {
+				f.Fatal(err)
+			}
+			f.Add(aligned.Bytes())
+		}
 	}
 	f.Add([]byte("SSIXHNSW\x01\x00\x00\x00\x04\x00\x00\x00\xff\xff\xff\xff"))
 	f.Add([]byte("SSIXFLAT\x01\x00\x00\x00\x04\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff"))
@@ -48,7 +55,34 @@ func FuzzLoad(f *testing.F) {
 				sameFromLender(t, im.name, im.new, in)
 			}
 		}
+		for _, in := range inputs {
+			sameInPlace(t, in, data)
+		}
 	})
+}
+
+// sameInPlace loads in as HNSW.Load does and in place, as LoadFile does
+// from a map: both must accept it or both refuse it, with the same error,
+// and one loaded in place must search and take an insert.
+func sameInPlace(t *testing.T, in []byte, data [][]float32) {
+	t.Helper()
+	const dims = 4
+	plain := index.NewHNSW(dims, nil).Load(bytes.NewReader(in))
+	h := index.NewHNSW(dims, nil)
+	mem := bytes.Clone(in) // an insert may write into it
+	inPlace := index.LoadInPlace(h, mem)
+	if (plain == nil) != (inPlace == nil) || (plain != nil && plain.Error() != inPlace.Error()) {
+		t.Fatalf("from a reader: %v; in place: %v", plain, inPlace)
+	}
+	if inPlace != nil {
+		return
+	}
+	if _, err := h.Search(data[0], 5, 0); err != nil {
+		t.Fatalf("search after an in-place load: %v", err)
+	}
+	if err := h.Add(999, data[5]); err != nil {
+		t.Fatalf("add after an in-place load: %v", err)
+	}
 }
 
 func loadAndUse(t *testing.T, name string, newIndex func(int) index.Index, in []byte, data [][]float32) {

@@ -96,6 +96,9 @@ type graph struct {
 	slots    map[uint64]uint32
 	ndeleted int
 	entry    uint64 // level<<32 | slot, or noEntry; accessed atomically
+	// mapped is the memory map that ids, vecs, links0 and upper may point
+	// into (LoadFile), or nil; whoever replaces the graph drops it.
+	mapped *mapping
 }
 
 var _ Index = (*HNSW)(nil)
@@ -612,6 +615,9 @@ func (h *HNSW) compactLocked() {
 	fresh.insertBatch(ids, vecs)
 	// The rebuilt graph holds the same vectors: the tuning still holds.
 	fresh.efS, fresh.tuning = h.efS, h.tuning
+	// The old vectors were copied into fresh: its memory map can go.
+	old := h.mapped
 	h.graph = fresh.graph
 	h.epoch++
+	old.drop()
 }

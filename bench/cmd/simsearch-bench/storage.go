@@ -479,12 +479,20 @@ func probeQueryParts(ctx context.Context, dbPath, modelsDir, image string) (quer
 	}
 	defer db.Close()
 	h := index.NewHNSW(spec.Channels, nil)
-	_, current, err := db.LoadIndex(func(r io.Reader) error { return h.Load(r) })
+	// As the engine does: the mapped index file when it is current, else
+	// the snapshot in the database.
+	mapped, err := db.LoadIndexFile(func(f *os.File, off int64) error { return h.LoadFile(f, off) })
 	if err != nil {
 		return q, err
 	}
-	if !current {
-		return q, fmt.Errorf("index snapshot of %s is not current", dbPath)
+	if !mapped {
+		_, current, err := db.LoadIndex(func(r io.Reader) error { return h.Load(r) })
+		if err != nil {
+			return q, err
+		}
+		if !current {
+			return q, fmt.Errorf("index snapshot of %s is not current", dbPath)
+		}
 	}
 	q.IndexLoadMS = msSince(t)
 
