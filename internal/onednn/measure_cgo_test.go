@@ -166,3 +166,81 @@ func TestMeasure_FirstConvPadding(t *testing.T) {
 		t.Logf("%-24s %-30s median %5.2f ms, best %5.2f ms", r.name, r.kernel, s[len(s)/2].Seconds()*1000, s[0].Seconds()*1000)
 	}
 }
+
+// TestMeasure_Int8Steps times each primitive of vgg16-random's int8
+// trunk (quantized here, as TestMeasure_Speed does) at batch 2 on 1 and
+// 2 threads, in interleaved rounds, and logs per primitive its kernel
+// and median time, with the whole run's median: where the int8 time
+// goes. Set SIMSEARCH_MEASURE=1 (SIMSEARCH_MEASURE_ROUNDS rounds,
+// default 5).
+func TestMeasure_Int8Steps(t *testing.T) {
+	if os.Getenv("SIMSEARCH_MEASURE") == "" {
+		t.Skip("set SIMSEARCH_MEASURE=1 to time the int8 trunk's primitives")
+	}
+	requireLibrary(t)
+	requireInt8(t)
+	rt := openRuntime(t)
+	spec := vgg16Random(t)
+	q := quantized(t, rt, spec, 4)
+	rounds, _ := strconv.Atoi(os.Getenv("SIMSEARCH_MEASURE_ROUNDS"))
+	if rounds <= 0 {
+		rounds = 5
+	}
+	const batch = 2
+	in := input(spec, batch, 5)
+	type run struct {
+		threads int
+		x       *onednn.Executor
+		steps   [][]onednn.StepTime // by round
+	}
+	var runs []*run
+	for _, th := range []int{1, 2} {
+		x, err := onednn.New(q, &onednn.Options{Threads: th, Precision: onednn.INT8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer x.Close()
+		if _, err := onednn.Profile(x, in, batch); err != nil { // builds batch 2
+			t.Fatal(err)
+		}
+		runs = append(runs, &run{threads: th, x: x})
+	}
+	for range rounds {
+		for _, r := range runs {
+			p, err := onednn.Profile(r.x, in, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.steps = append(r.steps, p)
+		}
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	t.Logf("vgg16-random int8 trunk, batch %d, %d rounds, load %s", batch, rounds, strings.TrimSpace(string(load)))
+	median := func(d []time.Duration) time.Duration {
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	for _, r := range runs {
+		var totals []time.Duration
+		for _, p := range r.steps {
+			var sum time.Duration
+			for _, s := range p {
+				sum += s.Took
+			}
+			totals = append(totals, sum)
+		}
+		total := median(totals)
+		t.Logf("%d threads: median run %.1f ms (%.1f images/s)", r.threads, ms(total), batch/total.Seconds())
+		for i, s := range r.steps[0] {
+			var d []time.Duration
+			for _, p := range r.steps {
+				d = append(d, p[i].Took)
+			}
+			m := median(d)
+			t.Logf("  %-32s %-34s %6.2f ms %5.1f%%", s.Name, s.Impl, ms(m), 100*m.Seconds()/total.Seconds())
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return d.Seconds() * 1000 }
