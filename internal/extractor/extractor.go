@@ -253,12 +253,13 @@ func (e *Extractor) Sources(ctx context.Context, src []Source, emit func(Result)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var sc scratch
 			for i := range jobs {
 				p := prepared{seq: i, path: src[i].Path}
 				img, info, held, err := e.decodeSource(ctx, mem, src[i])
 				if err == nil {
 					t := make([]float32, inLen)
-					if err = Tensor(t, img, e.spec.Pre); err == nil {
+					if err = sc.tensor(t, img, e.spec.Pre); err == nil {
 						p.tensor = t
 					}
 				}
