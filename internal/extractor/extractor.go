@@ -106,6 +106,7 @@ func New(rt *Runtime, spec model.Spec, opts *Options) (*Extractor, error) {
 	// Let the decoder shrink big photos while converting colours: Tensor
 	// needs no more than twice the network's input side.
 	e.decode.MinSide = MinSideFor(spec.Pre)
+	e.decode.DCTMinSide = DCTMinSideFor(spec.Pre)
 	if !o.Raw && !o.FeatureMaps {
 		c, ok := spec.Center[o.Pooling]
 		if !ok {
