@@ -290,6 +290,7 @@ func TestBuiltWith(t *testing.T) {
 		"vgg16-random-int8/rmac":        "onnxruntime int8",
 		"vgg16-random/rmac@onednn-bf16": "onednn bf16",
 		"vgg16-random/rmac@onednn-fp32": "onednn fp32",
+		"fast/rmac@ort-int8":            "onnxruntime int8",
 	} {
 		if got := builtWith(label); got != want {
 			t.Errorf("builtWith(%q) = %q, want %q", label, got, want)
@@ -297,5 +298,33 @@ func TestBuiltWith(t *testing.T) {
 		if l, _ := splitLabel(label); strings.Contains(l, engineSep) {
 			t.Errorf("splitLabel(%q) kept the engine: %q", label, l)
 		}
+	}
+}
+
+// TestEngine_Int8ByGraph: a model is int8 by its graph, not its name.
+// The int8 model installed as vgg16-random-int8-mse (its name does not
+// end in -int8) runs in int8 on ONNX Runtime, and the database label
+// it records says so, which its bare label alone would not.
+func TestEngine_Int8ByGraph(t *testing.T) {
+	rt := openRuntime(t)
+	_, q := quantizedRandom(t, rt, DefaultCalibration)
+	if IsInt8(q.Spec.Name) || !q.Spec.IsInt8() {
+		t.Fatalf("model %s: int8 by name %v, by its graph %v (quantized %q): the test wants an int8 model whose name does not say so",
+			q.Spec.Name, IsInt8(q.Spec.Name), q.Spec.IsInt8(), q.Spec.Quantized)
+	}
+	m, err := LoadModel(context.Background(), &ModelOptions{Dir: testModels.dir, Name: q.Spec.Name, Engine: "ort"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	paths, _ := samplePhotos(t)
+	if _, err := m.Embed(context.Background(), paths[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if i, _ := m.Engine(); i.Engine != extractor.EngineORT || i.Precision != extractor.PrecisionInt8 {
+		t.Errorf("%s ran on %s, want ONNX Runtime int8", q.Spec.Name, i)
+	}
+	if got := builtWith(m.dbLabel()); got != "onnxruntime int8" {
+		t.Errorf("database label %q: built with %q, want onnxruntime int8", m.dbLabel(), got)
 	}
 }

@@ -38,7 +38,7 @@ func statsCommand(e *env) *cli.Command {
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			var notes []string
-			if simsearch.IsInt8(s.Model) {
+			if simsearch.IsInt8(s.Model) || strings.HasSuffix(s.Engine, "int8") {
 				notes = append(notes, "int8")
 			}
 			if s.Random {
