@@ -172,7 +172,7 @@ func TestMeasure_FirstConvPadding(t *testing.T) {
 // 2 threads, in interleaved rounds, and logs per primitive its kernel
 // and median time, with the whole run's median: where the int8 time
 // goes. Set SIMSEARCH_MEASURE=1 (SIMSEARCH_MEASURE_ROUNDS rounds,
-// default 5).
+// default 5; SIMSEARCH_MEASURE_BATCH another batch size).
 func TestMeasure_Int8Steps(t *testing.T) {
 	if os.Getenv("SIMSEARCH_MEASURE") == "" {
 		t.Skip("set SIMSEARCH_MEASURE=1 to time the int8 trunk's primitives")
@@ -186,7 +186,10 @@ func TestMeasure_Int8Steps(t *testing.T) {
 	if rounds <= 0 {
 		rounds = 5
 	}
-	const batch = 2
+	batch, _ := strconv.Atoi(os.Getenv("SIMSEARCH_MEASURE_BATCH"))
+	if batch <= 0 {
+		batch = 2
+	}
 	in := input(spec, batch, 5)
 	type run struct {
 		threads int
@@ -200,7 +203,7 @@ func TestMeasure_Int8Steps(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer x.Close()
-		if _, err := onednn.Profile(x, in, batch); err != nil { // builds batch 2
+		if _, err := onednn.Profile(x, in, batch); err != nil { // builds the batch size
 			t.Fatal(err)
 		}
 		runs = append(runs, &run{threads: th, x: x})
@@ -231,7 +234,7 @@ func TestMeasure_Int8Steps(t *testing.T) {
 			totals = append(totals, sum)
 		}
 		total := median(totals)
-		t.Logf("%d threads: median run %.1f ms (%.1f images/s)", r.threads, ms(total), batch/total.Seconds())
+		t.Logf("%d threads: median run %.1f ms (%.1f images/s)", r.threads, ms(total), float64(batch)/total.Seconds())
 		for i, s := range r.steps[0] {
 			var d []time.Duration
 			for _, p := range r.steps {

@@ -173,7 +173,7 @@ func engineRow(ctx context.Context, b *bench) (Section, error) {
 		c()
 	}
 	closers = nil
-	pipe, err := enginePipe(ctx, b, rt, spec, q, dnnlErr == nil, raw.Figures)
+	pipe, err := enginePipe(ctx, b, rt, spec, q, dnnlErr == nil)
 	raw.Pipeline = pipe
 	if pipe != nil {
 		s.Tables = append(s.Tables, pipe.tables()...)

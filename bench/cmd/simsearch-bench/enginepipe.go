@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/simsearch/simsearch/internal/extractor"
+	"github.com/simsearch/simsearch/internal/onednn"
 	"github.com/simsearch/simsearch/model"
 )
 
@@ -25,9 +26,10 @@ type pipeSizeFigs struct {
 	Size      photoSize `json:"size"`
 	Files     int       `json:"files"`
 	FileBytes float64   `json:"file_bytes"`
-	// DecodeMS is one decoding goroutine's CPU time per image (its
-	// thread's, median over the files): read, SHA-256 (what index
-	// records), decode at the extractor's scale, tensor.
+	// DecodeMS is the CPU time per image of decoding alone on one
+	// goroutine (the process's, so the collector's too; median over the
+	// rounds): read, SHA-256 (what index records), decode at the
+	// extractor's scale, tensor.
 	DecodeMS float64      `json:"decode_core_ms"`
 	Engines  []pipeEngine `json:"engines"`
 }
@@ -38,8 +40,9 @@ type pipeEngine struct {
 	Rounds    []float64 `json:"images_per_s"`
 	Best      float64   `json:"best"`
 	Median    float64   `json:"median"`
-	// NetworkMS is the trunk's core-ms per image, from the engine
-	// table's 1-thread median (0 when it has none).
+	// NetworkMS is the trunk's CPU time per image alone at 1 thread,
+	// batch 2 (median over the rounds, timed right after its pipeline
+	// turn).
 	NetworkMS float64 `json:"network_core_ms"`
 }
 
@@ -49,9 +52,10 @@ type pipeEngine struct {
 // precision on 2 MP and 12 MP photo-like JPEGs: every configuration is
 // open at once and they take turns, so that other load falls on all
 // alike. Beside each it puts the decode's and the network's core-ms per
-// image and the rate those allow on this machine's cores, which says
-// whether decoding or the network bounds it.
-func enginePipe(ctx context.Context, b *bench, rt *extractor.Runtime, fp, q model.Spec, dnnl bool, figs []engineFigure) (*pipeRaw, error) {
+// image, each timed alone in the same rounds, and the rate those allow on
+// this machine's cores, which says whether decoding or the network
+// bounds it.
+func enginePipe(ctx context.Context, b *bench, rt *extractor.Runtime, fp, q model.Spec, dnnl bool) (*pipeRaw, error) {
 	type sizeRun struct {
 		ps    photoSize
 		n     int // files
@@ -73,26 +77,41 @@ func enginePipe(ctx context.Context, b *bench, rt *extractor.Runtime, fp, q mode
 	if dnnl {
 		confs = append(confs, conf{extractor.EngineOneDNN, extractor.PrecisionBF16, fp}, conf{extractor.EngineOneDNN, extractor.PrecisionInt8, q})
 	}
-	network := func(e, p string) float64 {
-		for _, f := range figs {
-			if f.Engine == e && f.Precision == p && f.Threads == 1 && f.Median > 0 {
-				return 1000 / f.Median
-			}
-		}
-		return 0
-	}
 	var exs []*extractor.Extractor
+	var nets []func() error // each engine's network alone, 1 thread, one batch of 2
+	var closers []func()
 	defer func() {
-		for _, ex := range exs {
-			ex.Close()
+		for _, c := range closers {
+			c()
 		}
 	}()
+	n := fp.Pre.Size
+	in := make([]float32, 2*3*n*n)
+	for i := range in {
+		in[i] = float32(i%251)/125 - 1
+	}
 	for _, c := range confs {
 		ex, err := extractor.New(rt, c.spec, &extractor.Options{Raw: true, Engine: c.eng, Precision: c.prec})
 		if err != nil {
 			return raw, fmt.Errorf("pipeline %s %s: %w", c.eng, c.prec, err)
 		}
+		closers = append(closers, func() { ex.Close() })
 		exs = append(exs, ex)
+		if c.eng == extractor.EngineORT {
+			sess, err := rt.NewSession(c.spec, &extractor.SessionOptions{Threads: 1})
+			if err != nil {
+				return raw, err
+			}
+			closers = append(closers, func() { sess.Close() })
+			nets = append(nets, func() error { _, err := sess.Run(in, 2); return err })
+			continue
+		}
+		x, err := onednn.New(c.spec, &onednn.Options{Threads: 1, Precision: onednn.Precision(c.prec)})
+		if err != nil {
+			return raw, err
+		}
+		closers = append(closers, func() { x.Close() })
+		nets = append(nets, func() error { _, err := x.Run(ctx, in, 2); return err })
 	}
 	for _, sr := range sizes {
 		b.logf("generating %d photo-like JPEGs of %dx%d", sr.n, sr.ps.W, sr.ps.H)
@@ -100,11 +119,7 @@ func enginePipe(ctx context.Context, b *bench, rt *extractor.Runtime, fp, q mode
 		if err != nil {
 			return raw, err
 		}
-		d, err := decodeCoreMS(fp.Pre, paths)
-		if err != nil {
-			return raw, err
-		}
-		fs := pipeSizeFigs{Size: sr.ps, Files: sr.n, FileBytes: meanFileSize(paths), DecodeMS: d}
+		fs := pipeSizeFigs{Size: sr.ps, Files: sr.n, FileBytes: meanFileSize(paths)}
 		for i, ex := range exs {
 			if err := ex.Files(ctx, paths[:1], func(r extractor.Result) error { return r.Err }); err != nil { // warm up
 				return raw, err
@@ -117,9 +132,19 @@ func enginePipe(ctx context.Context, b *bench, rt *extractor.Runtime, fp, q mode
 			if info.Engine != confs[i].eng || info.Precision != confs[i].prec {
 				return raw, fmt.Errorf("pipeline: asked for %s %s, runs on %s", confs[i].eng, confs[i].prec, info)
 			}
-			fs.Engines = append(fs.Engines, pipeEngine{Engine: e, Precision: string(info.Precision), NetworkMS: network(e, string(info.Precision))})
+			fs.Engines = append(fs.Engines, pipeEngine{Engine: e, Precision: string(info.Precision)})
+			if err := nets[i](); err != nil { // warm up
+				return raw, err
+			}
 		}
+		var decode []float64
+		netMS := make([][]float64, len(exs))
 		for r := range rounds {
+			d, err := decodeCoreMS(fp.Pre, paths[r%len(paths):])
+			if err != nil {
+				return raw, err
+			}
+			decode = append(decode, d)
 			for k := range exs {
 				i := (r + k) % len(exs) // rotating order
 				if err := ctx.Err(); err != nil {
@@ -132,30 +157,39 @@ func enginePipe(ctx context.Context, b *bench, rt *extractor.Runtime, fp, q mode
 				}
 				rate := float64(sr.per) / time.Since(t0).Seconds()
 				fs.Engines[i].Rounds = append(fs.Engines[i].Rounds, rate)
+				c0 := processCPU()
+				const batches = 2
+				for range batches {
+					if err := nets[i](); err != nil {
+						return raw, err
+					}
+				}
+				netMS[i] = append(netMS[i], (processCPU()-c0).Seconds()*1000/(2*batches))
 				b.logf("pipeline %s round %d: %s %s %.2f images/s", sr.ps.Name, r+1, fs.Engines[i].Engine, fs.Engines[i].Precision, rate)
 			}
 		}
+		fs.DecodeMS = median(decode)
 		for i := range fs.Engines {
 			v := slices.Sorted(slices.Values(fs.Engines[i].Rounds))
 			fs.Engines[i].Best, fs.Engines[i].Median = v[len(v)-1], v[len(v)/2]
+			fs.Engines[i].NetworkMS = median(netMS[i])
 		}
 		raw.Sizes = append(raw.Sizes, fs)
 	}
 	return raw, nil
 }
 
-// decodeCoreMS is the median CPU time, per image, of one decoding
-// goroutine's work on paths (at most 8): read, hash, decode with the
-// extractor's options, tensor. It is the thread's own time: on a loaded
-// machine wall time also counts the waits for a core.
+// decodeCoreMS is the CPU time per image of one goroutine decoding
+// paths (at most 4) as a pipeline worker does: read, hash, decode with
+// the extractor's options, tensor. It is the process's CPU time (nothing
+// else of ours runs meanwhile): on a loaded machine wall time also
+// counts the waits for a core.
 func decodeCoreMS(pre model.Preprocess, paths []string) (float64, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	o := &extractor.DecodeOptions{MinSide: extractor.MinSideFor(pre), DCTMinSide: extractor.DCTMinSideFor(pre)}
 	dst := make([]float32, 3*pre.Size*pre.Size)
-	var ms []float64
-	for _, p := range paths[:min(len(paths), 8)] {
-		c0 := threadCPU()
+	use := paths[:min(len(paths), 4)]
+	c0 := processCPU()
+	for _, p := range use {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return 0, err
@@ -168,15 +202,14 @@ func decodeCoreMS(pre model.Preprocess, paths []string) (float64, error) {
 		if err := extractor.Tensor(dst, img, pre); err != nil {
 			return 0, err
 		}
-		ms = append(ms, (threadCPU()-c0).Seconds()*1000)
 	}
-	return median(ms), nil
+	return (processCPU() - c0).Seconds() * 1000 / float64(len(use)), nil
 }
 
-// threadCPU is the CPU time the calling OS thread has used.
-func threadCPU() time.Duration {
+// processCPU is the CPU time this process has used, all threads.
+func processCPU() time.Duration {
 	var ru syscall.Rusage
-	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
@@ -188,7 +221,7 @@ func (p *pipeRaw) tables() []Table {
 	cores := runtime.NumCPU()
 	t := Table{
 		Caption: fmt.Sprintf("The index pipeline (extractor.Files with index's defaults: batch %d, %d decoding goroutines), %d interleaved rounds in rotating order. "+
-			"decode: one goroutine's thread CPU per image (read, SHA-256, decode at the DCT scale the extractor picks, resize); network: the trunk's core-ms per image at 1 thread (the table above, median); "+
+			"In each round, after the pipeline turns: decode alone, CPU per image on one goroutine (read, SHA-256, decode at the DCT scale the extractor picks, resize), and each network alone, CPU per image at 1 thread, batch 2; medians. "+
 			"bound: %d cores ÷ (decode + network), what the pipeline could reach if the two overlapped perfectly", extractor.DefaultBatch, extractor.DefaultWorkers(), p.Rounds, cores),
 		Header: []string{"photos", "engine", "precision", "best images/s", "median images/s", "decode core-ms", "network core-ms", "bound images/s", "median ÷ bound"},
 	}
