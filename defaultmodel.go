@@ -63,7 +63,10 @@ func (c ModelChoice) Notice() string {
 
 // IsInt8 reports whether name is an int8 model by its name: simsearch's
 // own quantizations (model.QuantizedName) and the catalog's vgg16-int8
-// alike end in -int8.
+// alike end in -int8. It is for a name alone (a database's record); a
+// model's spec knows from its graph (model.Spec.IsInt8), and a database
+// built with an int8 model of another name records it (Stats.Engine ends
+// in "int8").
 func IsInt8(name string) bool { return strings.HasSuffix(name, "-int8") }
 
 // QuantizedFrom returns the offline-built catalog model (vgg16-random)

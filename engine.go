@@ -61,7 +61,11 @@ func (m *Model) dbLabel() string {
 			return m.Label()
 		}
 	}
-	if i.Engine != extractor.EngineOneDNN {
+	switch {
+	case i.Engine == extractor.EngineOneDNN:
+	case i.Precision == extractor.PrecisionInt8 && !IsInt8(m.spec.Name):
+		// An int8 model whose name does not say so: the record must.
+	default:
 		return m.Label()
 	}
 	return m.Label() + engineSep + string(i.Engine) + "-" + string(i.Precision)
@@ -79,8 +83,11 @@ func splitLabel(recorded string) (label, engine string) {
 // "onnxruntime int8".
 func builtWith(recorded string) string {
 	label, engine := splitLabel(recorded)
-	if engine != "" {
-		return strings.Replace(engine, "-", " ", 1)
+	if e, prec, ok := strings.Cut(engine, "-"); ok {
+		if e == string(extractor.EngineORT) {
+			e = "onnxruntime"
+		}
+		return e + " " + prec
 	}
 	name, _, _ := strings.Cut(label, "/")
 	if IsInt8(name) {
@@ -132,7 +139,7 @@ func EngineReport(opts *ModelOptions) string {
 	// them cannot take is said for that one.
 	e, _ := model.Lookup("vgg16-random")
 	q := e.Spec
-	q.Name += "-int8"
+	q.Name, q.Quantized = model.QuantizedName(q.Name), model.QuantizedInt8
 	var runs []string
 	for _, s := range []model.Spec{e.Spec, q} {
 		kind := "float"

@@ -1,6 +1,7 @@
 package simsearch
 
 import (
+	"cmp"
 	"context"
 	"path/filepath"
 	"slices"
@@ -67,7 +68,17 @@ func TestEngine_BF16Gates(t *testing.T) {
 	dm := engineMaps(t, rt, base, paths, extractor.EngineOneDNN, extractor.PrecisionFP32)
 	bm := engineMaps(t, rt, base, paths, extractor.EngineOneDNN, extractor.PrecisionBF16)
 	df := summarise(sampleCosines(t, base, base, fm, dm))
-	bf := summarise(sampleCosines(t, base, base, fm, bm))
+	bc := sampleCosines(t, base, base, fm, bm)
+	bf := summarise(bc)
+	// Which photos lose most (the minimum is under issue 16's 0.999).
+	low := make([]int, len(bc))
+	for i := range low {
+		low[i] = i
+	}
+	slices.SortFunc(low, func(a, b int) int { return cmp.Compare(bc[a], bc[b]) })
+	for _, i := range low[:3] {
+		t.Logf("low bf16 cosine: %s %.5f (feature maps %.6f)", filepath.Base(paths[i]), bc[i], cosine(fm[i], bm[i]))
+	}
 	t.Logf("cosine to ONNX Runtime fp32 over %d sample photos: oneDNN fp32 median %.6f min %.6f; oneDNN bf16 median %.6f min %.6f",
 		bf.Photos, df.Median, df.Min, bf.Median, bf.Min)
 	if df.Min < 0.99999 {
@@ -102,7 +113,11 @@ func TestEngine_BF16Gates(t *testing.T) {
 // the difference. Keeping the first layer, or the last convolution and
 // pool, in fp32 moved neither figure by more than 0.00007: the rounding
 // of every layer's weights and activations to 8 bits of mantissa adds
-// up. The minimum is under issue 16's 0.999; dedup pairs, recall@k and
+// up. The lowest are one photo and its copies, astronaut.jpg, --crop and
+// --png (0.99867–0.99870 on 2026-12-02, their feature maps 0.999976, as
+// close as every other photo's): the loss is in the centring of this
+// picture's vector, not in a layer. The minimum
+// is under issue 16's 0.999; dedup pairs, recall@k and
 // mAP are the same as fp32's, and int8 (the default model on CPUs with
 // VNNI or AMX) keeps only 0.978.
 const (
@@ -290,6 +305,7 @@ func TestBuiltWith(t *testing.T) {
 		"vgg16-random-int8/rmac":        "onnxruntime int8",
 		"vgg16-random/rmac@onednn-bf16": "onednn bf16",
 		"vgg16-random/rmac@onednn-fp32": "onednn fp32",
+		"fast/rmac@ort-int8":            "onnxruntime int8",
 	} {
 		if got := builtWith(label); got != want {
 			t.Errorf("builtWith(%q) = %q, want %q", label, got, want)
@@ -297,5 +313,33 @@ func TestBuiltWith(t *testing.T) {
 		if l, _ := splitLabel(label); strings.Contains(l, engineSep) {
 			t.Errorf("splitLabel(%q) kept the engine: %q", label, l)
 		}
+	}
+}
+
+// TestEngine_Int8ByGraph: a model is int8 by its graph, not its name.
+// The int8 model installed as vgg16-random-int8-mse (its name does not
+// end in -int8) runs in int8 on ONNX Runtime, and the database label
+// it records says so, which its bare label alone would not.
+func TestEngine_Int8ByGraph(t *testing.T) {
+	rt := openRuntime(t)
+	_, q := quantizedRandom(t, rt, DefaultCalibration)
+	if IsInt8(q.Spec.Name) || !q.Spec.IsInt8() {
+		t.Fatalf("model %s: int8 by name %v, by its graph %v (quantized %q): the test wants an int8 model whose name does not say so",
+			q.Spec.Name, IsInt8(q.Spec.Name), q.Spec.IsInt8(), q.Spec.Quantized)
+	}
+	m, err := LoadModel(context.Background(), &ModelOptions{Dir: testModels.dir, Name: q.Spec.Name, Engine: "ort"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	paths, _ := samplePhotos(t)
+	if _, err := m.Embed(context.Background(), paths[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if i, _ := m.Engine(); i.Engine != extractor.EngineORT || i.Precision != extractor.PrecisionInt8 {
+		t.Errorf("%s ran on %s, want ONNX Runtime int8", q.Spec.Name, i)
+	}
+	if got := builtWith(m.dbLabel()); got != "onnxruntime int8" {
+		t.Errorf("database label %q: built with %q, want onnxruntime int8", m.dbLabel(), got)
 	}
 }

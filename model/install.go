@@ -245,6 +245,7 @@ func install(dir string, m *onnxpb.ModelProto, s Spec) (Spec, error) {
 	}
 	sum := sha256.Sum256(b)
 	s.SHA256 = hex.EncodeToString(sum[:])
+	s.Quantized = quantization(m.GetGraph())
 	if s.Path, err = filepath.Abs(filepath.Join(dir, s.Name+".onnx")); err != nil {
 		return Spec{}, fmt.Errorf("install %s: %w", s.Name, err)
 	}

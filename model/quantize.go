@@ -2,9 +2,40 @@ package model
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/simsearch/simsearch/internal/onnx/onnxpb"
 )
+
+// The values of Spec.Quantized.
+const (
+	QuantizedInt8 = "int8"
+	QuantizedNone = "none"
+)
+
+// IsInt8 reports whether the model computes in int8, as its graph says
+// (Quantized). A spec saved before the graph was read for it falls back
+// on the rule of that time, the name: NAME-int8 (QuantizedName and the
+// catalog's vgg16-int8).
+func (s Spec) IsInt8() bool {
+	if s.Quantized != "" {
+		return s.Quantized == QuantizedInt8
+	}
+	return strings.HasSuffix(s.Name, "-int8")
+}
+
+// quantization is Spec.Quantized for graph g: int8 when a node
+// quantizes, dequantizes or computes on integers.
+func quantization(g *onnxpb.GraphProto) string {
+	for _, n := range g.GetNode() {
+		switch n.GetOpType() {
+		case "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
+			"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger":
+			return QuantizedInt8
+		}
+	}
+	return QuantizedNone
+}
 
 // QuantizedName is the name simsearch gives its own int8 quantization of
 // the model name: vgg16-random becomes vgg16-random-int8.

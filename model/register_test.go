@@ -2,6 +2,8 @@ package model
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -170,5 +172,58 @@ func TestRegister_Quantized(t *testing.T) {
 	}
 	if s.Output != "block2_pool_dequantized" || s.Channels != 8 || s.GridH != 8 || s.Logits != "predictions" || s.Classes != 5 {
 		t.Errorf("spec output %s %d×%d×%d, logits %s (%d)", s.Output, s.Channels, s.GridH, s.GridW, s.Logits, s.Classes)
+	}
+}
+
+// TestSpec_IsInt8FromGraph: whether a model is int8 comes from its graph,
+// recorded when it is installed, whatever its name: an int8 export
+// registered as "fast" is int8, a float one registered as "plain-int8"
+// is not. A spec saved before the graph was read (no "quantized") goes
+// by the name, as every simsearch did until then.
+func TestSpec_IsInt8FromGraph(t *testing.T) {
+	dir := t.TempDir()
+	q, err := onnxtest.QuantizedVGG(onnx.VGGConfig{Size: 32, InChannels: 3, Blocks: [][]int{{4}, {8}}, Seed: 4}, onnxtest.DequantizedPool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := onnx.NewVGG(onnx.VGGConfig{Size: 32, InChannels: 3, Blocks: [][]int{{4}, {8}}, Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		path string
+		want bool
+	}{
+		{"fast", writeModel(t, q.Model), true},
+		{"plain-int8", writeModel(t, f.Model), false},
+	} {
+		s, err := Register(dir, tc.path, Spec{Name: tc.name, Pre: TorchPreprocess(32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		loaded, err := Load(dir, tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.IsInt8() != tc.want || loaded.IsInt8() != tc.want {
+			t.Errorf("%s: IsInt8 %v (installed) %v (loaded, quantized %q), want %v", tc.name, s.IsInt8(), loaded.IsInt8(), loaded.Quantized, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{{"old-int8", true}, {"old", false}} {
+		path := filepath.Join(dir, tc.name+".json")
+		if err := os.WriteFile(path, []byte(`{"name": "`+tc.name+`", "path": "x.onnx"}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := LoadSpec(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.IsInt8() != tc.want {
+			t.Errorf("spec of %s without \"quantized\": IsInt8 %v, want %v", tc.name, s.IsInt8(), tc.want)
+		}
 	}
 }

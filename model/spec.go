@@ -82,6 +82,14 @@ type Spec struct {
 	Threshold    float32    `json:"threshold"` // default near-duplicate cosine threshold
 	Random       bool       `json:"random"`    // random weights: near-duplicates only
 	SHA256       string     `json:"sha256"`    // of the ONNX file as used (after any graph edit), hex
+	// Quantized says what the graph computes in, read from the graph
+	// when the model is installed: QuantizedInt8 when it quantizes to
+	// 8-bit integers (QuantizeLinear/DequantizeLinear pairs, as
+	// simsearch's quantizer writes, or integer operators such as
+	// QLinearConv, as the ONNX model zoo's int8 models use),
+	// QuantizedNone when it is float. A spec saved before it was recorded
+	// has "": see IsInt8.
+	Quantized string `json:"quantized,omitempty"`
 
 	// Logits names the classifier output, N×Classes raw scores (softmax
 	// gives the probabilities), run in the same pass as the feature map;

@@ -30,7 +30,10 @@ func statsCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			precision := e.int8Status(c, s.Model)
+			// int8 by the model's name, or by what built the database (an
+			// int8 model of another name records it).
+			isInt8 := simsearch.IsInt8(s.Model) || strings.HasSuffix(s.Engine, "int8")
+			precision := e.int8Status(c, s.Model, isInt8)
 			if c.String("format") == "json" {
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")
@@ -38,7 +41,7 @@ func statsCommand(e *env) *cli.Command {
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			var notes []string
-			if simsearch.IsInt8(s.Model) {
+			if isInt8 {
 				notes = append(notes, "int8")
 			}
 			if s.Random {
@@ -97,8 +100,8 @@ type int8Status struct {
 // int8Status says why the database's model is int8 or fp32: --model
 // named it, or the database keeps the model it was built with; and what
 // a new database gets here (the int8 default: the CPU, SIMSEARCH_INT8).
-func (e *env) int8Status(c *cli.Command, model string) int8Status {
-	st := int8Status{On: simsearch.IsInt8(model)}
+func (e *env) int8Status(c *cli.Command, model string, isInt8 bool) int8Status {
+	st := int8Status{On: isInt8}
 	kind := "fp32"
 	if st.On {
 		kind = "int8"

@@ -21,7 +21,7 @@ var benchModel = struct {
 	dir  string
 }{}
 
-func vgg16Random(b *testing.B) model.Spec {
+func vgg16Random(b testing.TB) model.Spec {
 	b.Helper()
 	benchModel.once.Do(func() {
 		// Not b.TempDir: that goes with the first benchmark, the model is

@@ -76,7 +76,7 @@ func quantizeForBench(rt *Runtime, fp model.Spec) (model.Spec, error) {
 		return model.Spec{}, err
 	}
 	s := fp
-	s.Name, s.SHA256 = model.QuantizedName(fp.Name), ""
+	s.Name, s.SHA256, s.Quantized = model.QuantizedName(fp.Name), "", model.QuantizedInt8
 	s.Path = filepath.Join(filepath.Dir(fp.Path), s.Name+".onnx")
 	return s, onnx.WriteModel(s.Path, q)
 }

@@ -32,8 +32,8 @@ const (
 // Precision is the number format the trunk computes in.
 type Precision string
 
-// The precisions. An int8 model (NAME-int8, quantized by simsearch or
-// its authors) runs in int8, on ONNX Runtime or oneDNN; a float model in
+// The precisions. An int8 model (model.Spec.IsInt8: its graph is
+// quantized, by simsearch or its authors, whatever its name) runs in int8, on ONNX Runtime or oneDNN; a float model in
 // fp32 on ONNX Runtime, and in fp32 or bf16 on oneDNN.
 const (
 	PrecisionAuto Precision = "auto"
@@ -145,7 +145,7 @@ func ChooseEngine(spec model.Spec, eng Engine, prec Precision, bf16, int8 []stri
 		prec = PrecisionAuto
 	}
 	ort := EngineInfo{Engine: EngineORT, Precision: PrecisionFP32}
-	int8Model := strings.HasSuffix(spec.Name, "-int8")
+	int8Model := spec.IsInt8() // by its graph, whatever its name
 	if int8Model {
 		ort.Precision = PrecisionInt8
 	}

@@ -106,6 +106,7 @@ func New(rt *Runtime, spec model.Spec, opts *Options) (*Extractor, error) {
 	// Let the decoder shrink big photos while converting colours: Tensor
 	// needs no more than twice the network's input side.
 	e.decode.MinSide = MinSideFor(spec.Pre)
+	e.decode.DCTMinSide = DCTMinSideFor(spec.Pre)
 	if !o.Raw && !o.FeatureMaps {
 		c, ok := spec.Center[o.Pooling]
 		if !ok {
@@ -253,12 +254,13 @@ func (e *Extractor) Sources(ctx context.Context, src []Source, emit func(Result)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var sc scratch
 			for i := range jobs {
 				p := prepared{seq: i, path: src[i].Path}
 				img, info, held, err := e.decodeSource(ctx, mem, src[i])
 				if err == nil {
 					t := make([]float32, inLen)
-					if err = Tensor(t, img, e.spec.Pre); err == nil {
+					if err = sc.tensor(t, img, e.spec.Pre); err == nil {
 						p.tensor = t
 					}
 				}

@@ -159,8 +159,8 @@ const (
 
 // decodeLibjpeg decodes a JPEG with the system libjpeg(-turbo). The header
 // is read and checked against o.MaxPixels before libjpeg allocates any
-// image buffer. When o.MinSide allows, libjpeg decodes at 1/8, 1/4 or 1/2
-// scale (DCT scaling: the cheapest reduction there is, skipping most of
+// image buffer. When o.MinSide (or o.DCTMinSide) allows, libjpeg decodes
+// at 1/8, 1/4 or 1/2 scale (DCT scaling: the cheapest reduction there is, skipping most of
 // the inverse DCT), and the remaining integer factor is a box filter, as
 // toRGB applies to the other formats. Info keeps the full size.
 func decodeLibjpeg(b []byte, o DecodeOptions, info Info) (*RGB, Info, error) {
@@ -202,7 +202,11 @@ func decodeLibjpeg(b []byte, o DecodeOptions, info Info) (*RGB, Info, error) {
 	default:
 		return nil, info, fmt.Errorf("%w: jpeg: %d colour components of unknown meaning", ErrCorrupt, s.d.num_components)
 	}
-	denom := jpegScale(w, h, o.MinSide)
+	minSide := o.MinSide
+	if o.DCTMinSide > 0 && minSide > 0 {
+		minSide = min(minSide, o.DCTMinSide)
+	}
+	denom := jpegScale(w, h, minSide)
 	if C.sjpeg_start(s, C.int(denom), C.int(boolInt(cmyk))) != 0 {
 		return nil, info, fmt.Errorf("%w: jpeg: %s", ErrCorrupt, libjpegMessage(s))
 	}

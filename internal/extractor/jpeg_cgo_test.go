@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"image/jpeg"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -219,5 +220,40 @@ func TestLibjpeg_TooManyScans(t *testing.T) {
 	_, _, err := DecodeBytes(b.Bytes(), nil)
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "scans") {
 		t.Fatalf("%d scans: %v, want ErrCorrupt about scans", jpegMaxScans+10, err)
+	}
+}
+
+// TestLibjpeg_DCTMinSide: with the extractor's options for a 224 crop of
+// the shorter side resized to 256, a 2 MP JPEG decodes at 1/4 (480×270:
+// DCT scaling stops at the resize target, not at twice it), and the
+// tensor from it stays within a pixel level on average of the tensor
+// from the 1/2 decode that MinSide alone allows (measured 0.57 levels on
+// this photo-like picture).
+func TestLibjpeg_DCTMinSide(t *testing.T) {
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, photoLike(1920, 1080), &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	pre := vgg16Pre()
+	small, _, err := DecodeBytes(buf.Bytes(), &DecodeOptions{MinSide: MinSideFor(pre), DCTMinSide: DCTMinSideFor(pre)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, _, err := DecodeBytes(buf.Bytes(), &DecodeOptions{MinSide: MinSideFor(pre)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if small.W != 480 || small.H != 270 || big.W != 960 || big.H != 540 {
+		t.Fatalf("decoded %d×%d with DCTMinSide and %d×%d without, want 480×270 and 960×540", small.W, small.H, big.W, big.H)
+	}
+	a, b := tensorOf(t, small, pre), tensorOf(t, big, pre)
+	var sum float64
+	for i := range a {
+		sum += math.Abs(float64(a[i] - b[i]))
+	}
+	levels := sum / float64(len(a)) * 255 * 0.226 // tensor units to pixel levels (std ≈ 0.226)
+	t.Logf("mean difference %.2f pixel levels", levels)
+	if levels > 1 {
+		t.Errorf("tensor from the 1/4 decode differs from the 1/2 decode's by %.2f pixel levels on average, want ≤ 1", levels)
 	}
 }

@@ -178,7 +178,8 @@ func TestExtractor_Scores(t *testing.T) {
 		if r.Err != nil || len(r.Scores) != 5 || len(r.Vector) != 8 {
 			t.Fatalf("%s: %d scores, %d dims, %v", paths[i], len(r.Scores), len(r.Vector), r.Err)
 		}
-		img, _, err := DecodeFile(paths[i], &DecodeOptions{MinSide: MinSideFor(spec.Pre)})
+		o := ex.decode // as the extractor decodes
+		img, _, err := DecodeFile(paths[i], &o)
 		if err != nil {
 			t.Fatal(err)
 		}

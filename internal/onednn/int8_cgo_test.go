@@ -64,7 +64,7 @@ func quantized(t testing.TB, rt *extractor.Runtime, spec model.Spec, images int)
 		t.Fatal(err)
 	}
 	s := spec
-	s.Name = spec.Name + "-int8"
+	s.Name, s.Quantized = spec.Name+"-int8", model.QuantizedInt8
 	s.Path = filepath.Join(t.TempDir(), s.Name+".onnx")
 	if err := onnx.WriteModel(s.Path, q); err != nil {
 		t.Fatal(err)

@@ -166,3 +166,103 @@ func TestMeasure_FirstConvPadding(t *testing.T) {
 		t.Logf("%-24s %-30s median %5.2f ms, best %5.2f ms", r.name, r.kernel, s[len(s)/2].Seconds()*1000, s[0].Seconds()*1000)
 	}
 }
+
+// TestMeasure_Int8Steps times each primitive of vgg16-random's int8
+// trunk (quantized here, as TestMeasure_Speed does) at batch 2 on 1 and
+// 2 threads, in interleaved rounds, and logs per primitive its kernel
+// and median time, with the whole run's median: where the int8 time
+// goes. Set SIMSEARCH_MEASURE=1 (SIMSEARCH_MEASURE_ROUNDS rounds,
+// default 5; SIMSEARCH_MEASURE_BATCH=1,2,4 other batch sizes, which
+// then take turns too).
+//
+// Measured on 2026-12-02 (load 0.7, batch 2): 32.9 ms a run at 1 thread
+// (61 images/s), 21.5 at 2 (93); the fp32 first convolution 4.0 / 2.4 ms
+// and the jit:uni reorder quantizing its output 3.7 / 2.4 ms, 23% of
+// the run, both bound by memory traffic (the f32 output is 25.7 MB); the
+// 12 AMX convolutions 0.9–3.5 ms each. Batch 1, 2 and 4 in turns (load
+// 3.0, 9 rounds): 23.9, 23.9 and 24.5 images/s at 1 thread, 35.0, 39.0
+// and 34.5 at 2: the batch size changes nothing, and 2 stays.
+func TestMeasure_Int8Steps(t *testing.T) {
+	if os.Getenv("SIMSEARCH_MEASURE") == "" {
+		t.Skip("set SIMSEARCH_MEASURE=1 to time the int8 trunk's primitives")
+	}
+	requireLibrary(t)
+	requireInt8(t)
+	rt := openRuntime(t)
+	spec := vgg16Random(t)
+	q := quantized(t, rt, spec, 4)
+	rounds, _ := strconv.Atoi(os.Getenv("SIMSEARCH_MEASURE_ROUNDS"))
+	if rounds <= 0 {
+		rounds = 5
+	}
+	batches := []int{2}
+	if v := os.Getenv("SIMSEARCH_MEASURE_BATCH"); v != "" {
+		batches = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil || n <= 0 {
+				t.Fatalf("SIMSEARCH_MEASURE_BATCH %q: want batch sizes, comma-separated", v)
+			}
+			batches = append(batches, n)
+		}
+	}
+	type run struct {
+		threads, batch int
+		in             []float32
+		x              *onednn.Executor
+		steps          [][]onednn.StepTime // by round
+	}
+	var runs []*run
+	for _, th := range []int{1, 2} {
+		x, err := onednn.New(q, &onednn.Options{Threads: th, Precision: onednn.INT8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer x.Close()
+		for _, batch := range batches {
+			in := input(spec, batch, 5)
+			if _, err := onednn.Profile(x, in, batch); err != nil { // builds the batch size
+				t.Fatal(err)
+			}
+			runs = append(runs, &run{threads: th, batch: batch, in: in, x: x})
+		}
+	}
+	for range rounds {
+		for _, r := range runs {
+			p, err := onednn.Profile(r.x, r.in, r.batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.steps = append(r.steps, p)
+		}
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	t.Logf("vgg16-random int8 trunk, batch %v, %d interleaved rounds, load %s", batches, rounds, strings.TrimSpace(string(load)))
+	median := func(d []time.Duration) time.Duration {
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	for _, r := range runs {
+		var totals []time.Duration
+		for _, p := range r.steps {
+			var sum time.Duration
+			for _, s := range p {
+				sum += s.Took
+			}
+			totals = append(totals, sum)
+		}
+		total := median(totals)
+		t.Logf("%d threads, batch %d: median run %.1f ms (%.1f images/s)", r.threads, r.batch, ms(total), float64(r.batch)/total.Seconds())
+		for i, s := range r.steps[0] {
+			var d []time.Duration
+			for _, p := range r.steps {
+				d = append(d, p[i].Took)
+			}
+			m := median(d)
+			t.Logf("  %-32s %-34s %6.2f ms %5.1f%%", s.Name, s.Impl, ms(m), 100*m.Seconds()/total.Seconds())
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return d.Seconds() * 1000 }

@@ -80,6 +80,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/simsearch/simsearch/internal/onnx"
@@ -236,6 +237,14 @@ type request struct {
 	in    []float32
 	batch int
 	out   chan result
+	// prof, when set, receives each step's time (a measure's request).
+	prof *[]stepTime
+}
+
+// stepTime is how long one primitive of a run took, and its kernel.
+type stepTime struct {
+	Name, Impl string
+	Took       time.Duration
 }
 
 type result struct {
@@ -336,7 +345,7 @@ func (x *Executor) work(started chan<- error) {
 	for {
 		select {
 		case r := <-x.reqs:
-			maps, err := x.run(r.ctx, r.in, r.batch)
+			maps, err := x.run(r.ctx, r.in, r.batch, r.prof)
 			r.out <- result{maps, err}
 		case <-x.closing:
 			return
@@ -348,13 +357,17 @@ func (x *Executor) work(started chan<- error) {
 // and returns the feature maps, batch×C×H×W float32. When ctx is done it
 // returns ctx's error at once; the network stops at the next layer.
 func (x *Executor) Run(ctx context.Context, input []float32, batch int) ([]float32, error) {
+	return x.submit(ctx, input, batch, nil)
+}
+
+func (x *Executor) submit(ctx context.Context, input []float32, batch int, prof *[]stepTime) ([]float32, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if batch <= 0 || len(input) != batch*x.inLen() {
 		return nil, fmt.Errorf("run model: input holds %d values, want %d×%d", len(input), batch, x.inLen())
 	}
-	r := request{ctx: ctx, in: input, batch: batch, out: make(chan result, 1)}
+	r := request{ctx: ctx, in: input, batch: batch, out: make(chan result, 1), prof: prof}
 	select {
 	case x.reqs <- r:
 	case <-x.closing:
@@ -394,7 +407,7 @@ func (x *Executor) free() {
 }
 
 // run is one batch, on the worker thread.
-func (x *Executor) run(ctx context.Context, input []float32, batch int) ([]float32, error) {
+func (x *Executor) run(ctx context.Context, input []float32, batch int, prof *[]stepTime) ([]float32, error) {
 	n := x.nets[batch]
 	if n == nil {
 		var err error
@@ -408,8 +421,16 @@ func (x *Executor) run(ctx context.Context, input []float32, batch int) ([]float
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		var t0 time.Time
+		if prof != nil {
+			t0 = time.Now()
+		}
 		if err := check("execute "+s.name, C.x_execute(s.prim, x.stream, C.int(len(s.args)), &s.args[0])); err != nil {
 			return nil, err
+		}
+		if prof != nil {
+			// CPU primitives run synchronously: execute returns when done.
+			*prof = append(*prof, stepTime{Name: s.name, Impl: s.impl, Took: time.Since(t0)})
 		}
 	}
 	if err := check("wait", C.x_stream_wait(x.stream)); err != nil {
@@ -431,6 +452,7 @@ type net struct {
 
 type step struct {
 	name string
+	impl string
 	prim C.dnnl_primitive_t
 	args []C.dnnl_exec_arg_t
 }
@@ -647,7 +669,7 @@ func (x *Executor) build(batch int) (n *net, err error) {
 		if err != nil {
 			return n, err
 		}
-		s := step{name: p.name}
+		s := step{name: p.name, impl: C.GoString(C.x_impl(p.pd))}
 		if p.w != nil {
 			s.args = append(s.args, arg(C.DNNL_ARG_SRC, src), arg(C.DNNL_ARG_WEIGHTS, p.w.mem))
 			if p.w.bias != nil {
@@ -662,7 +684,7 @@ func (x *Executor) build(batch int) (n *net, err error) {
 		}
 		n.steps = append(n.steps, s)
 		if batch == 1 {
-			x.kernels = append(x.kernels, Kernel{Layer: p.name, Impl: C.GoString(C.x_impl(p.pd))})
+			x.kernels = append(x.kernels, Kernel{Layer: p.name, Impl: s.impl})
 		}
 	}
 	return n, nil
