@@ -27,7 +27,8 @@ type DedupOptions struct {
 	K          int // neighbours per item; 0 means 16
 	// Ef is the search breadth; 0 means the index's tuned breadth, at
 	// most MaxDedupEf (on a server database, whose own index searches,
-	// MaxDedupEf).
+	// the breadth its tuning chose, at most MaxDedupEf; MaxDedupEf when
+	// it was never tuned).
 	Ef        int
 	ExactOnly bool // content hashes only, no index searches
 }
@@ -105,8 +106,8 @@ func (e *Engine) FindDuplicates(ctx context.Context, roots []string, opts *Dedup
 		return DedupResult{}, err
 	}
 	// A server database finds the near pairs itself, in its own index
-	// (untuned by us: at the widest breadth the rule below allows), and
-	// the vectors stay there; otherwise this process's index does.
+	// (at its tuned breadth, capped as below), and the vectors stay
+	// there; otherwise this process's index does.
 	near, server := e.backend().(dedup.Neighbourer) // ids and scores: no paths to convert
 	if !server && !o.ExactOnly {
 		if err := e.needIndex(); err != nil {
@@ -118,6 +119,15 @@ func (e *Engine) FindDuplicates(ctx context.Context, roots []string, opts *Dedup
 	case o.Ef > 0:
 	case server:
 		o.Ef = MaxDedupEf
+		if s, ok := near.(serverSearcher); ok {
+			t, err := s.Tuning(ctx)
+			if err != nil {
+				return DedupResult{}, err
+			}
+			if t.Size > 0 {
+				o.Ef = min(t.Ef, MaxDedupEf)
+			}
+		}
 	case e.idx != nil:
 		o.Ef = min(e.idx.Tuning().Ef, MaxDedupEf)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/simsearch/simsearch/classify"
+	"github.com/simsearch/simsearch/index"
 	"github.com/simsearch/simsearch/internal/extractor"
 	"github.com/simsearch/simsearch/internal/store"
 )
@@ -185,6 +186,9 @@ func (e *Engine) Index(ctx context.Context, roots []string, opts *IndexOptions) 
 	}
 	if !o.batch {
 		if err := e.saveIndex(); err != nil && runErr == nil {
+			runErr = err
+		}
+		if err := e.tuneServer(ctx); err != nil && runErr == nil {
 			runErr = err
 		}
 	}
@@ -517,4 +521,28 @@ func Reason(err error) string {
 		return s[:i]
 	}
 	return s
+}
+
+// serverTuner is a storage whose server searches its own index at a
+// breadth it measures (pgstore.DB).
+type serverTuner interface {
+	NeedsTuning(ctx context.Context, target float64) (bool, error)
+	Tune(ctx context.Context, target float64) (index.Tuning, error)
+}
+
+// tuneServer chooses a server database's search breadth for the
+// default target recall when it was never chosen or the item count has
+// changed by more than twice since (pgstore.DB.Tune: 200 scans of the
+// table on the server). An interrupted run leaves it for the next.
+func (e *Engine) tuneServer(ctx context.Context) error {
+	t, ok := e.backend().(serverTuner)
+	if !ok || ctx.Err() != nil {
+		return nil
+	}
+	need, err := t.NeedsTuning(ctx, index.DefaultTargetRecall)
+	if err != nil || !need {
+		return err
+	}
+	_, err = t.Tune(ctx, index.DefaultTargetRecall)
+	return err
 }

@@ -117,12 +117,20 @@ func TestPostgres_DedupOnTheServer(t *testing.T) {
 	if _, err := pg.FindDuplicates(cancelled, nil, opts); !errors.Is(err, context.Canceled) {
 		t.Fatalf("FindDuplicates with a cancelled context = %v, want context.Canceled", err)
 	}
-	// The index loads when something needs it, and queries as bbolt's.
+	// A query searches on the server too, and finds what bbolt's index
+	// finds.
 	q := recs[7].Vector
 	a, errA := bolt.QueryVector(q, 0, &QueryOptions{K: 5})
 	b, errB := pg.QueryVector(q, 0, &QueryOptions{K: 5})
-	if errA != nil || errB != nil || !slices.Equal(ranked(a), ranked(b)) {
+	if errA != nil || errB != nil || !sameRanked(a, b) {
 		t.Fatalf("query after dedup: bbolt %q %v, postgres %q %v", ranked(a), errA, ranked(b), errB)
+	}
+	if pg.indexLoaded() {
+		t.Error("a query on PostgreSQL loaded the index snapshot and the vectors")
+	}
+	// --exact still scans the vectors here, as before.
+	if c, err := pg.QueryVector(q, 0, &QueryOptions{K: 5, Exact: true}); err != nil || !sameRanked(a, c) {
+		t.Fatalf("exact query: bbolt %q, postgres exact %q %v", ranked(a), ranked(c), err)
 	}
 }
 

@@ -99,9 +99,6 @@ func (e *Engine) Query(ctx context.Context, path string, opts *QueryOptions) ([]
 // left out of the results.
 func (e *Engine) QueryVector(vec []float32, self uint64, o *QueryOptions) ([]Match, error) {
 	defer e.release()
-	if err := e.needIndex(); err != nil {
-		return nil, err
-	}
 	k := o.K
 	if self != 0 {
 		k++
@@ -111,13 +108,21 @@ func (e *Engine) QueryVector(vec []float32, self uint64, o *QueryOptions) ([]Mat
 	if !o.TakenAfter.IsZero() && !o.TakenBefore.IsZero() && !o.TakenAfter.Before(o.TakenBefore) {
 		return nil, fmt.Errorf("taken after %s and before %s: no time is both", o.TakenAfter.Format(time.RFC3339), o.TakenBefore.Format(time.RFC3339))
 	}
-	switch match := o.filter(); {
+	match := o.filter()
+	if match != nil || o.Exact {
+		// The scans below read the stored vectors; the index is loaded
+		// first as it always was (a broken snapshot fails the same way).
+		if err := e.needIndex(); err != nil {
+			return nil, err
+		}
+	}
+	switch {
 	case match != nil:
 		hits, err = e.filteredSearch(vec, k, match)
 	case o.Exact:
 		hits, err = e.exactSearch(vec, k)
 	default:
-		hits, err = e.idx.Search(vec, k, o.Ef)
+		hits, err = e.indexSearch(vec, k, o.Ef)
 	}
 	if err != nil {
 		return nil, err
@@ -140,6 +145,35 @@ func (e *Engine) QueryVector(vec []float32, self uint64, o *QueryOptions) ([]Mat
 		}
 	}
 	return out, nil
+}
+
+// serverSearcher is a storage whose server searches its own index: a
+// PostgreSQL database (pgstore.DB), where the vectors stay.
+type serverSearcher interface {
+	Search(ctx context.Context, q []float32, k, ef int) ([]index.Hit, error)
+	Tuning(ctx context.Context) (index.Tuning, error)
+}
+
+// indexSearch is QueryVector's approximate search: on a server database
+// (a replica too) through the server's HNSW index at breadth ef, or
+// when ef is 0 the one Tune recorded, without loading this process's
+// index; otherwise through this process's index.
+func (e *Engine) indexSearch(q []float32, k, ef int) ([]index.Hit, error) {
+	if s, ok := e.backend().(serverSearcher); ok { // ids and scores: no paths to convert
+		ctx := context.Background()
+		if ef <= 0 {
+			t, err := s.Tuning(ctx)
+			if err != nil {
+				return nil, err
+			}
+			ef = t.Ef
+		}
+		return s.Search(ctx, q, k, ef)
+	}
+	if err := e.needIndex(); err != nil {
+		return nil, err
+	}
+	return e.idx.Search(q, k, ef)
 }
 
 func (e *Engine) queryVector(ctx context.Context, path string) ([]float32, uint64, error) {
@@ -262,7 +296,12 @@ type Stats struct {
 	// IndexTuning is the search breadth queries use by default and the
 	// recall@10 measured for it; Size 0 means it was never measured.
 	IndexTuning index.Tuning `json:"index_tuning"`
-	Failures    []Failure    `json:"skipped"`
+	// ServerTuning, on a server database (PostgreSQL), is the
+	// hnsw.ef_search its queries and dedup search its own index at, and
+	// the recall@10 measured for it (pgstore.DB.Tune); Size 0 means it
+	// was never measured.
+	ServerTuning *index.Tuning `json:"server_tuning,omitempty"`
+	Failures     []Failure     `json:"skipped"`
 	// Labels are the most common best classes of the stored items, per
 	// label source, most items first (at most TopLabels per source).
 	Labels []LabelCount `json:"labels"`
@@ -310,6 +349,14 @@ func (e *Engine) Stats() (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
+	var server *index.Tuning
+	if s, ok := e.backend().(serverSearcher); ok {
+		t, err := s.Tuning(context.Background())
+		if err != nil {
+			return Stats{}, err
+		}
+		server = &t
+	}
 	name, pooling, _ := strings.Cut(e.label, "/")
 	random := false
 	if e.model != nil {
@@ -320,8 +367,8 @@ func (e *Engine) Stats() (Stats, error) {
 	return Stats{
 		Path: e.db.Path(), Items: n, Model: name, Random: random, Pooling: pooling,
 		Dims: m.Dims, Fingerprint: m.Fingerprint, Engine: e.built, SizeBytes: size, IndexParams: indexParams(e.idx.Options()), IndexLen: e.idx.Len(),
-		IndexTuning: e.idx.Tuning(),
-		Failures:    f, Labels: labels, Roots: rc.counts(),
+		IndexTuning: e.idx.Tuning(), ServerTuning: server,
+		Failures: f, Labels: labels, Roots: rc.counts(),
 	}, nil
 }
 

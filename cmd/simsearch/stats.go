@@ -61,6 +61,9 @@ func statsCommand(e *env) *cli.Command {
 			fmt.Fprintf(tw, "size\t%s\n", bytesize(s.SizeBytes))
 			fmt.Fprintf(tw, "index\t%s, %d vectors\n", s.IndexParams, s.IndexLen)
 			fmt.Fprintf(tw, "search ef\t%s\n", tuningLine(s.IndexTuning.Ef, s.IndexTuning.Recall, s.IndexTuning.Size, s.IndexTuning.Target))
+			if t := s.ServerTuning; t != nil {
+				fmt.Fprintf(tw, "server ef_search\t%s\n", tuningLine(t.Ef, t.Recall, t.Size, t.Target))
+			}
 			fmt.Fprintf(tw, "HEIC/AVIF\t%s\n", simsearch.HEIFDecoder())
 			fmt.Fprintf(tw, "int8\t%s\n", precision.Why)
 			for _, r := range s.Roots {

@@ -140,17 +140,13 @@ func knnSQL(dims int) string {
 // Search returns the k stored items nearest to q, best first, with their
 // exact scores: the ef (at least k) candidates the server's HNSW index
 // finds at breadth ef (0: the server's default, 40), ranked again by
-// the vectors. The engine's queries use
-// its own index, loaded from the snapshot; Search is the server's side
-// of the same question, for measuring one against the other.
+// the vectors. The engine's queries on a server database search here,
+// at the breadth Tune chose, so that no vector comes into the process.
 func (db *DB) Search(ctx context.Context, q []float32, k, ef int) ([]index.Hit, error) {
 	if k <= 0 {
 		return nil, nil
 	}
-	if ef > 0 {
-		ef = min(max(ef, k), maxEfSearch)
-	}
-	candidates := max(ef, k, defaultEfSearch)
+	ef, candidates := breadth(k, ef)
 	var hits []index.Hit
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if err := knnSettings(tx, ef); err != nil {
@@ -174,6 +170,15 @@ func (db *DB) Search(ctx context.Context, q []float32, k, ef int) ([]index.Hit, 
 	// The copies' order and the vectors' may differ in the last digits.
 	slices.SortStableFunc(hits, func(a, b index.Hit) int { return cmp.Compare(b.Score, a.Score) })
 	return hits, nil
+}
+
+// breadth is the hnsw.ef_search a search for k items at breadth ef
+// runs at (0: the server's default) and the candidates it ranks again.
+func breadth(k, ef int) (int, int) {
+	if ef > 0 {
+		ef = min(max(ef, k), maxEfSearch)
+	}
+	return ef, max(ef, k, defaultEfSearch)
 }
 
 // searchSQL is Search's statement: the $2 items nearest to the vector

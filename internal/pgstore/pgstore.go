@@ -129,6 +129,14 @@ BEGIN
 		(SELECT items_version FROM simsearch.meta));
 END $$;
 CREATE INDEX items_version ON simsearch.items (version);`,
+	// The search breadth Tune chose (tune.go) and what it measured: 0
+	// tuned_size for never.
+	5: `
+ALTER TABLE simsearch.meta
+	ADD COLUMN tuned_ef     integer          NOT NULL DEFAULT 0,
+	ADD COLUMN tuned_recall double precision NOT NULL DEFAULT 0,
+	ADD COLUMN tuned_size   bigint           NOT NULL DEFAULT 0,
+	ADD COLUMN tuned_target double precision NOT NULL DEFAULT 0;`,
 }
 
 // maxHNSWDims is the most dimensions pgvector's HNSW index takes for the
