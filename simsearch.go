@@ -317,6 +317,13 @@ func (e *Engine) catchUp() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("update index: %w", err)
 	}
+	return e.applyCatchUp(stored, ids, vecs)
+}
+
+// applyCatchUp deletes from the index what is no longer stored and adds
+// (or replaces: AddBatch replaces the vector of an id the index holds)
+// the changed vectors; it reports whether anything changed.
+func (e *Engine) applyCatchUp(stored map[uint64]bool, ids []uint64, vecs [][]float32) (bool, error) {
 	var gone int
 	for _, id := range e.idx.IDs() {
 		if !stored[id] {
@@ -324,7 +331,6 @@ func (e *Engine) catchUp() (bool, error) {
 			gone++
 		}
 	}
-	// AddBatch replaces the vector of an id the index already holds.
 	if err := e.idx.AddBatch(ids, vecs); err != nil {
 		return false, fmt.Errorf("update index: %w", err)
 	}
@@ -369,18 +375,12 @@ func (e *Engine) catchUpSince() (bool, error) {
 	if err := vd.ForEachID(func(id uint64) error { stored[id] = true; return nil }); err != nil {
 		return false, fmt.Errorf("update index: %w", err)
 	}
-	var gone int
-	for _, id := range e.idx.IDs() {
-		if !stored[id] {
-			e.idx.Delete(id)
-			gone++
-		}
-	}
-	if err := e.idx.AddBatch(ids, vecs); err != nil {
-		return false, fmt.Errorf("update index: %w", err)
+	changed, err := e.applyCatchUp(stored, ids, vecs)
+	if err != nil {
+		return false, err
 	}
 	e.idxVersion.Store(m.ItemsVersion)
-	return len(ids) > 0 || gone > 0, nil
+	return changed, nil
 }
 
 func (e *Engine) rebuildIndex() error {
