@@ -150,37 +150,18 @@ func pgDatabase(ctx context.Context, admin, name string) (string, func(), error)
 // of the one before (cosine 0.88..0.99); and q queries near stored ones.
 func pgClustered(n, q int) (vecs, queries [][]float32, planted int) {
 	rng := rand.New(rand.NewPCG(7, 19))
-	centres := make([][]float32, bigCentres)
-	for c := range centres {
-		centres[c] = make([]float32, indexDims)
-		for j := range centres[c] {
-			centres[c][j] = float32(rng.NormFloat64())
-		}
-		index.Normalize(centres[c])
-	}
-	sigma := 1 / math.Sqrt(indexDims)
+	cl := newClusters(rng)
 	for i := range n {
-		v := make([]float32, indexDims)
+		vecs = append(vecs, cl.next(i))
 		if isCopy(i) {
-			s := 0.005 + 0.02*rng.Float64()
-			for j := range v {
-				v[j] = vecs[i-1][j] + float32(rng.NormFloat64()*s)
-			}
 			planted++
-		} else {
-			c := centres[rng.IntN(bigCentres)]
-			for j := range v {
-				v[j] = c[j] + float32(rng.NormFloat64()*sigma)
-			}
 		}
-		index.Normalize(v)
-		vecs = append(vecs, v)
 	}
 	for range q {
 		src := vecs[rng.IntN(n)]
 		v := make([]float32, indexDims)
 		for j := range v {
-			v[j] = src[j] + float32(rng.NormFloat64()*sigma*0.5)
+			v[j] = src[j] + float32(rng.NormFloat64()*cl.sigma*0.5)
 		}
 		index.Normalize(v)
 		queries = append(queries, v)

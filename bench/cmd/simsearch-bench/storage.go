@@ -50,6 +50,52 @@ func itemPath(i int) string { return fmt.Sprintf("/photos/%03d/IMG_%06d.jpg", i/
 // isCopy says whether item i is a planted near copy of item i-1.
 func isCopy(i int) bool { return i%10 == 1 }
 
+// clusters makes vectors shaped like photo embeddings, which cluster by
+// subject. Uniform vectors, which the store row used before, are the
+// case where nearest neighbours mean nothing: the index tuned itself to
+// ef 4096 on them, and every query and dedup paid for it. Around
+// bigCentres centres with noise as long as the centre, the nearest other
+// item (not a planted copy) lies at cosine about 0.61, under
+// vgg16-random's duplicate threshold 0.72.
+type clusters struct {
+	rng     *rand.Rand
+	centres [][]float32
+	sigma   float64
+	prev    []float32
+}
+
+func newClusters(rng *rand.Rand) *clusters {
+	c := &clusters{rng: rng, centres: make([][]float32, bigCentres), sigma: 1 / math.Sqrt(indexDims)}
+	for i := range c.centres {
+		c.centres[i] = make([]float32, indexDims)
+		for j := range c.centres[i] {
+			c.centres[i][j] = float32(rng.NormFloat64())
+		}
+		index.Normalize(c.centres[i])
+	}
+	return c
+}
+
+// next is item i's unit vector: where isCopy(i), a near copy of the one
+// before (cosine 0.88..0.99), else a point near a random centre.
+func (c *clusters) next(i int) []float32 {
+	v := make([]float32, indexDims)
+	if isCopy(i) && c.prev != nil {
+		s := 0.005 + 0.02*c.rng.Float64()
+		for j := range v {
+			v[j] = c.prev[j] + float32(c.rng.NormFloat64()*s)
+		}
+	} else {
+		ctr := c.centres[c.rng.IntN(bigCentres)]
+		for j := range v {
+			v[j] = ctr[j] + float32(c.rng.NormFloat64()*c.sigma)
+		}
+	}
+	index.Normalize(v)
+	c.prev = v
+	return v
+}
+
 func (b *bench) bigDB(ctx context.Context) (*bigDB, error) {
 	if b.big != nil {
 		return b.big, nil
@@ -69,40 +115,14 @@ func (b *bench) bigDB(ctx context.Context) (*bigDB, error) {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(7, 7))
-	// Embeddings of photos cluster by subject. Uniform vectors, which
-	// this row used before, are the case where nearest neighbours mean
-	// nothing: the index tuned itself to ef 4096 on them, and every query
-	// and dedup paid for it. Around 200 centres with noise as long as the
-	// centre, the nearest other item (not a planted copy) lies at cosine
-	// about 0.61, under vgg16-random's duplicate threshold 0.72.
-	centres := make([][]float32, bigCentres)
-	for c := range centres {
-		centres[c] = make([]float32, indexDims)
-		for j := range centres[c] {
-			centres[c][j] = float32(rng.NormFloat64())
-		}
-		index.Normalize(centres[c])
-	}
-	sigma := 1 / math.Sqrt(indexDims)
+	cl := newClusters(rng)
 	recs := make([]store.Record, 0, putBatch)
-	var prev []float32
 	var putTime time.Duration
 	for i := 0; i < d.N; i++ {
-		v := make([]float32, indexDims)
+		v := cl.next(i)
 		if isCopy(i) {
-			sigma := 0.005 + 0.02*rng.Float64() // cosine to the original 0.88..0.99
-			for j := range v {
-				v[j] = prev[j] + float32(rng.NormFloat64()*sigma)
-			}
 			d.Planted++
-		} else {
-			c := centres[rng.IntN(bigCentres)]
-			for j := range v {
-				v[j] = c[j] + float32(rng.NormFloat64()*sigma)
-			}
 		}
-		index.Normalize(v)
-		prev = v
 		var h [32]byte
 		for j := range 4 {
 			u := rng.Uint64()
