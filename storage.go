@@ -35,7 +35,10 @@ var (
 // (PostgreSQL with pgvector, shared by several machines) the same
 // methods; openStore picks one by the database's name, so that neither
 // the indexing and query code nor the CLI changes. Nothing returned may
-// alias the backend's memory.
+// alias the backend's memory. The engine holds it behind its named roots
+// (rooted, roots.go), so a backend's optional methods that carry no
+// paths (the index file, server search, versioned catch-up) are asserted
+// on Engine.backend(), never on Engine.db: there they silently fail.
 type storage interface {
 	Path() string              // where it is, for messages
 	Meta() (store.Meta, error) // model, dimensions, versions
