@@ -329,15 +329,24 @@ func (db *DB) ForEachItem(fn func(store.Item) error) error {
 // ForEachVector calls fn for every vector in ascending id order, as
 // ForEachItem does for items. Each v is fn's to keep.
 func (db *DB) ForEachVector(fn func(id uint64, v []float32) error) error {
+	return db.vectorPages("read vectors", "", nil, fn)
+}
+
+// vectorPages calls fn for the vectors of the items that also match cond
+// (SQL beginning with AND; its parameters, args, are $3 on), in ascending
+// id order, reading readBatch rows at a time. A read fails as what: …;
+// fn's own error comes back as it is.
+func (db *DB) vectorPages(what, cond string, args []any, fn func(id uint64, v []float32) error) error {
 	type entry struct {
 		id  int64
 		vec []float32
 	}
+	query := "SELECT id, v::real[] FROM simsearch.items WHERE id > $1 " + cond + " ORDER BY id LIMIT $2"
 	var after int64
 	for {
-		rows, err := db.pool.Query(ctx, "SELECT id, v::real[] FROM simsearch.items WHERE id > $1 ORDER BY id LIMIT $2", after, readBatch)
+		rows, err := db.pool.Query(ctx, query, append([]any{after, readBatch}, args...)...)
 		if err != nil {
-			return fmt.Errorf("read vectors: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (entry, error) {
 			var e entry
@@ -345,7 +354,7 @@ func (db *DB) ForEachVector(fn func(id uint64, v []float32) error) error {
 			return e, err
 		})
 		if err != nil {
-			return fmt.Errorf("read vectors: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		for _, e := range batch {
 			if err := fn(uint64(e.id), e.vec); err != nil {
@@ -438,34 +447,7 @@ func (db *DB) SetLabels(sets map[uint64]store.LabelSet) (int, error) {
 // its commit, so once Meta shows version v every row written at v or
 // before is visible.
 func (db *DB) VectorsSince(since uint64, fn func(id uint64, v []float32) error) error {
-	var after int64
-	for {
-		rows, err := db.pool.Query(ctx, "SELECT id, v::real[] FROM simsearch.items WHERE version > $1 AND id > $2 ORDER BY id LIMIT $3", int64(since), after, readBatch)
-		if err != nil {
-			return fmt.Errorf("read vectors since version %d: %w", since, err)
-		}
-		type entry struct {
-			id  int64
-			vec []float32
-		}
-		batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (entry, error) {
-			var e entry
-			err := r.Scan(&e.id, &e.vec)
-			return e, err
-		})
-		if err != nil {
-			return fmt.Errorf("read vectors since version %d: %w", since, err)
-		}
-		for _, e := range batch {
-			if err := fn(uint64(e.id), e.vec); err != nil {
-				return err
-			}
-		}
-		if len(batch) < readBatch {
-			return nil
-		}
-		after = batch[len(batch)-1].id
-	}
+	return db.vectorPages(fmt.Sprintf("read vectors since version %d", since), "AND version > $3", []any{int64(since)}, fn)
 }
 
 // ForEachID calls fn with the id of every stored item, in ascending
