@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -287,7 +288,7 @@ func checkHolds(t *testing.T, h *index.HNSW, want map[uint64][]float32) {
 	missed := 0
 	for id, v := range want {
 		got, ok := h.Vector(id)
-		if !ok || !slicesEqual(got, v) {
+		if !ok || !slices.Equal(got, v) {
 			t.Fatalf("vector %d: %t, differs", id, ok)
 		}
 		if hits := search(t, h, v, 1, 64); len(hits) == 0 || hits[0].ID != id {
@@ -297,18 +298,6 @@ func checkHolds(t *testing.T, h *index.HNSW, want map[uint64][]float32) {
 	if missed > len(want)/50 {
 		t.Errorf("%d of %d vectors not found first by their own search", missed, len(want))
 	}
-}
-
-func slicesEqual(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func fileSum(t *testing.T, f *os.File) [32]byte {
